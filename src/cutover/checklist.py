@@ -1,0 +1,331 @@
+"""Checklists and endpoint overlays: models, loading, and the checks pydantic cannot do alone
+(duplicate ids, dependencies, provinces, endpoint names, the six clears)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, field_validator
+
+from cutover import templates
+from cutover.errors import ConfigError, Problem, UsageError
+from cutover.geo import Geography, Province, Url
+from cutover.models import Strict, first_close, validate
+from cutover.probes import AnyProbe
+from cutover.yamlio import Document, load_file
+
+SIX_CLEARS = ("owner", "task", "due", "responsible", "deliverable", "authority")
+_DURATION = re.compile(r"^(\d+)\s*(m|h|d|w)$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    match = _DURATION.match(str(value).strip())
+    if not match:
+        raise ValueError(f"expected a duration like 30m, 12h, 7d or 2w, got {value!r}")
+    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds // 60}m"
+
+
+def parse_due(value: Any) -> datetime:
+    """An ISO 8601 date-time with a UTC offset; YAML may have parsed it already."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 date-time: {value!r}") from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(
+                f"{value.isoformat()} has no UTC offset; write e.g. {value.isoformat()}+07:00"
+            )
+        return value
+    if isinstance(value, date):
+        raise ValueError(f"{value} is a date without a time and UTC offset")
+    raise ValueError(f"expected a date-time with UTC offset, got {type(value).__name__}")
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": _DURATION.pattern}),
+]
+Due = Annotated[
+    datetime,
+    BeforeValidator(parse_due),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": r"(Z|[+-]\d{2}:\d{2})$"}),
+]
+ProvinceCode = Annotated[
+    str,
+    BeforeValidator(lambda v: f"{v:02d}" if isinstance(v, int) else v),
+    Field(pattern=r"^\d{2}$"),
+]
+
+
+class Title(Strict):
+    vi: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class Step(Strict):
+    id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    title: Title
+    due: Due
+    owner: str | None = None
+    task: str | None = None
+    responsible: str | None = None
+    deliverable: str | None = None
+    authority: str | None = None
+    level: Literal["province", "commune"] = "province"
+    applies_to: list[ProvinceCode] | None = None
+    depends_on: list[str] = []
+    tags: list[str] = []
+    freshness: Duration | None = None
+    verify: AnyProbe
+
+    def applies(self, province: Province) -> bool:
+        return self.applies_to is None or province.code in self.applies_to
+
+    def missing_clears(self) -> list[str]:
+        return [c for c in SIX_CLEARS if not getattr(self, c)]
+
+
+class Checklist(Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    title: Title
+    timezone: str = "Asia/Ho_Chi_Minh"
+    warning_window: Duration = timedelta(hours=24)
+    steps: list[Step] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    def step(self, step_id: str) -> Step:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        ids = [s.id for s in self.steps]
+        raise UsageError(
+            f"unknown step {step_id!r}{first_close(step_id, ids)} in checklist {self.id}"
+        )
+
+
+class Overlay(Strict):
+    """Endpoint names -> URLs: national ones, a per-province pattern, or per-province values."""
+
+    version: Literal[1] = 1
+    endpoints: dict[str, Url] = {}
+    province_endpoints: dict[str, Url] = {}
+    provinces: dict[ProvinceCode, dict[str, Url]] = {}
+
+
+@dataclass(frozen=True)
+class LoadedChecklist:
+    checklist: Checklist
+    source: str
+    digest: str  # sha256 of the file bytes: which checklist produced a result
+    local: bool  # from a file the user gave or the current directory (command probes allowed)
+    warnings: tuple[Problem, ...] = ()
+
+
+class Endpoints:
+    """The endpoint values of one province: provinces.yaml, then the overlay on top."""
+
+    def __init__(self, geo: Geography, overlay: Overlay | None = None) -> None:
+        self.geo = geo
+        self.overlay = overlay or Overlay()
+
+    def names(self) -> set[str]:
+        names = set(self.geo.national_endpoints) | set(self.overlay.endpoints)
+        names |= set(self.overlay.province_endpoints)
+        for p in self.geo.provinces:
+            names |= set(p.spec.endpoints)
+        for values in self.overlay.provinces.values():
+            names |= set(values)
+        return names
+
+    def for_province(self, province: Province) -> dict[str, str]:
+        values = {
+            **self.geo.national_endpoints,
+            **self.overlay.endpoints,
+            **province.spec.endpoints,
+        }
+        pvalues = province_values(province)
+        for name, pattern in self.overlay.province_endpoints.items():
+            values[name] = templates.render(pattern, pvalues)
+        values.update(self.overlay.provinces.get(province.code, {}))
+        return values
+
+
+def province_values(province: Province) -> dict[str, str | None]:
+    spec = province.spec
+    return {
+        "province.code": spec.code,
+        "province.slug": spec.slug,
+        "province.name": spec.name,
+        "province.name_en": spec.name_en,
+        "province.unit_count": str(province.unit_count),
+        "province.eid_code": spec.eid_code,
+    }
+
+
+def check_references(
+    doc: Document, checklist: Checklist, geo: Geography, endpoint_names: set[str]
+) -> list[Problem]:
+    problems: list[Problem] = []
+    ids: dict[str, int] = {}
+    for i, step in enumerate(checklist.steps):
+        at = ("steps", i)
+        if step.id in ids:
+            problems.append(
+                doc.problem(
+                    (*at, "id"), f"duplicate step id {step.id!r} (also steps[{ids[step.id]}])"
+                )
+            )
+        ids.setdefault(step.id, i)
+    for i, step in enumerate(checklist.steps):
+        at = ("steps", i)
+        for j, dep in enumerate(step.depends_on):
+            if dep not in ids:
+                problems.append(
+                    doc.problem(
+                        (*at, "depends_on", j),
+                        f"depends on unknown step {dep!r}{first_close(dep, list(ids))}",
+                    )
+                )
+        for j, code in enumerate(step.applies_to or []):
+            if code not in geo.by_code:
+                problems.append(
+                    doc.problem((*at, "applies_to", j), f"unknown province code {code!r}")
+                )
+        raw = doc.data["steps"][i].get("verify", {})
+        for path, text in templates.strings_in(raw, (*at, "verify")):
+            for message in templates.check(text, endpoint_names, step.level == "commune"):
+                problems.append(doc.problem(path, message))
+        problems += _url_schemes(doc, step, at)
+    problems += _cycles(doc, checklist)
+    return problems
+
+
+def _url_schemes(doc: Document, step: Step, at: tuple[str | int, ...]) -> list[Problem]:
+    for key in ("url", "issuer", "redirect_uri"):
+        value = getattr(step.verify, key, None)
+        if isinstance(value, str) and value.startswith("{") and not value.startswith("{endpoint."):
+            return [
+                doc.problem(
+                    (*at, "verify", key),
+                    "a URL template must start with http://, https:// or an {endpoint.NAME}",
+                )
+            ]
+    return []
+
+
+def _cycles(doc: Document, checklist: Checklist) -> list[Problem]:
+    graph = {s.id: s.depends_on for s in checklist.steps}
+    index = {s.id: i for i, s in enumerate(checklist.steps)}
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    problems: list[Problem] = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for dep in graph.get(node, []):
+            if dep not in graph:
+                continue
+            if state.get(dep) == 1:
+                cycle = [*trail[trail.index(dep) :], dep] if dep in trail else [node, dep]
+                problems.append(
+                    doc.problem(
+                        ("steps", index[node], "depends_on"),
+                        "dependency cycle: " + " -> ".join(cycle),
+                    )
+                )
+            elif dep not in state:
+                visit(dep, [*trail, dep])
+        state[node] = 2
+
+    for step_id in graph:
+        if step_id not in state:
+            visit(step_id, [step_id])
+    return problems
+
+
+def clear_warnings(doc: Document, checklist: Checklist) -> list[Problem]:
+    return [
+        doc.problem(
+            ("steps", i),
+            f"step {s.id!r} lacks {', '.join(s.missing_clears())} (six clears)",
+            warning=True,
+        )
+        for i, s in enumerate(checklist.steps)
+        if s.missing_clears()
+    ]
+
+
+def load_checklist_document(
+    doc: Document, geo: Geography, endpoints: Endpoints, *, local: bool
+) -> LoadedChecklist:
+    checklist = validate(Checklist, doc)
+    problems = check_references(doc, checklist, geo, endpoints.names())
+    if problems:
+        raise ConfigError(problems)
+    return LoadedChecklist(
+        checklist, doc.file, doc.digest, local, tuple(clear_warnings(doc, checklist))
+    )
+
+
+DEFAULT_CHECKLIST = "cutover-2025-06"
+
+
+def packaged_checklists() -> Path:
+    return Path(__file__).parent / "data" / "checklists"
+
+
+def resolve_checklist_path(name: str | None) -> tuple[Path, str, bool]:
+    """A path, a name in ./checklists, or a name shipped in the wheel."""
+    name = name or DEFAULT_CHECKLIST
+    given = Path(name)
+    if given.suffix in (".yaml", ".yml") or given.is_file():
+        return given, name, True
+    local = Path("checklists") / f"{name}.yaml"
+    if local.is_file():
+        return local, str(local), True
+    packaged = packaged_checklists() / f"{name}.yaml"
+    if packaged.is_file():
+        return packaged, f"<packaged>/checklists/{name}.yaml", True
+    known = sorted(p.stem for p in packaged_checklists().glob("*.yaml"))
+    raise UsageError(
+        f"no checklist {name!r}{first_close(name, known)}; shipped: {', '.join(known)}"
+    )
+
+
+def load_checklist(name: str | None, geo: Geography, endpoints: Endpoints) -> LoadedChecklist:
+    path, display, local = resolve_checklist_path(name)
+    return load_checklist_document(load_file(path, display), geo, endpoints, local=local)
+
+
+def load_overlay(path: Path | None) -> Overlay | None:
+    if path is None:
+        return None
+    return validate(Overlay, load_file(path))

@@ -1,0 +1,72 @@
+"""One exception root and the exit codes.
+
+    CutoverError                 exit_code
+    ├── UsageError               2  invalid input or usage (unknown province, bad option value)
+    │   └── ConfigError          2  problems in a file, each with file:line:col and key path
+    ├── StoreError               3  store unavailable, locked, corrupt, full disk, newer schema
+    └── EvaluationError          3  nothing could be evaluated
+
+`cli.main` is the one place that turns these into a message and an exit code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0  # every selected cell done (or waived)
+    NOT_DONE = 1  # something is not done, or a readiness gate is not met
+    INVALID_INPUT = 2  # invalid input or usage
+    UNAVAILABLE = 3  # could not evaluate: store unavailable, every probe unknown
+    INTERRUPTED = 130  # Ctrl-C / SIGINT
+
+
+class CutoverError(Exception):
+    exit_code: ExitCode = ExitCode.INVALID_INPUT
+
+    def lines(self) -> list[str]:
+        return [str(self)]
+
+
+class UsageError(CutoverError):
+    exit_code = ExitCode.INVALID_INPUT
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in one file, located as precisely as we can."""
+
+    file: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+    key_path: str = ""
+    warning: bool = False
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        key = f" {self.key_path}:" if self.key_path else ""
+        return f"{where}:{key} {self.message}"
+
+
+class ConfigError(UsageError):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+
+class StoreError(CutoverError):
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class EvaluationError(CutoverError):
+    exit_code = ExitCode.UNAVAILABLE

@@ -1,0 +1,254 @@
+"""Provinces and communes: provinces.yaml checked against the vietnam-provinces package.
+
+The package (Decision 19/2025/QĐ-TTg codes) is the authority for codes, names and the
+commune-level units; provinces.yaml adds what the package lacks (English names, the pre-2025
+provinces merged, agency e-ID codes, endpoints).  Any disagreement is a validation error.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cached_property
+from importlib.metadata import version
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
+
+from cutover.errors import ConfigError, Problem, UsageError
+from cutover.models import Strict, first_close, validate
+from cutover.yamlio import Document
+
+UNIT_TYPES = {"xã": "communes", "phường": "wards", "đặc khu": "special_zones"}
+_SCHEMES = ("http://", "https://")
+
+
+def check_url(value: str) -> str:
+    """http(s) only; a value starting with a placeholder is checked once rendered."""
+    if value.startswith("{"):
+        return value
+    if not value.startswith(_SCHEMES):
+        scheme = value.split(":", 1)[0] if ":" in value else value
+        raise ValueError(f"URL scheme must be http or https, got {scheme!r}")
+    return value.rstrip("/")
+
+
+Url = Annotated[str, AfterValidator(check_url)]
+
+
+class Units(Strict):
+    communes: int = Field(ge=0)
+    wards: int = Field(ge=0)
+    special_zones: int = Field(ge=0)
+
+    @property
+    def total(self) -> int:
+        return self.communes + self.wards + self.special_zones
+
+
+class ProvinceSpec(Strict):
+    code: str = Field(pattern=r"^\d{2}$")
+    slug: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    name: str
+    name_en: str
+    type: Literal["province", "city"]
+    units: Units
+    merged_from: list[str] = Field(min_length=1)
+    eid_code: str | None = Field(default=None, max_length=35, pattern=r"^[0-9A-Z]+(\.[0-9A-Z]+)+$")
+    endpoints: dict[str, Url] = {}
+
+
+class ProvincesFile(Strict):
+    version: Literal[1] = 1
+    endpoints: dict[str, Url] = {}
+    provinces: list[ProvinceSpec]
+
+
+@dataclass(frozen=True)
+class Commune:
+    code: str  # five digits, Decision 19/2025
+    name: str
+    type: str  # xã | phường | đặc khu
+
+
+@dataclass(frozen=True)
+class Province:
+    spec: ProvinceSpec
+    communes: tuple[Commune, ...]
+
+    @property
+    def code(self) -> str:
+        return self.spec.code
+
+    @property
+    def slug(self) -> str:
+        return self.spec.slug
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def unit_count(self) -> int:
+        return self.spec.units.total
+
+
+def normalize(text: str) -> str:
+    """'TP. Hải Phòng' -> 'hai-phong': no diacritics, case, punctuation or type prefix."""
+    text = text.replace("Đ", "D").replace("đ", "d")
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    words = re.sub(r"[^a-z0-9]+", " ", text.lower()).split()
+    for prefix in (["thanh", "pho"], ["tp"], ["tinh"], ["province", "of"], ["city", "of"]):
+        if words[: len(prefix)] == prefix and len(words) > len(prefix):
+            words = words[len(prefix) :]
+    for suffix in (["city"], ["province"]):
+        if words[-1:] == suffix and len(words) > 1:
+            words = words[:-1]
+    return "-".join(words)
+
+
+def package_divisions() -> tuple[str, list[dict[str, object]]]:
+    """The package's data file, read without importing the package (its enums cost ~60 ms)."""
+    spec = importlib.util.find_spec("vietnam_provinces")
+    if spec is None or not spec.submodule_search_locations:
+        raise UsageError("the vietnam-provinces package is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "nested-divisions.json"
+    data: list[dict[str, object]] = json.loads(path.read_text(encoding="utf-8"))
+    return f"vietnam-provinces {version('vietnam-provinces')}", data
+
+
+class Geography:
+    def __init__(self, file: ProvincesFile, source: str) -> None:
+        self.file = file
+        self.source = source
+        label, divisions = package_divisions()
+        self.package_label = label
+        self._divisions = {f"{int(str(d['code'])):02d}": d for d in divisions}
+        self.provinces = [Province(p, self._communes_of(p.code)) for p in file.provinces]
+        self.by_code = {p.code: p for p in self.provinces}
+
+    def _communes_of(self, code: str) -> tuple[Commune, ...]:
+        division = self._divisions.get(code)
+        wards = division["wards"] if division else []
+        return tuple(
+            Commune(f"{w['code']:05d}", w["name"], w["division_type"])
+            for w in wards  # type: ignore[attr-defined]
+        )
+
+    @property
+    def national_endpoints(self) -> dict[str, str]:
+        return dict(self.file.endpoints)
+
+    @cached_property
+    def _index(self) -> dict[str, Province]:
+        index: dict[str, Province] = {}
+        for p in self.provinces:
+            for key in (p.code, str(int(p.code)), p.slug, p.spec.name, p.spec.name_en):
+                index.setdefault(normalize(key), p)
+        return index
+
+    def find(self, query: str) -> Province:
+        found = self._index.get(normalize(query)) if query.strip() else None
+        if found:
+            return found
+        names = [p.slug for p in self.provinces]
+        import difflib
+
+        close = difflib.get_close_matches(normalize(query), names, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UsageError(f"unknown province {query!r}{hint} (see `cutover provinces`)")
+
+    def select(self, queries: list[str] | None) -> list[Province]:
+        if not queries:
+            return list(self.provinces)
+        chosen = {self.find(q).code for q in queries}
+        return [p for p in self.provinces if p.code in chosen]
+
+    def cross_check(self, doc: Document) -> list[Problem]:
+        """Every disagreement between provinces.yaml and the package, located in the file."""
+        problems: list[Problem] = []
+        label = self.package_label
+        seen: set[str] = set()
+        for i, p in enumerate(self.file.provinces):
+            at = ("provinces", i)
+            if p.code in seen:
+                problems.append(doc.problem((*at, "code"), f"duplicate province code {p.code!r}"))
+            seen.add(p.code)
+            division = self._divisions.get(p.code)
+            if division is None:
+                problems.append(
+                    doc.problem((*at, "code"), f"code {p.code!r} is not a province in {label}")
+                )
+                continue
+            if p.name != division["name"]:
+                problems.append(
+                    doc.problem(
+                        (*at, "name"), f"{p.name!r} in the file but {division['name']!r} in {label}"
+                    )
+                )
+            slug = str(division["codename"]).replace("_", "-")
+            if p.slug != slug:
+                problems.append(
+                    doc.problem((*at, "slug"), f"{p.slug!r} in the file but {slug!r} in {label}")
+                )
+            kind = "city" if division["division_type"] == "thành phố trung ương" else "province"
+            if p.type != kind:
+                problems.append(
+                    doc.problem((*at, "type"), f"{p.type!r} in the file but {kind!r} in {label}")
+                )
+            counts = {k: 0 for k in UNIT_TYPES.values()}
+            for c in self._communes_of(p.code):
+                counts[UNIT_TYPES.get(c.type, "communes")] += 1
+            for key, expected in counts.items():
+                actual = getattr(p.units, key)
+                if actual != expected:
+                    problems.append(
+                        doc.problem(
+                            (*at, "units", key), f"{actual} in the file but {expected} in {label}"
+                        )
+                    )
+        for code, division in self._divisions.items():
+            if code not in seen:
+                problems.append(
+                    doc.problem(
+                        ("provinces",), f"province {code} {division['name']} of {label} is missing"
+                    )
+                )
+        return problems
+
+
+PROVINCES_FILE = "provinces.yaml"
+
+
+def default_provinces_path() -> tuple[Path, str]:
+    """The current directory's provinces.yaml if present, else the copy shipped in the wheel."""
+    local = Path(PROVINCES_FILE)
+    if local.is_file():
+        return local, PROVINCES_FILE
+    packaged = Path(__file__).parent / "data" / PROVINCES_FILE
+    return packaged, f"<packaged>/{PROVINCES_FILE}"
+
+
+def load_document(doc: Document) -> Geography:
+    geo = Geography(validate(ProvincesFile, doc), doc.file)
+    problems = geo.cross_check(doc)
+    if problems:
+        raise ConfigError(problems)
+    return geo
+
+
+def load_geography(path: Path | None = None) -> Geography:
+    from cutover.yamlio import load_file
+
+    if path is None:
+        path, display = default_provinces_path()
+    else:
+        display = str(path)
+    return load_document(load_file(path, display))
+
+
+__all__ = ["Commune", "Geography", "Province", "first_close", "load_geography", "normalize"]

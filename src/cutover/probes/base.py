@@ -1,0 +1,87 @@
+"""What every probe kind shares: the outcome, the context it runs in, and its spec base class."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from cutover.models import Strict
+
+if TYPE_CHECKING:
+    import aiohttp
+
+OutcomeStatus = Literal["pass", "fail", "unknown"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: OutcomeStatus
+    reason: str = ""
+    observed: str | None = None
+    duration_ms: float = 0.0
+
+    @classmethod
+    def ok(cls, observed: Any = None) -> Outcome:
+        return cls("pass", "", None if observed is None else str(observed))
+
+    @classmethod
+    def fail(cls, reason: str, observed: Any = None) -> Outcome:
+        return cls("fail", reason, None if observed is None else str(observed))
+
+    @classmethod
+    def unknown(cls, reason: str) -> Outcome:
+        return cls("unknown", reason)
+
+
+class Undecided(Exception):
+    """Raised inside a probe when the answer cannot be known (network, timeout, bad body)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Keyword-only knobs of the engine, one object so they travel together."""
+
+    jobs: int = 64
+    per_host: int = 16
+    timeout: float = 10.0
+    retries: int = 2
+    backoff: float = 0.2
+    max_body: int = 2 * 1024 * 1024
+    max_redirects: int = 10
+
+
+@dataclass
+class ProbeContext:
+    session: aiohttp.ClientSession | None
+    limits: Limits
+    allow_commands: bool = True
+    values: dict[str, str | None] = field(default_factory=dict)
+
+
+class ProbeSpec(Strict):
+    """Base of each kind's spec. `insecure` turns TLS verification off and is always reported."""
+
+    kind: str
+    insecure: bool = False
+
+    @property
+    def manual(self) -> bool:
+        return False
+
+    def summary(self) -> str:
+        return self.kind
+
+    async def run(self, ctx: ProbeContext) -> Outcome:
+        raise NotImplementedError
+
+
+async def timed(coro: Callable[[], Awaitable[Outcome]]) -> Outcome:
+    start = time.perf_counter()
+    try:
+        outcome = await coro()
+    except Undecided as exc:
+        outcome = Outcome.unknown(str(exc))
+    ms = (time.perf_counter() - start) * 1000
+    return Outcome(outcome.status, outcome.reason, outcome.observed, round(ms, 1))

@@ -1,0 +1,154 @@
+"""The declarative condition vocabulary: status, headers, body text/regex, JSON paths, time.
+
+Each failure says expected vs actual in one line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from cutover.models import Strict
+from cutover.probes.base import Outcome, Undecided
+from cutover.probes.fetch import Response
+
+Op = Literal["==", "!=", ">=", "<=", ">", "<", "contains", "matches", "exists"]
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def check_regex(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression: {exc}") from None
+    return value
+
+
+def lookup(data: Any, path: str) -> Any:
+    """`items[0].status` in parsed JSON; `$` or '' is the whole document. KeyError if absent."""
+    path = path.removeprefix("$").removeprefix(".")
+    for name, index in _PATH_PART.findall(path):
+        if name:
+            if not isinstance(data, dict) or name not in data:
+                raise KeyError(path)
+            data = data[name]
+        else:
+            if not isinstance(data, list) or int(index) >= len(data):
+                raise KeyError(path)
+            data = data[int(index)]
+    return data
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def compare(actual: Any, op: Op, expected: Any) -> bool:
+    if op == "exists":
+        return True
+    if op == "contains":
+        return expected in actual if isinstance(actual, (str, list, dict)) else False
+    if op == "matches":
+        return re.search(str(expected), str(actual)) is not None
+    a, e = _number(actual), _number(expected)
+    if a is not None and e is not None:
+        pair: tuple[Any, Any] = (a, e)
+    else:
+        pair = (actual, expected)
+    try:
+        return bool({
+            "==": lambda x, y: x == y,
+            "!=": lambda x, y: x != y,
+            ">=": lambda x, y: x >= y,
+            "<=": lambda x, y: x <= y,
+            ">": lambda x, y: x > y,
+            "<": lambda x, y: x < y,
+        }[op](*pair))
+    except TypeError:
+        return False
+
+
+def show(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class JsonCheck(Strict):
+    path: str
+    op: Op = "=="
+    value: Any = None
+    length: bool = False  # compare the length of the list/object at `path`
+
+    def evaluate(self, document: Any) -> str | None:
+        try:
+            actual = lookup(document, self.path)
+        except KeyError:
+            return f"JSON path {self.path} missing"
+        if self.length:
+            if not isinstance(actual, (list, dict, str)):
+                return f"JSON path {self.path} is {type(actual).__name__}, expected a list"
+            actual = len(actual)
+        if compare(actual, self.op, self.value):
+            return None
+        what = f"len({self.path})" if self.length else self.path
+        return f"expected {what} {self.op} {show(self.value)}, got {show(actual)}"
+
+
+class Expect(Strict):
+    status: int | list[int] = 200
+    headers: dict[str, str] = {}
+    body_contains: str | None = None
+    body_not_contains: str | None = None
+    body_regex: str | None = None
+    json_checks: list[JsonCheck] = Field(default=[], alias="json")
+    max_ms: float | None = Field(default=None, gt=0)
+
+    _regex = field_validator("body_regex")(check_regex)
+
+    def evaluate(self, resp: Response) -> Outcome:
+        statuses = [self.status] if isinstance(self.status, int) else self.status
+        if resp.status not in statuses:
+            want = " or ".join(map(str, statuses))
+            return Outcome.fail(
+                f"{resp.url}: expected status {want}, got {resp.status}", resp.status
+            )
+        for name, pattern in self.headers.items():
+            value = resp.headers.get(name)
+            if value is None or not re.search(pattern, value):
+                return Outcome.fail(f"expected header {name} matching {pattern!r}, got {value!r}")
+        for problem in self._body_problems(resp):
+            return Outcome.fail(problem)
+        if self.max_ms is not None and resp.elapsed_ms > self.max_ms:
+            return Outcome.fail(
+                f"expected response within {self.max_ms:g} ms, took {resp.elapsed_ms:.0f} ms",
+                f"{resp.elapsed_ms:.0f}ms",
+            )
+        return Outcome.ok(resp.status)
+
+    def _body_problems(self, resp: Response) -> list[str]:
+        problems = []
+        if self.body_contains is not None and self.body_contains not in resp.text():
+            problems.append(f"expected body to contain {self.body_contains!r}, it does not")
+        if self.body_not_contains is not None and self.body_not_contains in resp.text():
+            problems.append(f"expected body not to contain {self.body_not_contains!r}, it does")
+        if self.body_regex is not None and not re.search(self.body_regex, resp.text()):
+            problems.append(f"expected body matching {self.body_regex!r}, no match")
+        if self.json_checks:
+            document = resp.json()
+            problems += [p for c in self.json_checks if (p := c.evaluate(document))]
+        return problems
+
+
+__all__ = ["Expect", "JsonCheck", "Undecided", "compare", "lookup"]

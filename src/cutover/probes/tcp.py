@@ -1,0 +1,32 @@
+"""`tcp`: a TCP connection to host:port opens."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from cutover.probes.base import Outcome, ProbeContext, ProbeSpec, Undecided
+
+
+class TcpSpec(ProbeSpec):
+    kind: Literal["tcp"]
+    host: str
+    port: int = Field(ge=1, le=65535)
+
+    def summary(self) -> str:
+        return f"tcp {self.host}:{self.port}"
+
+    async def run(self, ctx: ProbeContext) -> Outcome:
+        import asyncio
+
+        try:
+            _, writer = await asyncio.open_connection(self.host, self.port)
+        except ConnectionRefusedError:
+            return Outcome.fail(f"connection to {self.host}:{self.port} refused")
+        except OSError as exc:
+            raise Undecided(
+                f"cannot reach {self.host}:{self.port} ({exc.strerror or exc})"
+            ) from None
+        writer.close()
+        return Outcome.ok(f"{self.host}:{self.port}")
