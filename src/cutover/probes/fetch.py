@@ -9,8 +9,8 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 from cutover.probes.base import ProbeContext, Undecided
 
