@@ -13,7 +13,7 @@ from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, fi
 
 from cutover import templates
 from cutover.errors import ConfigError, Problem, UsageError
-from cutover.geo import Geography, Province, Url
+from cutover.geo import BaseUrl, Geography, Province
 from cutover.models import Strict, first_close, validate
 from cutover.probes import AnyProbe
 from cutover.yamlio import Document, load_file
@@ -136,9 +136,9 @@ class Overlay(Strict):
     """Endpoint names -> URLs: national ones, a per-province pattern, or per-province values."""
 
     version: Literal[1] = 1
-    endpoints: dict[str, Url] = {}
-    province_endpoints: dict[str, Url] = {}
-    provinces: dict[ProvinceCode, dict[str, Url]] = {}
+    endpoints: dict[str, BaseUrl] = {}
+    province_endpoints: dict[str, BaseUrl] = {}
+    provinces: dict[ProvinceCode, dict[str, BaseUrl]] = {}
 
 
 @dataclass(frozen=True)

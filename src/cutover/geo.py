@@ -34,10 +34,12 @@ def check_url(value: str) -> str:
     if not value.startswith(_SCHEMES):
         scheme = value.split(":", 1)[0] if ":" in value else value
         raise ValueError(f"URL scheme must be http or https, got {scheme!r}")
-    return value.rstrip("/")
+    return value
 
 
 Url = Annotated[str, AfterValidator(check_url)]
+# An endpoint is a base that templates append paths to: keep it without a trailing slash.
+BaseUrl = Annotated[str, AfterValidator(lambda v: check_url(v).rstrip("/"))]
 
 
 class Units(Strict):
@@ -59,12 +61,12 @@ class ProvinceSpec(Strict):
     units: Units
     merged_from: list[str] = Field(min_length=1)
     eid_code: str | None = Field(default=None, max_length=35, pattern=r"^[0-9A-Z]+(\.[0-9A-Z]+)+$")
-    endpoints: dict[str, Url] = {}
+    endpoints: dict[str, BaseUrl] = {}
 
 
 class ProvincesFile(Strict):
     version: Literal[1] = 1
-    endpoints: dict[str, Url] = {}
+    endpoints: dict[str, BaseUrl] = {}
     provinces: list[ProvinceSpec]
 
 

@@ -68,14 +68,16 @@ def compare(actual: Any, op: Op, expected: Any) -> bool:
     else:
         pair = (actual, expected)
     try:
-        return bool({
-            "==": lambda x, y: x == y,
-            "!=": lambda x, y: x != y,
-            ">=": lambda x, y: x >= y,
-            "<=": lambda x, y: x <= y,
-            ">": lambda x, y: x > y,
-            "<": lambda x, y: x < y,
-        }[op](*pair))
+        return bool(
+            {
+                "==": lambda x, y: x == y,
+                "!=": lambda x, y: x != y,
+                ">=": lambda x, y: x >= y,
+                "<=": lambda x, y: x <= y,
+                ">": lambda x, y: x > y,
+                "<": lambda x, y: x < y,
+            }[op](*pair)
+        )
     except TypeError:
         return False
 

@@ -93,9 +93,7 @@ async def fetch(
         except aiohttp.ClientSSLError as exc:
             raise Undecided(f"{url}: TLS handshake failed ({exc})") from None
         except aiohttp.ClientConnectorDNSError:
-            raise Undecided(
-                f"{url}: DNS lookup failed for {urlsplit(url).hostname}"
-            ) from None
+            raise Undecided(f"{url}: DNS lookup failed for {urlsplit(url).hostname}") from None
         except aiohttp.InvalidURL:
             raise Undecided(f"invalid URL {url!r}") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:

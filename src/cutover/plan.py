@@ -1,0 +1,60 @@
+"""Which (province × step × commune) units to evaluate, and the template values of each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cutover.checklist import Checklist, Endpoints, Step, province_values
+from cutover.errors import UsageError
+from cutover.geo import Commune, Province
+
+
+@dataclass(frozen=True)
+class Target:
+    province: Province
+    step: Step
+    commune: Commune | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.province.code, self.step.id, self.commune.code if self.commune else "")
+
+    def values(self, endpoints: dict[str, str]) -> dict[str, str | None]:
+        values: dict[str, str | None] = province_values(self.province)
+        values.update({f"endpoint.{k}": v for k, v in endpoints.items()})
+        if self.commune:
+            values.update(
+                {
+                    "commune.code": self.commune.code,
+                    "commune.name": self.commune.name,
+                    "commune.type": self.commune.type,
+                }
+            )
+        return values
+
+
+def select_steps(checklist: Checklist, step_ids: list[str] | None, tag: str | None) -> list[Step]:
+    steps = [checklist.step(s) for s in step_ids] if step_ids else list(checklist.steps)
+    if tag:
+        steps = [s for s in steps if tag in s.tags]
+        if not steps:
+            tags = sorted({t for s in checklist.steps for t in s.tags})
+            raise UsageError(f"no step has tag {tag!r}; tags: {', '.join(tags)}")
+    return steps
+
+
+def build(provinces: list[Province], steps: list[Step]) -> list[Target]:
+    """Every unit to evaluate; commune-level steps expand to one target per commune."""
+    targets = []
+    for province in provinces:
+        for step in steps:
+            if not step.applies(province):
+                continue
+            if step.level == "commune":
+                targets += [Target(province, step, c) for c in province.communes]
+            else:
+                targets.append(Target(province, step))
+    return targets
+
+
+__all__ = ["Endpoints", "Target", "build", "select_steps"]

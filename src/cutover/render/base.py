@@ -1,0 +1,68 @@
+"""What renderers share: options, symbols, labels and time formatting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from cutover.checklist import Step
+
+Lang = Literal["vi", "en"]
+
+SYMBOL = {
+    "done": "✓",
+    "failing": "✗",
+    "unknown": "?",
+    "pending": "·",
+    "at-risk": "!",
+    "overdue": "‼",
+    "regressed": "↓",
+    "stale": "~",
+    "waived": "W",
+    "n/a": "–",
+}
+STYLE = {
+    "done": "green",
+    "failing": "red",
+    "unknown": "magenta",
+    "pending": "dim",
+    "at-risk": "yellow",
+    "overdue": "bold white on red",
+    "regressed": "bold white on red",
+    "stale": "cyan",
+    "waived": "blue",
+    "n/a": "dim",
+}
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    lang: Lang = "en"
+    width: int | None = None
+    color: bool | None = None  # None: decide from the terminal and NO_COLOR
+
+
+def title(step: Step, lang: Lang) -> str:
+    return step.title.vi if lang == "vi" else step.title.en
+
+
+def local(moment: datetime, zone: str) -> datetime:
+    return moment.astimezone(ZoneInfo(zone))
+
+
+def short_time(moment: datetime, zone: str) -> str:
+    return local(moment, zone).strftime("%d/%m %H:%M")
+
+
+def abbreviation(step_id: str) -> str:
+    return "".join(word[0] for word in step_id.split("-")).upper()
+
+
+def abbreviations(steps: list[Step]) -> dict[str, str]:
+    """Short column headings (UD, PC, …); numbered instead if two steps would collide."""
+    abbr = {s.id: abbreviation(s.id) for s in steps}
+    if len(set(abbr.values())) < len(abbr):
+        abbr = {s.id: f"S{i}" for i, s in enumerate(steps, 1)}
+    return abbr

@@ -1,0 +1,45 @@
+"""`cutover check` output: per province, each step's status, deadline, owner and reason."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.text import Text
+
+from cutover.render.base import STYLE, SYMBOL, RenderOptions, short_time
+from cutover.rollup import Matrix
+
+
+def render(matrix: Matrix, options: RenderOptions) -> str:
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=options.width or 160,
+        force_terminal=bool(options.color),
+        no_color=not options.color,
+        highlight=False,
+        emoji=False,
+        soft_wrap=True,
+    )
+    zone = matrix.checklist.timezone
+    id_width = max(len(s.id) for s in matrix.steps)
+    for p in matrix.provinces:
+        console.print(Text(f"{p.code} {p.spec.name}", style="bold"))
+        for step in matrix.steps:
+            cell = matrix.cell(p.code, step.id)
+            if cell.status == "n/a":
+                continue
+            line = Text("  ")
+            line.append(f"{SYMBOL[cell.status]} {cell.status:<9}", style=STYLE[cell.status])
+            line.append(
+                f" {step.id:<{id_width}}  due {short_time(step.due, zone)}  {step.owner or '-'}"
+            )
+            if cell.fraction:
+                line.append(f"  [{cell.fraction}]")
+            if cell.insecure:
+                line.append("  [TLS verification off]", style="yellow")
+            if cell.status != "done" and cell.reason:
+                line.append(f"  {cell.reason}")
+            console.print(line)
+    return buffer.getvalue()

@@ -1,0 +1,70 @@
+"""The matrix as versioned JSON (`cutover.matrix/1`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cutover.render.base import RenderOptions
+from cutover.rollup import Matrix
+
+SCHEMA_ID = "cutover.matrix/1"
+
+
+def as_dict(matrix: Matrix) -> dict[str, Any]:
+    checklist = matrix.checklist
+    return {
+        "schema": SCHEMA_ID,
+        "as_of": matrix.as_of.isoformat(),
+        "checklist": {
+            "id": checklist.id,
+            "title": checklist.title.model_dump(),
+            "digest": matrix.digest,
+            "timezone": checklist.timezone,
+        },
+        "steps": [
+            {
+                "id": s.id,
+                "title": s.title.model_dump(),
+                "due": s.due.isoformat(),
+                "level": s.level,
+                "owner": s.owner,
+                "tags": list(s.tags),
+                "kind": s.verify.kind,
+            }
+            for s in matrix.steps
+        ],
+        "provinces": [
+            {"code": p.code, "slug": p.slug, "name": p.spec.name, "name_en": p.spec.name_en}
+            for p in matrix.provinces
+        ],
+        "cells": [
+            {
+                "province": c.province,
+                "step": c.step,
+                "status": c.status,
+                "reason": c.reason,
+                "evidence_at": c.evidence_at.isoformat() if c.evidence_at else None,
+                "communes": None
+                if c.total_units is None
+                else {"done": c.done_units, "total": c.total_units},
+                "insecure": c.insecure,
+                "waiver": None
+                if c.waiver is None
+                else {
+                    "reason": c.waiver.reason,
+                    "approver": c.waiver.approver,
+                    "until": c.waiver.until.isoformat(),
+                },
+            }
+            for c in (matrix.cell(p.code, s.id) for p in matrix.provinces for s in matrix.steps)
+        ],
+        "totals": {
+            step_id: {"done": t.done, "total": t.total, "counts": t.counts}
+            for step_id, t in matrix.totals.items()
+        },
+    }
+
+
+def render(matrix: Matrix, options: RenderOptions) -> str:
+    return json.dumps(as_dict(matrix), ensure_ascii=False, indent=2) + "\n"

@@ -1,0 +1,70 @@
+"""The terminal matrix: provinces × steps, a symbol per cell, totals like 32/34, a legend."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from cutover.render.base import STYLE, SYMBOL, RenderOptions, abbreviations, local, title
+from cutover.rollup import Cell, Matrix
+
+
+def cell_text(cell: Cell) -> Text:
+    if cell.fraction and cell.status != "done":
+        return Text(cell.fraction, style=STYLE[cell.status])
+    return Text(SYMBOL[cell.status], style=STYLE[cell.status])
+
+
+def build(matrix: Matrix, options: RenderOptions) -> Table:
+    abbr = abbreviations(matrix.steps)
+    zone = matrix.checklist.timezone
+    as_of = local(matrix.as_of, zone).strftime("%H:%M %d/%m/%Y")
+    table = Table(
+        title=f"{matrix.checklist.id} as of {as_of}",
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+        box=None,
+        header_style="bold",
+    )
+    table.add_column("province", no_wrap=True, max_width=18)
+    for step in matrix.steps:
+        table.add_column(abbr[step.id], justify="center", no_wrap=True)
+    for p in matrix.provinces:
+        name = p.spec.name_en if options.lang == "en" else p.spec.name.removeprefix("Thành phố ")
+        table.add_row(
+            f"{p.code} {name}", *(cell_text(matrix.cell(p.code, s.id)) for s in matrix.steps)
+        )
+    totals = matrix.totals
+    table.add_section()
+    table.add_row(
+        "done",
+        *(Text(f"{totals[s.id].done}/{totals[s.id].total}", style="bold") for s in matrix.steps),
+    )
+    return table
+
+
+def render(matrix: Matrix, options: RenderOptions) -> str:
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=options.width or 100,
+        force_terminal=bool(options.color),
+        no_color=not options.color,
+        highlight=False,
+        emoji=False,
+    )
+    console.print(build(matrix, options))
+    abbr = abbreviations(matrix.steps)
+    for step in matrix.steps:
+        console.print(
+            f"{abbr[step.id]:>4} {step.id}: {title(step, options.lang)}",
+            overflow="ellipsis",
+            no_wrap=True,
+        )
+    legend = "  ".join(f"{SYMBOL[s]} {s}" for s in SYMBOL)
+    console.print(f"     {legend}; n/m = communes done", overflow="ellipsis", no_wrap=True)
+    return buffer.getvalue()

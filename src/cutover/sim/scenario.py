@@ -1,0 +1,115 @@
+"""Scenarios: which provinces (and communes) pass each simulated feature, plus faults.
+
+Features are the simulator's own API surface, not checklist steps:
+    units_declared    /national/api/provinces/{code}/units
+    portal_closed     /p/{code}/portal/                 (closed = redirect to the national portal)
+    sso_client        /sso/oauth2/authorize             (client dvc-{code} registered)
+    filing_tested     /national/api/communes/{commune}/filing-tests   (commune level)
+    dossier_synced    /national/api/provinces/{code}/dossier-sync
+    payment_tested    /national/api/provinces/{code}/payment-tests/latest
+    promotion_intake  /national/api/provinces/{code}/promotion-notices
+    eid_codes         /edoc/api/agencies?province={code}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from cutover.errors import UsageError
+from cutover.models import Strict, first_close, validate
+from cutover.yamlio import load_file
+
+FEATURES = (
+    "units_declared",
+    "portal_closed",
+    "sso_client",
+    "filing_tested",
+    "dossier_synced",
+    "payment_tested",
+    "promotion_intake",
+    "eid_codes",
+)
+FaultKind = Literal[
+    "latency", "hang", "reset", "status", "invalid_json", "oversized", "redirect_loop"
+]
+
+
+class Assignment(Strict):
+    """Exactly one of `passing` or `failing`; the other provinces get the opposite."""
+
+    passing: list[str] | None = None
+    failing: list[str] | None = None
+    tested_share: float = Field(default=0.8, ge=0, le=1)  # commune level: share tested when failing
+    invented: bool = True
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _one_list(self) -> Assignment:
+        if (self.passing is None) == (self.failing is None):
+            raise ValueError("give exactly one of 'passing' or 'failing'")
+        return self
+
+    def passes(self, code: str) -> bool:
+        if self.passing is not None:
+            return code in self.passing
+        return code not in (self.failing or [])
+
+
+class Fault(Strict):
+    path: str  # regular expression matched against the request path
+    kind: FaultKind
+    ms: int = Field(default=0, ge=0)
+    status: int = Field(default=503, ge=100, le=599)
+
+
+class Scenario(Strict):
+    id: str
+    title: str
+    as_of: str | None = None
+    source: str | None = None
+    features: dict[str, Assignment] = {}
+    faults: list[Fault] = []
+
+    @model_validator(mode="after")
+    def _known_features(self) -> Scenario:
+        for name in self.features:
+            if name not in FEATURES:
+                raise ValueError(f"unknown feature {name!r}{first_close(name, list(FEATURES))}")
+        return self
+
+    def passes(self, feature: str, code: str) -> bool:
+        assignment = self.features.get(feature)
+        return assignment.passes(code) if assignment else True
+
+    def tested_share(self, code: str) -> float:
+        assignment = self.features.get("filing_tested")
+        if assignment is None or assignment.passes(code):
+            return 1.0
+        return assignment.tested_share
+
+
+SCENARIO_DIR = Path(__file__).parent / "scenarios"
+DEFAULT_SCENARIO = "2025-06-28T13:00"
+
+
+def load_scenario(name: str | None) -> Scenario:
+    name = name or DEFAULT_SCENARIO
+    path = Path(name)
+    if not path.is_file():
+        shipped = {s.stem.replace("T1300", "T13:00"): s for s in SCENARIO_DIR.glob("*.yaml")}
+        if name not in shipped:
+            raise UsageError(
+                f"no scenario {name!r}{first_close(name, list(shipped))}; "
+                f"shipped: {', '.join(sorted(shipped))}"
+            )
+        path = shipped[name]
+    return validate(Scenario, load_file(path))
+
+
+def validate_scenario_data(data: object, name: str) -> Scenario:
+    from cutover.yamlio import Document
+
+    return validate(Scenario, Document(data, name))
