@@ -60,3 +60,51 @@ def elsewhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A directory with no provinces.yaml or checklists: the packaged data is used."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def geo():  # type: ignore[no-untyped-def]
+    from cutover.geo import load_geography
+
+    return load_geography(ROOT / "provinces.yaml")
+
+
+@pytest.fixture(scope="session")
+def telegram_sim(geo):  # type: ignore[no-untyped-def]
+    """The shipped 28 June 13:00 scenario, served on a free loopback port for the session."""
+    from cutover.sim.scenario import load_scenario
+    from cutover.sim.server import SimulatorThread
+
+    with SimulatorThread(load_scenario(None), geo) as sim:
+        yield sim
+
+
+@pytest.fixture
+def make_sim(geo):  # type: ignore[no-untyped-def]
+    """Start a simulator for one test: make_sim(features=..., faults=[...])."""
+    from contextlib import ExitStack
+
+    from cutover.sim.scenario import validate_scenario_data
+    from cutover.sim.server import SimulatorThread
+
+    with ExitStack() as stack:
+
+        def start(**scenario):  # type: ignore[no-untyped-def]
+            data = {"id": "test", "title": "test", **scenario}
+            return stack.enter_context(SimulatorThread(validate_scenario_data(data, "test"), geo))
+
+        yield start
+
+
+@pytest.fixture
+def overlay_file(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Write the overlay for a simulator base URL; returns its path."""
+    from cutover.sim.app import overlay_for
+    from cutover.yamlio import dump
+
+    def write(base: str) -> Path:
+        path = tmp_path / "overlay.yaml"
+        path.write_text(dump(overlay_for(base)), encoding="utf-8")
+        return path
+
+    return write

@@ -153,9 +153,7 @@ def check(
         typer.Option("--province", "-p", help="Province code, slug or name (repeatable)."),
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every province.")] = False,
-    step: Annotated[
-        list[str] | None, typer.Option("--step", help="Step id (repeatable).")
-    ] = None,
+    step: Annotated[list[str] | None, typer.Option("--step", help="Step id (repeatable).")] = None,
     tag: Annotated[Optional[str], typer.Option("--tag", help="Only steps with this tag.")] = None,  # noqa: UP045
     checklist: Annotated[
         str | None, typer.Option("--checklist", help="Checklist file or name.")

@@ -41,7 +41,9 @@ class Response:
 
     def require_whole(self) -> None:
         if self.truncated:
-            raise Undecided(f"{self.url}: response body exceeds the {len(self.body) - 1} byte cap")
+            raise Undecided(
+                f"{self.url}: response body exceeds the {len(self.body) - 1:,} byte cap"
+            )
 
 
 async def fetch(
@@ -73,7 +75,7 @@ async def fetch(
                 allow_redirects=False,
                 ssl=not insecure,
             ) as resp:
-                body = await resp.content.read(limits.max_body + 1)
+                body = await _read_capped(resp.content, limits.max_body)
                 elapsed = (time.perf_counter() - start) * 1000
                 if resp.status >= 500 and attempt < limits.retries:
                     last = f"HTTP {resp.status}"
@@ -101,6 +103,19 @@ async def fetch(
         except aiohttp.ClientResponseError as exc:
             raise Undecided(f"{url}: malformed response ({exc.message})") from None
     raise Undecided(f"{url}: {_plain(last)} after {limits.retries + 1} attempts")
+
+
+async def _read_capped(stream: Any, cap: int) -> bytes:
+    """At most cap + 1 bytes: enough to know the body is over the cap without reading it all."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= cap:
+        chunk = await stream.read(cap + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _plain(reason: str) -> str:

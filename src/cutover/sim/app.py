@@ -20,6 +20,7 @@ from cutover.geo import Geography, Province
 from cutover.sim import faults
 from cutover.sim.scenario import Scenario, validate_scenario_data
 
+
 class SimState:
     def __init__(self, scenario: Scenario, geo: Geography) -> None:
         self.scenario = scenario
