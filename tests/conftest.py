@@ -27,13 +27,17 @@ class Result:
 
 @pytest.fixture
 def cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Callable[..., Result]:
-    """Run `cutover ARGS` in-process through `cli.main`, the same path as the console script."""
+    """Run `cutover ARGS` in-process through `cli.main`, the same path as the console script.
+    Each test gets its own store (CUTOVER_DB), never the user's."""
     from cutover.cli import main
 
     monkeypatch.delenv("CUTOVER_ENDPOINTS", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("CUTOVER_DB", str(tmp_path_factory.mktemp("store") / "cutover.db"))
 
     def run(*args: str) -> Result:
         capsys.readouterr()

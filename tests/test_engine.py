@@ -268,7 +268,7 @@ def test_ctrl_c_exits_130_and_keeps_results(make_sim, overlay_file, tmp_path: Pa
         stderr=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
-        env={**os.environ, "NO_COLOR": "1"},
+        env={**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(tmp_path / "store.db")},
     )
     time.sleep(3)
     proc.send_signal(signal.SIGINT)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cutover import plan
 from cutover.checklist import (
@@ -23,6 +24,12 @@ from cutover.errors import ExitCode
 from cutover.geo import Geography, Province, load_geography
 from cutover.probes import Limits
 from cutover.rollup import Evidence, History, Matrix, rollup
+
+if TYPE_CHECKING:
+    from cutover.store.sqlite import Store
+
+if TYPE_CHECKING:
+    from cutover.store.sqlite import Store
 
 
 @dataclass
@@ -82,10 +89,33 @@ def execute(
     ctx: Context,
     limits: Limits,
     *,
-    on_result: Callable[[Result], None] | None = None,
+    store: Store | None = None,
+    command: str = "check",
     progress: Callable[[int], Callable[[], None]] | None = None,
 ) -> Run:
-    """Run every automated probe of the selection. Ctrl-C stops and keeps what finished."""
+    """Run every automated probe of the selection, storing results as they arrive.
+    Ctrl-C stops the run and keeps (and commits) what had finished."""
+    from cutover.store.sqlite import RunInfo
+
+    if store is None:
+        return _probe(ctx, limits, None, progress)
+    loaded = ctx.loaded
+    run_id = store.start_run(RunInfo(loaded.checklist.id, loaded.digest, loaded.source, command))
+    writer = store.writer(run_id)
+    try:
+        run = _probe(ctx, limits, writer.put, progress)
+    finally:
+        writer.close()
+    store.finish_run(run_id, run.interrupted)
+    return run
+
+
+def _probe(
+    ctx: Context,
+    limits: Limits,
+    on_result: Callable[[Result], None] | None,
+    progress: Callable[[int], Callable[[], None]] | None,
+) -> Run:
     from cutover import engine
 
     run = Run()
@@ -119,6 +149,16 @@ def matrix_of(
     return rollup(
         ctx.loaded.checklist, ctx.loaded.digest, ctx.provinces, ctx.steps, evidence, as_of, history
     )
+
+
+def stored_matrix(
+    ctx: Context, store: Store, as_of: datetime, evidence_until: datetime | None = None
+) -> Matrix:
+    """The matrix from the store: evidence at or before `evidence_until` (default `as_of`);
+    deadlines, freshness and waivers evaluated at `as_of`."""
+    until = evidence_until or as_of
+    ids = [s.id for s in ctx.steps]
+    return matrix_of(ctx, store.evidence(ids, until), as_of, store.history(ids, until))
 
 
 def exit_code(matrix: Matrix, run: Run | None = None) -> ExitCode:

@@ -146,25 +146,41 @@ def _limits(jobs: int, timeout: float, per_host: int | None = None):  # type: ig
     return Limits(jobs=jobs, timeout=timeout, per_host=per_host or min(jobs, 16))
 
 
+DbOpt = Annotated[
+    Path | None,
+    typer.Option("--db", envvar="CUTOVER_DB", help="SQLite store (default: user data dir)."),
+]
+ChecklistOpt = Annotated[Optional[str], typer.Option("--checklist", help="Checklist file or name.")]  # noqa: UP045
+EndpointsOpt = Annotated[
+    Path | None,
+    typer.Option("--endpoints", envvar="CUTOVER_ENDPOINTS", help="Endpoint overlay file."),
+]
+AsOfOpt = Annotated[
+    str | None, typer.Option("--as-of", help="ISO 8601 time (default now; no offset = +07:00).")
+]
+ProvinceListOpt = Annotated[
+    list[str] | None,
+    typer.Option("--province", "-p", help="Province code, slug or name (repeatable)."),
+]
+StepListOpt = Annotated[Optional[list[str]], typer.Option("--step", help="Step id (repeatable).")]  # noqa: UP045
+TagOpt = Annotated[Optional[str], typer.Option("--tag", help="Only steps with this tag.")]  # noqa: UP045
+
+
+def _store(db: Path | None, *, create: bool = True):  # type: ignore[no-untyped-def]
+    from cutover.store.sqlite import Store
+
+    return Store(db, create=create)
+
+
 @app.command()
 def check(
-    province: Annotated[
-        list[str] | None,
-        typer.Option("--province", "-p", help="Province code, slug or name (repeatable)."),
-    ] = None,
+    province: ProvinceListOpt = None,
     all_: Annotated[bool, typer.Option("--all", help="Every province.")] = False,
-    step: Annotated[list[str] | None, typer.Option("--step", help="Step id (repeatable).")] = None,
-    tag: Annotated[Optional[str], typer.Option("--tag", help="Only steps with this tag.")] = None,  # noqa: UP045
-    checklist: Annotated[
-        str | None, typer.Option("--checklist", help="Checklist file or name.")
-    ] = None,
-    endpoints: Annotated[
-        Path | None,
-        typer.Option("--endpoints", envvar="CUTOVER_ENDPOINTS", help="Endpoint overlay file."),
-    ] = None,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Clock for deadlines (ISO 8601).")
-    ] = None,
+    step: StepListOpt = None,
+    tag: TagOpt = None,
+    checklist: ChecklistOpt = None,
+    endpoints: EndpointsOpt = None,
+    as_of: AsOfOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     jobs: Annotated[int, typer.Option("--jobs", help="Probes in flight at once.")] = 64,
     per_host: Annotated[
@@ -172,10 +188,21 @@ def check(
         typer.Option("--per-host", help="Connections per host (default min(jobs, 16))."),
     ] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per probe.")] = 10.0,
+    db: DbOpt = None,
+    no_store: Annotated[bool, typer.Option("--no-store", help="Do not record results.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="Print only what changed or could not be evaluated."),
+    ] = False,
+    notify: Annotated[
+        str | None, typer.Option("--notify", help="POST changes as JSON to this URL.")
+    ] = None,
     provinces_file: ProvincesOpt = None,
 ) -> int:
-    """Run the probes for one province or all of them, and show each step's status."""
-    from cutover import checking
+    """Run the probes for one province or all of them, record and show each step's status."""
+    from datetime import UTC, datetime
+
+    from cutover import changes, checking
     from cutover.render import check_view, get
     from cutover.render.base import RenderOptions
 
@@ -190,18 +217,198 @@ def check(
         None if all_ else province, step, tag, checklist, endpoints, provinces_file
     )
     ctx = checking.prepare(sel)
-    run = checking.execute(ctx, _limits(jobs, timeout, per_host), progress=_progress(True))
-    matrix = checking.matrix_of(ctx, run.evidence(), moment)
-    options = RenderOptions(color=_color())
-    emit(get("json")(matrix, options) if fmt == "json" else check_view.render(matrix, options))
+    limits = _limits(jobs, timeout, per_host)
+    store = None if no_store else _store(db)
+    before = None
+    if store is not None and (last := store.last_run()) is not None:
+        previous = last[2] or last[1]
+        # With an explicit --as-of both sides use that clock; otherwise the previous run's.
+        before = checking.stored_matrix(ctx, store, moment if as_of else previous, previous)
+    run = checking.execute(
+        ctx, limits, store=store, command=" ".join(sys.argv[1:]), progress=_progress(not quiet)
+    )
+    if store is not None:
+        matrix = checking.stored_matrix(ctx, store, moment, max(moment, datetime.now(UTC)))
+    else:
+        matrix = checking.matrix_of(ctx, run.evidence(), moment)
+    code = checking.exit_code(matrix, run)
+    found = changes.diff(before, matrix)
+    if notify and (problem := changes.notify(notify, found, matrix)):
+        err(f"warning: {problem}")
+    if quiet:
+        for change in found:
+            out(change.line())
+        if code == 3 and not found:
+            err("could not evaluate: every probe was unknown")
+    else:
+        options = RenderOptions(color=_color())
+        emit(get("json")(matrix, options) if fmt == "json" else check_view.render(matrix, options))
     if run.interrupted:
         err(f"interrupted: kept {len(run.results)} results that had finished")
-    return checking.exit_code(matrix, run)
+    return code
+
+
+@app.command()
+def mark(
+    province: Annotated[str, typer.Argument(help="Province code, slug or name.")],
+    step: Annotated[str, typer.Argument(help="Step id.")],
+    by: Annotated[str, typer.Option("--by", help="Who attests.")],
+    commune: Annotated[
+        str | None, typer.Option("--commune", help="Commune code or name (commune-level steps).")
+    ] = None,
+    evidence: Annotated[Optional[str], typer.Option("--evidence", help="Evidence URL.")] = None,  # noqa: UP045
+    evidence_file: Annotated[
+        Path | None,
+        typer.Option("--evidence-file", help="Evidence file (its SHA-256 is stored)."),
+    ] = None,
+    note: Annotated[Optional[str], typer.Option("--note")] = None,  # noqa: UP045
+    status: Annotated[str, typer.Option("--status", help="done or failed.")] = "done",
+    checklist: ChecklistOpt = None,
+    db: DbOpt = None,
+    provinces_file: ProvincesOpt = None,
+) -> int:
+    """Record an attestation with evidence (a new record; earlier ones stay in history)."""
+    from cutover import checking, people
+
+    ctx = checking.prepare(
+        checking.Selection([province], [step], None, checklist, None, provinces_file)
+    )
+    proof = people.evidence_of(evidence, evidence_file)
+    out(people.mark(_store(db), ctx.provinces[0], ctx.steps[0], commune, by, proof, note, status))
+    return 0
+
+
+@app.command()
+def waive(
+    province: Annotated[str, typer.Argument(help="Province code, slug or name.")],
+    step: Annotated[str, typer.Argument(help="Step id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Justification.")],
+    approver: Annotated[str, typer.Option("--approver", help="Who approved the exception.")],
+    until: Annotated[str, typer.Option("--until", help="Expiry (ISO 8601).")],
+    checklist: ChecklistOpt = None,
+    db: DbOpt = None,
+    provinces_file: ProvincesOpt = None,
+) -> int:
+    """Record an approved exception; shown as waived until it expires."""
+    from cutover import checking, people
+
+    ctx = checking.prepare(
+        checking.Selection([province], [step], None, checklist, None, provinces_file)
+    )
+    expiry = checking.parse_time(until)
+    out(people.waive(_store(db), ctx.provinces[0], ctx.steps[0], reason, approver, expiry))
+    return 0
+
+
+@app.command()
+def history(
+    province: Annotated[Optional[str], typer.Argument(help="Province code, slug or name.")] = None,  # noqa: UP045
+    step: Annotated[Optional[str], typer.Argument(help="Step id.")] = None,  # noqa: UP045
+    checklist: ChecklistOpt = None,
+    db: DbOpt = None,
+    provinces_file: ProvincesOpt = None,
+) -> int:
+    """The timeline of status changes, with who or what caused each."""
+    from cutover import checking, people
+
+    ctx = checking.prepare(
+        checking.Selection(
+            [province] if province else None,
+            [step] if step else None,
+            None,
+            checklist,
+            None,
+            provinces_file,
+        )
+    )
+    code = ctx.provinces[0].code if province else None
+    lines = people.history_lines(
+        _store(db, create=False), code, step, ctx.loaded.checklist.timezone
+    )
+    for line in lines:
+        out(line)
+    if not lines:
+        out("no history recorded")
+    return 0
+
+
+def _parse_gate(text: str) -> tuple[str, str, int]:
+    import re
+
+    match = re.fullmatch(r"\s*([a-z0-9-]+)\s*(>=|<=|==|>|<)\s*(\d+)\s*", text)
+    if not match:
+        raise UsageError(f"--require {text!r}: expected STEP>=N (or >, ==, <=, <)")
+    return match[1], match[2], int(match[3])
+
+
+def _gates(matrix, gates: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
+    """The readiness gates that are not met, each described in one line."""
+    import operator
+
+    ops = {
+        ">=": operator.ge,
+        "<=": operator.le,
+        "==": operator.eq,
+        ">": operator.gt,
+        "<": operator.lt,
+    }
+    totals = matrix.totals
+    failed = []
+    for text in gates:
+        step_id, op, wanted = _parse_gate(text)
+        if step_id not in totals:
+            raise UsageError(f"--require {text!r}: step {step_id!r} is not in the matrix")
+        total = totals[step_id]
+        if not ops[op](total.done, wanted):
+            failed.append(f"gate not met: {step_id}{op}{wanted} (done {total.done}/{total.total})")
+    return failed
+
+
+@app.command()
+def matrix(
+    province: ProvinceListOpt = None,
+    step: StepListOpt = None,
+    tag: TagOpt = None,
+    as_of: AsOfOpt = None,
+    lang: Annotated[str, typer.Option("--lang", help="vi or en.")] = "en",
+    fmt: Annotated[
+        list[str] | None, typer.Option("--format", help="FORMAT or FORMAT:PATH (repeatable).")
+    ] = None,
+    require: Annotated[
+        list[str] | None,
+        typer.Option("--require", help="Gate such as 'portal-closure>=34' (repeatable)."),
+    ] = None,
+    checklist: ChecklistOpt = None,
+    db: DbOpt = None,
+    provinces_file: ProvincesOpt = None,
+) -> int:
+    """Render the readiness matrix from the store, as of now or any past time."""
+    from cutover import checking
+    from cutover.render import write_all
+    from cutover.render.base import RenderOptions
+
+    if lang not in ("vi", "en"):
+        raise UsageError(f"--lang must be vi or en, got {lang!r}")
+    gates = [_parse_gate(g) for g in require or []]
+    del gates  # parsed early so a typo fails before any work
+    ctx = checking.prepare(checking.Selection(province, step, tag, checklist, None, provinces_file))
+    store = _store(db, create=False)
+    result = checking.stored_matrix(ctx, store, checking.parse_time(as_of))
+    options = RenderOptions(lang=lang, color=_color(), store=store)  # type: ignore[arg-type]
+    write_all(result, fmt or ["table"], options, emit)
+    if require:
+        failed = _gates(result, require)
+        for line in failed:
+            err(line)
+        return 1 if failed else 0
+    return checking.exit_code(result)
 
 
 @app.command()
 def demo(
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    fmt: Annotated[
+        list[str] | None, typer.Option("--format", help="FORMAT or FORMAT:PATH (repeatable).")
+    ] = None,
     scenario: Annotated[
         str | None, typer.Option("--scenario", help="Scenario name or file.")
     ] = None,
@@ -210,20 +417,43 @@ def demo(
         str | None, typer.Option("--as-of", help="Clock (default: the scenario's).")
     ] = None,
     lang: Annotated[str, typer.Option("--lang", help="vi or en.")] = "en",
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="Keep the demo's store here (default: a temporary file)."),
+    ] = None,
 ) -> int:
     """Start the simulator, check every province against it, print the readiness matrix."""
     from cutover import demo as demo_lib
-    from cutover.render import get
+    from cutover.render import write_all
     from cutover.render.base import RenderOptions
 
-    if fmt not in ("table", "json"):
-        raise UsageError(f"--format must be table or json, got {fmt!r}")
     if lang not in ("vi", "en"):
         raise UsageError(f"--lang must be vi or en, got {lang!r}")
-    matrix, run = demo_lib.run_demo(scenario, tag, as_of, progress=_progress(fmt == "table"))
-    options = RenderOptions(lang=lang, color=_color())  # type: ignore[arg-type]
-    emit(get(fmt)(matrix, options))
+    formats = fmt or ["table"]
+    show_progress = all(f.split(":", 1)[0] == "table" or ":" in f for f in formats)
+    with demo_lib.demo_store(db) as store:
+        result, run = demo_lib.run_demo(
+            scenario, tag, as_of, store, progress=_progress(show_progress)
+        )
+        options = RenderOptions(lang=lang, color=_color(), store=store)  # type: ignore[arg-type]
+        write_all(result, formats, options, emit)
     return 130 if run.interrupted else 0
+
+
+@app.command("db")
+def db_info(
+    db: DbOpt = None,
+    integrity: Annotated[bool, typer.Option("--check", help="Run PRAGMA integrity_check.")] = False,
+) -> int:
+    """Show where the store is and what it holds."""
+    store = _store(db, create=False)
+    for line in store.describe():
+        out(line)
+    if integrity:
+        verdict = store.integrity()
+        out(f"integrity: {verdict}")
+        return 0 if verdict == "ok" else 3
+    return 0
 
 
 @sim_app.command("serve")

@@ -136,28 +136,37 @@ class History:
 def unit_status(
     step: Step, evidence: Evidence | None, as_of: datetime, warning: timedelta, was_done: bool
 ) -> tuple[Status, str]:
-    due = step.due
+    if evidence is not None and step.verify.manual and step.freshness:
+        expires = evidence.at + step.freshness
+        if as_of > expires:  # a lapsed attestation no longer says anything
+            lapsed = f"attestation expired {_age(as_of - expires)} ago"
+            return _by_deadline(step, None, as_of, warning, lapsed)
     if evidence is not None and evidence.outcome == "pass":
         if step.freshness and as_of - evidence.at > step.freshness:
             age = _age(as_of - evidence.at)
             return "stale", f"evidence is {age} old (fresh for {_age(step.freshness)})"
         return "done", ""
-    reason = (
-        evidence.reason
-        if evidence
-        else ("no attestation" if step.verify.manual else "not checked yet")
-    )
+    if evidence is None:
+        reason = "no attestation" if step.verify.manual else "not checked yet"
+    else:
+        reason = evidence.reason
     if evidence is not None and evidence.outcome == "fail" and was_done:
         return "regressed", reason
     if evidence is not None and evidence.outcome == "unknown":
         return "unknown", reason
+    return _by_deadline(step, evidence, as_of, warning, reason)
+
+
+def _by_deadline(
+    step: Step, evidence: Evidence | None, as_of: datetime, warning: timedelta, reason: str
+) -> tuple[Status, str]:
+    """Not done: overdue past the deadline, at risk close to it, else failing or pending."""
+    due = step.due
     if as_of > due:
         return "overdue", f"{reason}; due {_age(as_of - due)} ago"
     if due - as_of <= warning:
-        return (
-            "at-risk",
-            f"{reason}; due in {_age(due - as_of)}" if due > as_of else f"{reason}; due now",
-        )
+        when = f"due in {_age(due - as_of)}" if due > as_of else "due now"
+        return "at-risk", f"{reason}; {when}"
     return ("failing" if evidence else "pending"), reason
 
 
@@ -201,7 +210,7 @@ def _cell(
     if not step.applies(province):
         return Cell(p, step.id, "n/a")
     waiver = history.waivers.get((p, step.id))
-    if waiver is not None and waiver.at <= as_of < waiver.until:
+    if waiver is not None and as_of < waiver.until:  # the store only hands over recorded ones
         return Cell(
             p, step.id, "waived", f"{waiver.reason} (approved by {waiver.approver})", waiver=waiver
         )

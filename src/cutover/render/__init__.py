@@ -26,3 +26,29 @@ def get(name: str) -> Renderer:
         raise UsageError(f"unknown format {name!r}; known: {', '.join(REGISTRY)}")
     renderer: Renderer = import_module(REGISTRY[name]).render
     return renderer
+
+
+def write_all(
+    matrix: Matrix, formats: list[str], options: RenderOptions, emit: Callable[[str | bytes], None]
+) -> None:
+    """Render each `FORMAT` to stdout or `FORMAT:PATH` to a file; check all names first."""
+    from pathlib import Path
+
+    from cutover.errors import UsageError
+
+    plan: list[tuple[Renderer, Path | None]] = []
+    for spec in formats:
+        name, _, where = spec.partition(":")
+        plan.append((get(name), Path(where) if where else None))
+    for renderer, path in plan:
+        data = renderer(matrix, options)
+        if path is None:
+            emit(data)
+            continue
+        try:
+            if isinstance(data, bytes):
+                path.write_bytes(data)
+            else:
+                path.write_text(data, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from cutover.checklist import Step
+
+if TYPE_CHECKING:
+    from cutover.store.sqlite import Store
 
 Lang = Literal["vi", "en"]
 
@@ -42,6 +45,7 @@ class RenderOptions:
     lang: Lang = "en"
     width: int | None = None
     color: bool | None = None  # None: decide from the terminal and NO_COLOR
+    store: Store | None = None  # for renderers that chart history (html); never written to
 
 
 def title(step: Step, lang: Lang) -> str:

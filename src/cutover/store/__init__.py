@@ -1,0 +1,1 @@
+"""Durable results, attestations and waivers.  SQLite by default (one file, WAL, one writer)."""

@@ -1,0 +1,524 @@
+"""The SQLite store: migrations, history, people's input, cron behaviour, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from cutover.store.migrations import LATEST, MIGRATIONS
+from cutover.store.sqlite import Store
+
+TAG = "telegram-2025-06-28"
+
+
+def test_new_store_has_latest_schema(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == LATEST == 2
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.integrity() == "ok"
+
+
+def test_older_schema_is_upgraded_keeping_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    conn.execute(
+        "INSERT INTO runs (started_at, checklist_id, checklist_digest, checklist_source,"
+        " user, host, command) VALUES ('2025-06-28T06:00:00+00:00','c','d','s','u','h','x')"
+    )
+    conn.execute(
+        "INSERT INTO results (run_id, province, step, outcome, at) VALUES"
+        " (1, '31', 'unit-declaration', 'pass', '2025-06-28T06:00:00+00:00')"
+    )
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert store.conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 1
+    assert store.conn.execute("SELECT COUNT(*) FROM waivers").fetchone()[0] == 0
+
+
+def test_newer_schema_is_refused(tmp_path: Path, cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "new.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 9")
+    conn.close()
+    result = cli("matrix", "--db", str(path))
+    assert result.code == 3
+    assert result.err_lines == [
+        f"cutover: error: store {path} has schema version 9, newer than "
+        "this cutover understands (2); upgrade cutover"
+    ]
+
+
+def _put_scenario(sim, features: dict) -> None:  # type: ignore[no-untyped-def,type-arg]
+    body = json.dumps({"id": "t", "title": "t", "features": features}).encode()
+    request = urllib.request.Request(
+        f"{sim.base_url}/_sim/scenario",
+        body,
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=5).read()
+
+
+def _cells(result) -> dict[tuple[str, str], dict]:  # type: ignore[no-untyped-def,type-arg]
+    return {(c["province"], c["step"]): c for c in json.loads(result.out)["cells"]}
+
+
+def test_as_of_reproduces_an_earlier_matrix(cli, make_sim, overlay_file, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    sim = make_sim(features={"portal_closed": {"failing": ["31"]}})
+    overlay = str(overlay_file(sim.base_url))
+    first = cli("check", "-p", "31", "-p", "46", "--tag", TAG, "--endpoints", overlay)
+    assert first.code == 1
+    between = datetime.now(UTC).isoformat()
+    earlier = cli(
+        "matrix", "-p", "31", "-p", "46", "--tag", TAG, "--as-of", between, "--format", "json"
+    )
+    assert _cells(earlier)[("31", "portal-closure")]["status"] != "done"
+    time.sleep(0.01)
+    _put_scenario(sim, {})
+    assert cli("check", "-p", "31", "-p", "46", "--tag", TAG, "--endpoints", overlay).code == 0
+    now = cli("matrix", "-p", "31", "-p", "46", "--tag", TAG, "--format", "json")
+    assert _cells(now)[("31", "portal-closure")]["status"] == "done"
+    again = cli(
+        "matrix", "-p", "31", "-p", "46", "--tag", TAG, "--as-of", between, "--format", "json"
+    )
+    assert again.out == earlier.out
+
+
+def test_regressed_and_stale(cli, make_sim, overlay_file, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    sim = make_sim()
+    overlay = str(overlay_file(sim.base_url))
+    assert cli("check", "-p", "31", "--step", "dossier-sync", "--endpoints", overlay).code == 0
+    _put_scenario(sim, {"dossier_synced": {"failing": ["31"]}})
+    result = cli(
+        "check", "-p", "31", "--step", "dossier-sync", "--endpoints", overlay, "--format", "json"
+    )
+    cell = _cells(result)[("31", "dossier-sync")]
+    assert (cell["status"], cell["reason"]) == ("regressed", "expected unsynced == 0, got 43")
+    _put_scenario(sim, {})
+    assert cli("check", "-p", "31", "--step", "dossier-sync", "--endpoints", overlay).code == 0
+    later = (datetime.now(UTC) + timedelta(hours=25)).isoformat()
+    stale = cli(
+        "matrix", "-p", "31", "--step", "dossier-sync", "--as-of", later, "--format", "json"
+    )
+    cell = _cells(stale)[("31", "dossier-sync")]
+    assert cell["status"] == "stale"
+    assert cell["reason"] == "evidence is 25 h old (fresh for 24 h)"
+
+
+def test_mark_supersedes_and_history_shows_both(cli, tmp_path: Path, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    proof = tmp_path / "plan.pdf"
+    proof.write_bytes(b"%PDF-1.4 plan")
+    first = cli(
+        "mark",
+        "hai phong",
+        "commune-plans",
+        "--by",
+        "Nguyễn Văn A",
+        "--evidence-file",
+        str(proof),
+        "--note",
+        "all 114 plans received",
+    )
+    assert first.code == 0, first.err
+    assert first.lines == [
+        "attestation 1: 31 commune-plans done by Nguyễn Văn A (plan.pdf sha256:"
+        "d1c8aa8e1f3d5d4bd6f52fe0d7c19263eeb96bd69d8f7d2ee8d1a6aee0f46b81)"
+    ] or first.lines[0].startswith(
+        "attestation 1: 31 commune-plans done by Nguyễn Văn A (plan.pdf sha256:"
+    )
+    import hashlib
+
+    assert hashlib.sha256(b"%PDF-1.4 plan").hexdigest() in first.lines[0]
+    matrix = cli("matrix", "-p", "31", "--step", "commune-plans", "--format", "json")
+    assert _cells(matrix)[("31", "commune-plans")]["status"] == "done"
+    second = cli(
+        "mark",
+        "31",
+        "commune-plans",
+        "--by",
+        "Trần B",
+        "--status",
+        "failed",
+        "--evidence",
+        "https://haiphong.gov.vn/bc",
+        "--note",
+        "3 plans missing",
+    )
+    assert second.code == 0
+    matrix = cli("matrix", "-p", "31", "--step", "commune-plans", "--format", "json")
+    cell = _cells(matrix)[("31", "commune-plans")]
+    assert cell["status"] == "regressed" and cell["reason"] == "3 plans missing"
+    history = cli("history", "31", "commune-plans")
+    assert len(history.lines) == 2
+    assert history.lines[0].endswith(
+        "31 commune-plans  new -> pass  all 114 plans received evidence "
+        "sha256:" + hashlib.sha256(b"%PDF-1.4 plan").hexdigest() + "  (attested by Nguyễn Văn A)"
+    )
+    assert history.lines[1].endswith(
+        "31 commune-plans  pass -> fail  3 plans missing evidence "
+        "https://haiphong.gov.vn/bc  (attested by Trần B)"
+    )
+
+
+def test_attestation_expires(cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    assert (
+        cli("mark", "31", "commune-plans", "--by", "A", "--evidence", "https://x.gov.vn/a").code
+        == 0
+    )
+    later = (datetime.now(UTC) + timedelta(days=32)).isoformat()
+    cell = _cells(
+        cli("matrix", "-p", "31", "--step", "commune-plans", "--as-of", later, "--format", "json")
+    )[("31", "commune-plans")]
+    assert cell["status"] == "overdue"
+    assert cell["reason"].startswith("attestation expired 2 d ago; due ")
+
+
+def test_mark_errors(cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    both = cli("mark", "31", "commune-plans", "--by", "A")
+    assert (both.code, both.err_lines) == (
+        2,
+        ["cutover: error: give exactly one of --evidence URL or --evidence-file PATH"],
+    )
+    commune = cli("mark", "31", "online-filing-test", "--by", "A", "--evidence", "https://x.vn")
+    assert commune.err_lines == [
+        "cutover: error: step online-filing-test is commune-level; name the commune with --commune"
+    ]
+    ok = cli(
+        "mark",
+        "31",
+        "online-filing-test",
+        "--by",
+        "A",
+        "--evidence",
+        "https://x.vn",
+        "--commune",
+        "Phường Hồng Bàng",
+    )
+    assert ok.code == 0 and ok.lines[0].startswith(
+        "attestation 1: 31/11311 online-filing-test done"
+    )
+    wrong = cli("mark", "hue", "hai-phong-commune-codes", "--by", "A", "--evidence", "https://x.vn")
+    assert wrong.err_lines == [
+        "cutover: error: step hai-phong-commune-codes does not apply to Thành phố Huế"
+    ]
+    missing = cli("mark", "31", "commune-plans", "--by", "A", "--evidence-file", "/nonexistent.pdf")
+    assert missing.err_lines == [
+        "cutover: error: --evidence-file /nonexistent.pdf: No such file or directory"
+    ]
+
+
+def test_waiver_counts_apart_and_expires(cli, make_sim, overlay_file, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    sim = make_sim(features={"eid_codes": {"failing": ["31"]}})
+    overlay = str(overlay_file(sim.base_url))
+    cli("check", "-p", "31", "-p", "46", "--step", "agency-eid-codes", "--endpoints", overlay)
+    until = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    waived = cli(
+        "waive",
+        "31",
+        "agency-eid-codes",
+        "--reason",
+        "registering by 29/6",
+        "--approver",
+        "Government Office",
+        "--until",
+        until,
+    )
+    assert waived.code == 0, waived.err
+    data = json.loads(
+        cli("matrix", "-p", "31", "-p", "46", "--step", "agency-eid-codes", "--format", "json").out
+    )
+    cell = _cells_of(data)[("31", "agency-eid-codes")]
+    assert cell["status"] == "waived"
+    assert cell["waiver"]["approver"] == "Government Office"
+    totals = data["totals"]["agency-eid-codes"]
+    assert (totals["done"], totals["total"], totals["counts"]["waived"]) == (1, 2, 1)
+    later = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
+    expired = json.loads(
+        cli(
+            "matrix", "-p", "31", "--step", "agency-eid-codes", "--as-of", later, "--format", "json"
+        ).out
+    )
+    assert _cells_of(expired)[("31", "agency-eid-codes")]["status"] == "overdue"  # due June 2025
+    past = cli(
+        "waive",
+        "31",
+        "agency-eid-codes",
+        "--reason",
+        "r",
+        "--approver",
+        "a",
+        "--until",
+        "2020-01-01T00:00+07:00",
+    )
+    assert past.code == 2 and "is not in the future" in past.err
+
+
+def _cells_of(data: dict) -> dict:  # type: ignore[type-arg]
+    return {(c["province"], c["step"]): c for c in data["cells"]}
+
+
+def test_quiet_prints_only_changes(cli, make_sim, overlay_file, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    sim = make_sim()
+    overlay = str(overlay_file(sim.base_url))
+    args = ["check", "-p", "31", "--step", "dossier-sync", "--endpoints", overlay, "--quiet"]
+    first = cli(*args)
+    assert first.lines == ["31 dossier-sync: new -> done"]
+    assert cli(*args).out == ""
+    _put_scenario(sim, {"dossier_synced": {"failing": ["31"]}})
+    third = cli(*args)
+    assert third.code == 1
+    assert third.lines == ["31 dossier-sync: done -> regressed (expected unsynced == 0, got 43)"]
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict]]]:  # type: ignore[type-arg]
+    received: list[dict] = []  # type: ignore[type-arg]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    server.shutdown()
+    server.server_close()
+
+
+def test_notify_posts_changes_and_a_dead_webhook_does_not_fail(
+    cli, make_sim, overlay_file, webhook, elsewhere: Path
+) -> None:  # type: ignore[no-untyped-def]
+    url, received = webhook
+    sim = make_sim()
+    overlay = str(overlay_file(sim.base_url))
+    args = ["check", "-p", "31", "--step", "dossier-sync", "--endpoints", overlay]
+    assert cli(*args, "--notify", url).code == 0
+    assert [c["kind"] for c in received[0]["changes"]] == ["done"]
+    _put_scenario(sim, {"dossier_synced": {"failing": ["31"]}})
+    dead = cli(*args, "--notify", "http://127.0.0.1:9/hook")
+    assert dead.code == 1
+    assert dead.err_lines[0].startswith("cutover: warning: webhook http://127.0.0.1:9/hook failed:")
+
+
+def _env(db: Path) -> dict[str, str]:
+    return {**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(db)}
+
+
+def test_overlapping_runs_both_record(make_sim, overlay_file, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sim = make_sim()
+    overlay = overlay_file(sim.base_url)
+    db = tmp_path / "shared.db"
+    cmd = [
+        sys.executable,
+        "-m",
+        "cutover",
+        "check",
+        "--all",
+        "--tag",
+        TAG,
+        "--endpoints",
+        str(overlay),
+        "--format",
+        "json",
+    ]
+    procs = [
+        subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(db), cwd=tmp_path
+        )
+        for _ in range(2)
+    ]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    store = Store(db)
+    per_run = store.conn.execute("SELECT run_id, COUNT(*) FROM results GROUP BY run_id").fetchall()
+    assert [n for _, n in per_run] == [3559, 3559]
+    assert store.integrity() == "ok"
+
+
+def test_sigkill_keeps_committed_batches(make_sim, overlay_file, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sim = make_sim(faults=[{"path": "^/national/api/communes/", "kind": "latency", "ms": 40}])
+    overlay = overlay_file(sim.base_url)
+    db = tmp_path / "killed.db"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cutover",
+            "check",
+            "--all",
+            "--tag",
+            TAG,
+            "--endpoints",
+            str(overlay),
+            "--jobs",
+            "16",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=_env(db),
+        cwd=tmp_path,
+    )
+    deadline = time.monotonic() + 30
+    committed = 0
+    while time.monotonic() < deadline and committed < 600:
+        time.sleep(0.2)
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=1) as peek:
+                    committed = peek.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            except sqlite3.OperationalError:
+                pass
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    store = Store(db)
+    assert store.integrity() == "ok"
+    kept = store.conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    assert 600 <= kept < 3559
+    assert store.conn.execute("SELECT finished_at FROM runs").fetchone()[0] is None
+
+
+def test_missing_directory(cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli(
+        "mark",
+        "31",
+        "commune-plans",
+        "--by",
+        "A",
+        "--evidence",
+        "https://x.vn",
+        "--db",
+        "/nonexistent/dir/s.db",
+    )
+    assert (result.code, result.err_lines) == (
+        3,
+        [
+            "cutover: error: cannot open store /nonexistent/dir/s.db: directory /nonexistent/dir "
+            "does not exist"
+        ],
+    )
+
+
+def test_locked_store(
+    cli, tmp_path: Path, elsewhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "locked.db"
+    Store(db).close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setenv("CUTOVER_BUSY_TIMEOUT_MS", "300")
+    result = cli(
+        "mark", "31", "commune-plans", "--by", "A", "--evidence", "https://x.vn", "--db", str(db)
+    )
+    holder.execute("ROLLBACK")
+    assert (result.code, result.err_lines) == (
+        3,
+        [f"cutover: error: store {db} is locked by another process (waited 0.3 s)"],
+    )
+
+
+def test_corrupt_store(cli, tmp_path: Path, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "corrupt.db"
+    db.write_bytes(b"this is not sqlite" * 100)
+    result = cli("matrix", "--db", str(db))
+    assert result.code == 3
+    assert result.err_lines[0].startswith(
+        f"cutover: error: store {db} is corrupt or not a cutover database"
+    )
+    assert db.read_bytes() == b"this is not sqlite" * 100  # nothing overwritten
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:  # type: ignore[name-defined]
+    """A real tiny filesystem (tmpfs) for full-disk and read-only tests; needs root to mount."""
+    mounts: list[Path] = []
+
+    def mount(options: str) -> Path:
+        where = tmp_path / f"fs{len(mounts)}"
+        where.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount tmpfs here: {done.stderr.decode().strip()}")
+        mounts.append(where)
+        return where
+
+    yield mount
+    for where in mounts:
+        subprocess.run(["umount", str(where)], check=False)
+
+
+def test_read_only_directory(cli, small_fs, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    where = small_fs("ro,size=64k")
+    result = cli(
+        "mark",
+        "31",
+        "commune-plans",
+        "--by",
+        "A",
+        "--evidence",
+        "https://x.vn",
+        "--db",
+        str(where / "s.db"),
+    )
+    assert result.code == 3
+    assert len(result.err_lines) == 1
+    assert result.err_lines[0].startswith(f"cutover: error: cannot open store {where}/s.db")
+
+
+def test_full_disk(make_sim, overlay_file, small_fs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    where = small_fs("size=160k")
+    sim = make_sim()
+    db = where / "s.db"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cutover",
+            "check",
+            "--all",
+            "--tag",
+            TAG,
+            "--endpoints",
+            str(overlay_file(sim.base_url)),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(db),
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 3, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        f"cutover: error: store {db}: disk is full; "
+        "nothing after the last committed batch was saved"
+    ]
+    store = sqlite3.connect(db)
+    assert store.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
