@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cutover import plan
 from cutover.checklist import (
@@ -189,3 +189,27 @@ def parse_time(value: str | None, default: datetime | None = None) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
     return parsed
+
+
+SERIES_POINTS = 60
+
+
+def store_context(matrix: Matrix, store: Store) -> dict[str, Any]:
+    """What history-aware renderers need, computed here so they never touch the store: the
+    done count per step at each recorded evaluation (last 60) and the last run's times."""
+    ids = [s.id for s in matrix.steps]
+    points = [t for t in store.evaluation_times() if t <= matrix.as_of][-SERIES_POINTS:]
+    series = []
+    for moment in points:
+        past = rollup(
+            matrix.checklist,
+            matrix.digest,
+            matrix.provinces,
+            matrix.steps,
+            store.evidence(ids, moment),
+            moment,
+            store.history(ids, moment),
+        )
+        series.append((moment, {k: t.done for k, t in past.totals.items()}))
+    last = store.last_run()
+    return {"series": tuple(series), "last_run": (last[1], last[2]) if last else None}

@@ -394,7 +394,11 @@ def matrix(
     ctx = checking.prepare(checking.Selection(province, step, tag, checklist, None, provinces_file))
     store = _store(db, create=False)
     result = checking.stored_matrix(ctx, store, checking.parse_time(as_of))
-    options = RenderOptions(lang=lang, color=_color(), store=store)  # type: ignore[arg-type]
+    options = RenderOptions(
+        lang=lang,
+        color=_color(),  # type: ignore[arg-type]
+        **checking.store_context(result, store),
+    )
     write_all(result, fmt or ["table"], options, emit)
     if require:
         failed = _gates(result, require)
@@ -424,6 +428,7 @@ def demo(
 ) -> int:
     """Start the simulator, check every province against it, print the readiness matrix."""
     from cutover import demo as demo_lib
+    from cutover.checking import store_context
     from cutover.render import write_all
     from cutover.render.base import RenderOptions
 
@@ -435,7 +440,11 @@ def demo(
         result, run = demo_lib.run_demo(
             scenario, tag, as_of, store, progress=_progress(show_progress)
         )
-        options = RenderOptions(lang=lang, color=_color(), store=store)  # type: ignore[arg-type]
+        options = RenderOptions(
+            lang=lang,
+            color=_color(),  # type: ignore[arg-type]
+            **store_context(result, store),
+        )
         write_all(result, formats, options, emit)
     return 130 if run.interrupted else 0
 

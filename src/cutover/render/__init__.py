@@ -16,6 +16,12 @@ Renderer = Callable[["Matrix", "RenderOptions"], str | bytes]
 REGISTRY: dict[str, str] = {
     "table": "cutover.render.table",
     "json": "cutover.render.json",
+    "csv": "cutover.render.csv",
+    "markdown": "cutover.render.markdown",
+    "html": "cutover.render.html",
+    "junit": "cutover.render.junit",
+    "prometheus": "cutover.render.prometheus",
+    "xlsx": "cutover.render.xlsx",
 }
 
 

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from cutover.checklist import Step
-
-if TYPE_CHECKING:
-    from cutover.store.sqlite import Store
 
 Lang = Literal["vi", "en"]
 
@@ -45,7 +42,9 @@ class RenderOptions:
     lang: Lang = "en"
     width: int | None = None
     color: bool | None = None  # None: decide from the terminal and NO_COLOR
-    store: Store | None = None  # for renderers that chart history (html); never written to
+    # Computed by the caller from the store, so renderers never query anything themselves:
+    series: tuple[tuple[datetime, dict[str, int]], ...] = ()  # done counts over time (html)
+    last_run: tuple[datetime, datetime | None] | None = None  # started, finished (prometheus)
 
 
 def title(step: Step, lang: Lang) -> str:

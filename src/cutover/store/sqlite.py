@@ -282,6 +282,15 @@ class Store:
             waivers={(p, s): Waiver(r, a, parse(u), parse(at)) for p, s, r, a, u, at in waivers},
         )
 
+    def evaluation_times(self) -> list[datetime]:
+        """When evidence changed hands: each run's last result, each attestation, each waiver."""
+        with translated(self.path):
+            rows = self.conn.execute(
+                "SELECT MAX(at) FROM results GROUP BY run_id UNION SELECT at FROM attestations"
+                " UNION SELECT at FROM waivers ORDER BY 1"
+            ).fetchall()
+        return [parse(r[0]) for r in rows if r[0]]
+
     def last_run(self) -> tuple[int, datetime, datetime | None] | None:
         with translated(self.path):
             row = self.conn.execute(

@@ -1,0 +1,66 @@
+"""JUnit XML: a test suite per step, a test case per province, so CI systems show the matrix.
+
+Not done → <failure>, n/a or waived → <skipped/>.  Valid against the common JUnit XSD
+(windyroad), which wants a timestamp without a zone, properties, system-out and system-err.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from xml.etree import ElementTree as ET
+
+from cutover.render.base import RenderOptions, title
+from cutover.rollup import Matrix
+
+SKIPPED = ("n/a", "waived")
+
+
+def render(matrix: Matrix, options: RenderOptions) -> str:
+    stamp = matrix.as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    root = ET.Element("testsuites")
+    for index, step in enumerate(matrix.steps):
+        cells = [matrix.cell(p.code, step.id) for p in matrix.provinces]
+        failures = sum(1 for c in cells if c.status not in ("done", *SKIPPED))
+        skipped = sum(1 for c in cells if c.status in SKIPPED)
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=step.id,
+            package=matrix.checklist.id,
+            id=str(index),
+            timestamp=stamp,
+            hostname="localhost",
+            tests=str(len(cells)),
+            failures=str(failures),
+            errors="0",
+            skipped=str(skipped),
+            time="0",
+        )
+        props = ET.SubElement(suite, "properties")
+        for name, value in (
+            ("title", title(step, options.lang)),
+            ("due", step.due.isoformat()),
+            ("owner", step.owner or ""),
+            ("as_of", matrix.as_of.isoformat()),
+        ):
+            ET.SubElement(props, "property", name=name, value=value)
+        for p, cell in zip(matrix.provinces, cells, strict=True):
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                name=f"{p.code} {p.spec.name}",
+                classname=f"{matrix.checklist.id}.{step.id}",
+                time="0",
+            )
+            if cell.status in SKIPPED:
+                ET.SubElement(case, "skipped", message=cell.reason or cell.status)
+            elif cell.status != "done":
+                detail = cell.reason + (f" [{cell.fraction} communes]" if cell.fraction else "")
+                failure = ET.SubElement(
+                    case, "failure", message=f"{cell.status}: {detail}", type=cell.status
+                )
+                failure.text = detail
+        ET.SubElement(suite, "system-out").text = ""
+        ET.SubElement(suite, "system-err").text = ""
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,0 +1,56 @@
+"""A GitHub-flavoured Markdown table: provinces × steps, a totals row, a legend."""
+
+from __future__ import annotations
+
+from cutover.render.base import SYMBOL, RenderOptions, abbreviations, local, title
+from cutover.rollup import Cell, Matrix
+
+
+def escape(text: str) -> str:
+    """Keep user text from breaking the table or turning into markup."""
+    for char in "\\|*_`[]<>#":
+        text = text.replace(char, "\\" + char)
+    return text.replace("\n", " ")
+
+
+def _cell(cell: Cell) -> str:
+    if cell.fraction and cell.status != "done":
+        return f"{SYMBOL[cell.status]} {cell.fraction}"
+    if cell.status in ("overdue", "regressed"):
+        return f"**{SYMBOL[cell.status]} {cell.status}**"
+    return SYMBOL[cell.status]
+
+
+def render(matrix: Matrix, options: RenderOptions) -> str:
+    abbr = abbreviations(matrix.steps)
+    as_of = local(matrix.as_of, matrix.checklist.timezone).strftime("%H:%M %d/%m/%Y")
+    head = title_of(matrix, options)
+    lines = [f"# {escape(head)}", "", f"As of {as_of} ({matrix.checklist.timezone})", ""]
+    lines.append("| Province | " + " | ".join(abbr[s.id] for s in matrix.steps) + " |")
+    lines.append("|---|" + "|".join(":-:" for _ in matrix.steps) + "|")
+    for p in matrix.provinces:
+        name = p.spec.name if options.lang == "vi" else p.spec.name_en
+        cells = " | ".join(_cell(matrix.cell(p.code, s.id)) for s in matrix.steps)
+        lines.append(f"| {p.code} {escape(name)} | {cells} |")
+    totals = matrix.totals
+    lines.append(
+        "| **Done** | "
+        + " | ".join(f"**{totals[s.id].done}/{totals[s.id].total}**" for s in matrix.steps)
+        + " |"
+    )
+    lines += ["", "| Column | Step | Due |", "|---|---|---|"]
+    for step in matrix.steps:
+        due = local(step.due, matrix.checklist.timezone).strftime("%H:%M %d/%m/%Y")
+        lines.append(
+            f"| {abbr[step.id]} | `{step.id}`: {escape(title(step, options.lang))} | {due} |"
+        )
+    lines += [
+        "",
+        "Legend: " + ", ".join(f"{SYMBOL[s]} {s}" for s in SYMBOL) + "; n/m = communes done.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def title_of(matrix: Matrix, options: RenderOptions) -> str:
+    return matrix.checklist.title.vi if options.lang == "vi" else matrix.checklist.title.en

@@ -1,0 +1,55 @@
+"""Text exposition for the node-exporter textfile collector (checked with promtool)."""
+
+from __future__ import annotations
+
+from cutover.render.base import RenderOptions
+from cutover.rollup import STATUSES, Matrix
+
+
+def label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render(matrix: Matrix, options: RenderOptions) -> str:
+    out = [
+        "# HELP cutover_cell_status Status of a province x step cell: 1 for its current status.",
+        "# TYPE cutover_cell_status gauge",
+    ]
+    for p in matrix.provinces:
+        for step in matrix.steps:
+            cell = matrix.cell(p.code, step.id)
+            for status in STATUSES:
+                out.append(
+                    f'cutover_cell_status{{province="{p.code}",step="{label(step.id)}",'
+                    f'status="{status}"}} {int(cell.status == status)}'
+                )
+    totals = matrix.totals
+    out += [
+        "# HELP cutover_step_done_total Provinces done on a step.",
+        "# TYPE cutover_step_done_total counter",
+    ]
+    out += [f'cutover_step_done_total{{step="{label(k)}"}} {t.done}' for k, t in totals.items()]
+    out += [
+        "# HELP cutover_step_applicable Provinces a step applies to.",
+        "# TYPE cutover_step_applicable gauge",
+    ]
+    out += [f'cutover_step_applicable{{step="{label(k)}"}} {t.total}' for k, t in totals.items()]
+    out += [
+        "# HELP cutover_as_of_timestamp_seconds The time the matrix was evaluated at.",
+        "# TYPE cutover_as_of_timestamp_seconds gauge",
+        f"cutover_as_of_timestamp_seconds {matrix.as_of.timestamp():.0f}",
+    ]
+    if options.last_run:
+        started, finished = options.last_run
+        out += [
+            "# HELP cutover_last_run_timestamp_seconds When the last check run started.",
+            "# TYPE cutover_last_run_timestamp_seconds gauge",
+            f"cutover_last_run_timestamp_seconds {started.timestamp():.3f}",
+        ]
+        if finished:
+            out += [
+                "# HELP cutover_last_run_duration_seconds How long the last check run took.",
+                "# TYPE cutover_last_run_duration_seconds gauge",
+                f"cutover_last_run_duration_seconds {(finished - started).total_seconds():.3f}",
+            ]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,91 @@
+"""An Excel workbook: the matrix sheet (status colours, frozen header, totals) and a cells
+sheet (one row per cell).  Written with XlsxWriter; files are reproducible (fixed dates)."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+from cutover.render.base import RenderOptions, abbreviations, title
+from cutover.render.csv import HEADER
+from cutover.render.html import COLOURS
+from cutover.rollup import Matrix
+
+FIXED = datetime(2025, 1, 1)
+
+
+def render(matrix: Matrix, options: RenderOptions) -> bytes:
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    book.set_properties({"title": matrix.checklist.id, "created": FIXED})
+    bold = book.add_format({"bold": True})
+    sheet = book.add_worksheet("matrix")
+    abbr = abbreviations(matrix.steps)
+    sheet.write_row(0, 0, ["code", "province", *(abbr[s.id] for s in matrix.steps)], bold)
+    for i, step in enumerate(matrix.steps):
+        sheet.write_comment(0, 2 + i, f"{step.id}: {title(step, options.lang)}")
+    for r, p in enumerate(matrix.provinces, 1):
+        sheet.write_string(r, 0, p.code)
+        sheet.write_string(r, 1, p.spec.name)
+        for c, step in enumerate(matrix.steps, 2):
+            cell = matrix.cell(p.code, step.id)
+            text = (
+                cell.status
+                if not cell.fraction or cell.status == "done"
+                else f"{cell.status} {cell.fraction}"
+            )
+            sheet.write_string(r, c, text)
+    last = len(matrix.provinces)
+    totals = matrix.totals
+    sheet.write_string(last + 1, 1, "done", bold)
+    for c, step in enumerate(matrix.steps, 2):
+        sheet.write_string(last + 1, c, f"{totals[step.id].done}/{totals[step.id].total}", bold)
+    for status, colour in COLOURS.items():
+        fmt = book.add_format(
+            {
+                "bg_color": colour,
+                "font_color": "#ffffff" if status not in ("pending", "n/a") else "#57606a",
+            }
+        )
+        sheet.conditional_format(
+            1,
+            2,
+            last,
+            1 + len(matrix.steps),
+            {"type": "text", "criteria": "begins with", "value": status, "format": fmt},
+        )
+    sheet.freeze_panes(1, 2)
+    sheet.set_column(1, 1, 24)
+    sheet.set_column(2, 1 + len(matrix.steps), 12)
+    cells = book.add_worksheet("cells")
+    cells.write_row(0, 0, HEADER, bold)
+    row = 1
+    for p in matrix.provinces:
+        for step in matrix.steps:
+            cell = matrix.cell(p.code, step.id)
+            cells.write_row(
+                row,
+                0,
+                [
+                    p.code,
+                    p.spec.name,
+                    step.id,
+                    title(step, options.lang),
+                    step.due.isoformat(),
+                    step.owner or "",
+                    cell.status,
+                    cell.reason,
+                    cell.evidence_at.isoformat() if cell.evidence_at else "",
+                ],
+            )
+            if cell.total_units is not None:
+                cells.write_number(row, 9, cell.done_units or 0)
+                cells.write_number(row, 10, cell.total_units)
+            cells.write_string(row, 11, "yes" if cell.insecure else "")
+            row += 1
+    cells.freeze_panes(1, 0)
+    cells.autofilter(0, 0, row - 1, len(HEADER) - 1)
+    book.close()
+    return buffer.getvalue()
