@@ -471,7 +471,8 @@ def small_fs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:  # type: ignore
 
     yield mount
     for where in mounts:
-        subprocess.run(["umount", str(where)], check=False)
+        if subprocess.run(["umount", str(where)], check=False).returncode:
+            subprocess.run(["umount", "-l", str(where)], check=False)  # still busy: detach
 
 
 def test_read_only_directory(cli, small_fs, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
@@ -520,5 +521,6 @@ def test_full_disk(make_sim, overlay_file, small_fs, tmp_path: Path) -> None:  #
         f"cutover: error: store {db}: disk is full; "
         "nothing after the last committed batch was saved"
     ]
-    store = sqlite3.connect(db)
-    assert store.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with sqlite3.connect(db) as store:
+        assert store.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    store.close()

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from cutover.errors import CutoverError, ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from cutover.render.base import Lang
 
 app = typer.Typer(
     name="cutover",
@@ -332,6 +335,14 @@ def history(
     return 0
 
 
+def _language(lang: str) -> Lang:
+    if lang == "vi":
+        return "vi"
+    if lang == "en":
+        return "en"
+    raise UsageError(f"--lang must be vi or en, got {lang!r}")
+
+
 def _parse_gate(text: str) -> tuple[str, str, int]:
     import re
 
@@ -387,18 +398,13 @@ def matrix(
     from cutover.render import write_all
     from cutover.render.base import RenderOptions
 
-    if lang not in ("vi", "en"):
-        raise UsageError(f"--lang must be vi or en, got {lang!r}")
+    language = _language(lang)
     gates = [_parse_gate(g) for g in require or []]
     del gates  # parsed early so a typo fails before any work
     ctx = checking.prepare(checking.Selection(province, step, tag, checklist, None, provinces_file))
     store = _store(db, create=False)
     result = checking.stored_matrix(ctx, store, checking.parse_time(as_of))
-    options = RenderOptions(
-        lang=lang,
-        color=_color(),  # type: ignore[arg-type]
-        **checking.store_context(result, store),
-    )
+    options = RenderOptions(lang=language, color=_color(), **checking.store_context(result, store))
     write_all(result, fmt or ["table"], options, emit)
     if require:
         failed = _gates(result, require)
@@ -432,19 +438,14 @@ def demo(
     from cutover.render import write_all
     from cutover.render.base import RenderOptions
 
-    if lang not in ("vi", "en"):
-        raise UsageError(f"--lang must be vi or en, got {lang!r}")
+    language = _language(lang)
     formats = fmt or ["table"]
     show_progress = all(f.split(":", 1)[0] == "table" or ":" in f for f in formats)
     with demo_lib.demo_store(db) as store:
         result, run = demo_lib.run_demo(
             scenario, tag, as_of, store, progress=_progress(show_progress)
         )
-        options = RenderOptions(
-            lang=lang,
-            color=_color(),  # type: ignore[arg-type]
-            **store_context(result, store),
-        )
+        options = RenderOptions(lang=language, color=_color(), **store_context(result, store))
         write_all(result, formats, options, emit)
     return 130 if run.interrupted else 0
 
