@@ -95,6 +95,7 @@ class Step(Strict):
     depends_on: list[str] = []
     tags: list[str] = []
     freshness: Duration | None = None
+    summary: Title | None = None  # clause for the written summary: "32/34 had <en>" / "đã <vi>"
     verify: AnyProbe
 
     def applies(self, province: Province) -> bool:

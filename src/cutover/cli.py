@@ -415,6 +415,29 @@ def matrix(
 
 
 @app.command()
+def summary(
+    province: ProvinceListOpt = None,
+    step: StepListOpt = None,
+    tag: TagOpt = None,
+    as_of: AsOfOpt = None,
+    lang: Annotated[str, typer.Option("--lang", help="vi or en.")] = "vi",
+    checklist: ChecklistOpt = None,
+    db: DbOpt = None,
+    provinces_file: ProvincesOpt = None,
+) -> int:
+    """The short national report in the telegram's manner, from the store."""
+    from cutover import checking
+    from cutover.render import get
+    from cutover.render.base import RenderOptions
+
+    language = _language(lang)
+    ctx = checking.prepare(checking.Selection(province, step, tag, checklist, None, provinces_file))
+    result = checking.stored_matrix(ctx, _store(db, create=False), checking.parse_time(as_of))
+    emit(get("summary")(result, RenderOptions(lang=language)))
+    return 0
+
+
+@app.command()
 def demo(
     fmt: Annotated[
         list[str] | None, typer.Option("--format", help="FORMAT or FORMAT:PATH (repeatable).")

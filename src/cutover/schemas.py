@@ -11,11 +11,13 @@ from cutover.errors import UsageError
 def schemas() -> dict[str, dict[str, Any]]:
     from cutover.checklist import Checklist, Overlay
     from cutover.geo import ProvincesFile
+    from cutover.render.json_schema import MATRIX_SCHEMA
 
     return {
         "checklist": Checklist.model_json_schema(),
         "provinces": ProvincesFile.model_json_schema(),
         "overlay": Overlay.model_json_schema(),
+        "matrix": MATRIX_SCHEMA,
     }
 
 

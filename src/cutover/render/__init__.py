@@ -22,6 +22,7 @@ REGISTRY: dict[str, str] = {
     "junit": "cutover.render.junit",
     "prometheus": "cutover.render.prometheus",
     "xlsx": "cutover.render.xlsx",
+    "summary": "cutover.render.summary",
 }
 
 

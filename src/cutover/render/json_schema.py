@@ -1,0 +1,142 @@
+"""The JSON Schema of `cutover matrix --format json` (schema id cutover.matrix/1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cutover.rollup import STATUSES
+
+_TITLE = {
+    "type": "object",
+    "required": ["vi", "en"],
+    "additionalProperties": False,
+    "properties": {"vi": {"type": "string"}, "en": {"type": "string"}},
+}
+_TIME = {"type": "string", "format": "date-time"}
+
+MATRIX_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "cutover.matrix/1",
+    "title": "cutover readiness matrix",
+    "type": "object",
+    "required": ["schema", "as_of", "checklist", "steps", "provinces", "cells", "totals"],
+    "additionalProperties": False,
+    "properties": {
+        "schema": {"const": "cutover.matrix/1"},
+        "as_of": _TIME,
+        "checklist": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["id", "title", "digest", "timezone"],
+            "properties": {
+                "id": {"type": "string"},
+                "title": _TITLE,
+                "digest": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                "timezone": {"type": "string"},
+            },
+        },
+        "steps": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["id", "title", "due", "level", "owner", "tags", "kind"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "title": _TITLE,
+                    "due": _TIME,
+                    "level": {"enum": ["province", "commune"]},
+                    "owner": {"type": ["string", "null"]},
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "kind": {"type": "string"},
+                },
+            },
+        },
+        "provinces": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["code", "slug", "name", "name_en"],
+                "properties": {
+                    "code": {"type": "string", "pattern": r"^\d{2}$"},
+                    "slug": {"type": "string"},
+                    "name": {"type": "string"},
+                    "name_en": {"type": "string"},
+                },
+            },
+        },
+        "cells": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": [
+                    "province",
+                    "step",
+                    "status",
+                    "reason",
+                    "evidence_at",
+                    "communes",
+                    "insecure",
+                    "waiver",
+                ],
+                "properties": {
+                    "province": {"type": "string"},
+                    "step": {"type": "string"},
+                    "status": {"enum": list(STATUSES)},
+                    "reason": {"type": "string"},
+                    "evidence_at": {"anyOf": [_TIME, {"type": "null"}]},
+                    "communes": {
+                        "anyOf": [
+                            {"type": "null"},
+                            {
+                                "type": "object",
+                                "required": ["done", "total"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "done": {"type": "integer", "minimum": 0},
+                                    "total": {"type": "integer", "minimum": 0},
+                                },
+                            },
+                        ]
+                    },
+                    "insecure": {"type": "boolean"},
+                    "waiver": {
+                        "anyOf": [
+                            {"type": "null"},
+                            {
+                                "type": "object",
+                                "required": ["reason", "approver", "until"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "reason": {"type": "string"},
+                                    "approver": {"type": "string"},
+                                    "until": _TIME,
+                                },
+                            },
+                        ]
+                    },
+                },
+            },
+        },
+        "totals": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["done", "total", "counts"],
+                "additionalProperties": False,
+                "properties": {
+                    "done": {"type": "integer", "minimum": 0},
+                    "total": {"type": "integer", "minimum": 0},
+                    "counts": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": list(STATUSES),
+                        "properties": {s: {"type": "integer", "minimum": 0} for s in STATUSES},
+                    },
+                },
+            },
+        },
+    },
+}
