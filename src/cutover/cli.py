@@ -409,7 +409,7 @@ def matrix(
     if require:
         failed = _gates(result, require)
         for line in failed:
-            err(line)
+            err(line)  # "cutover: gate not met: …"
         return 1 if failed else 0
     return checking.exit_code(result)
 

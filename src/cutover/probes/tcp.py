@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Literal
 
 from pydantic import Field
@@ -29,4 +30,6 @@ class TcpSpec(ProbeSpec):
                 f"cannot reach {self.host}:{self.port} ({exc.strerror or exc})"
             ) from None
         writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
         return Outcome.ok(f"{self.host}:{self.port}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Literal
 
 from pydantic import Field
@@ -44,6 +45,8 @@ class TlsSpec(ProbeSpec):
             cert = writer.get_extra_info("peercert") or {}
         finally:
             writer.close()
+            with contextlib.suppress(OSError, ssl.SSLError):
+                await writer.wait_closed()
         if "notAfter" not in cert:
             raise Undecided(f"{self.host}: certificate details unavailable (insecure mode)")
         days = (ssl.cert_time_to_seconds(cert["notAfter"]) - time.time()) / 86400

@@ -1,0 +1,54 @@
+"""Regenerate the README's pictures: the demo matrix as SVG (rich) and the HTML report as PNG
+(headless Chromium).  Run from the repository root: python scripts/pictures.py"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+
+from cutover.checking import store_context
+from cutover.demo import demo_store, run_demo
+from cutover.render import get
+from cutover.render.base import RenderOptions
+from cutover.render.table import build
+
+DOCS = Path("docs")
+
+
+def main() -> None:
+    with demo_store(None) as store:
+        matrix, _ = run_demo(None, "telegram-2025-06-28", None, store)
+        context = store_context(matrix, store)
+    console = Console(record=True, width=82, force_terminal=True, color_system="truecolor")
+    console.print(build(matrix, RenderOptions(color=True)))
+    DOCS.mkdir(exist_ok=True)
+    console.save_svg(str(DOCS / "demo-matrix.svg"), title="cutover demo")
+    html = str(get("html")(matrix, RenderOptions(**context)))
+    with tempfile.TemporaryDirectory() as folder:
+        page = Path(folder) / "report.html"
+        page.write_text(html, encoding="utf-8")
+        subprocess.run(
+            [
+                "chromium",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={folder}/profile",
+                "--window-size=1000,1500",
+                f"--screenshot={(DOCS / 'report.png').resolve()}",
+                page.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
