@@ -16,7 +16,17 @@ import typer
 from cutover.errors import CutoverError, ExitCode, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from cutover.checklist import Step
+    from cutover.geo import Province
+    from cutover.probes import Limits
     from cutover.render.base import Lang
+    from cutover.rollup import Matrix
+    from cutover.store.sqlite import Store
+
+    # Given the number of probes, returns the callback that advances the bar by one.
+    ProgressStart = Callable[[int], Callable[[], None]]
 
 app = typer.Typer(
     name="cutover",
@@ -115,12 +125,12 @@ def _color() -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
-def _progress(enabled: bool):  # type: ignore[no-untyped-def]
+def _progress(enabled: bool) -> ProgressStart | None:
     """A progress bar on a terminal's stderr; nothing on a pipe."""
     if not enabled or not sys.stderr.isatty():
         return None
 
-    def start(total: int):  # type: ignore[no-untyped-def]
+    def start(total: int) -> Callable[[], None]:
         from rich.progress import Progress
 
         bar = Progress(transient=True)
@@ -139,7 +149,7 @@ def _progress(enabled: bool):  # type: ignore[no-untyped-def]
     return start
 
 
-def _limits(jobs: int, timeout: float, per_host: int | None = None):  # type: ignore[no-untyped-def]
+def _limits(jobs: int, timeout: float, per_host: int | None = None) -> Limits:
     from cutover.probes import Limits
 
     if jobs < 1:
@@ -169,7 +179,7 @@ StepListOpt = Annotated[Optional[list[str]], typer.Option("--step", help="Step i
 TagOpt = Annotated[Optional[str], typer.Option("--tag", help="Only steps with this tag.")]  # noqa: UP045
 
 
-def _store(db: Path | None, *, create: bool = True):  # type: ignore[no-untyped-def]
+def _store(db: Path | None, *, create: bool = True) -> Store:
     from cutover.store.sqlite import Store
 
     return Store(db, create=create)
@@ -251,6 +261,18 @@ def check(
     return code
 
 
+def _one_cell(
+    province: str, step: str, checklist: str | None, provinces_file: Path | None
+) -> tuple[Province, Step]:
+    """The province and step a person's record is about, checked against the files."""
+    from cutover import checking
+
+    ctx = checking.prepare(
+        checking.Selection([province], [step], None, checklist, None, provinces_file)
+    )
+    return ctx.provinces[0], ctx.steps[0]
+
+
 @app.command()
 def mark(
     province: Annotated[str, typer.Argument(help="Province code, slug or name.")],
@@ -271,13 +293,11 @@ def mark(
     provinces_file: ProvincesOpt = None,
 ) -> int:
     """Record an attestation with evidence (a new record; earlier ones stay in history)."""
-    from cutover import checking, people
+    from cutover import people
 
-    ctx = checking.prepare(
-        checking.Selection([province], [step], None, checklist, None, provinces_file)
-    )
+    where, what = _one_cell(province, step, checklist, provinces_file)
     proof = people.evidence_of(evidence, evidence_file)
-    out(people.mark(_store(db), ctx.provinces[0], ctx.steps[0], commune, by, proof, note, status))
+    out(people.mark(_store(db), where, what, commune, by, proof, note, status))
     return 0
 
 
@@ -295,11 +315,9 @@ def waive(
     """Record an approved exception; shown as waived until it expires."""
     from cutover import checking, people
 
-    ctx = checking.prepare(
-        checking.Selection([province], [step], None, checklist, None, provinces_file)
-    )
+    where, what = _one_cell(province, step, checklist, provinces_file)
     expiry = checking.parse_time(until)
-    out(people.waive(_store(db), ctx.provinces[0], ctx.steps[0], reason, approver, expiry))
+    out(people.waive(_store(db), where, what, reason, approver, expiry))
     return 0
 
 
@@ -352,7 +370,7 @@ def _parse_gate(text: str) -> tuple[str, str, int]:
     return match[1], match[2], int(match[3])
 
 
-def _gates(matrix, gates: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
+def _gates(matrix: Matrix, gates: list[str]) -> list[str]:
     """The readiness gates that are not met, each described in one line."""
     import operator
 

@@ -38,11 +38,11 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return [m for arg in getattr(annotation, "__args__", ()) for m in _models_in(arg)]
 
 
-def validate(model: type[M], doc: Document, extra_vocabulary: set[str] = frozenset()) -> M:  # type: ignore[assignment]
+def validate(model: type[M], doc: Document) -> M:
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
-        vocabulary = all_field_names(model) | set(extra_vocabulary)
+        vocabulary = all_field_names(model)
         raise ConfigError([_problem(doc, err, vocabulary) for err in exc.errors()]) from None
 
 

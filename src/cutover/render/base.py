@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from cutover.checklist import Step
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 Lang = Literal["vi", "en"]
 
@@ -69,3 +73,20 @@ def abbreviations(steps: list[Step]) -> dict[str, str]:
     if len(set(abbr.values())) < len(abbr):
         abbr = {s.id: f"S{i}" for i, s in enumerate(steps, 1)}
     return abbr
+
+
+def console(
+    buffer: io.StringIO, options: RenderOptions, width: int, *, soft_wrap: bool = False
+) -> Console:
+    """A rich console writing into `buffer`: colour only when asked, no markup surprises."""
+    from rich.console import Console
+
+    return Console(
+        file=buffer,
+        width=options.width or width,
+        force_terminal=bool(options.color),
+        no_color=not options.color,
+        highlight=False,
+        emoji=False,
+        soft_wrap=soft_wrap,
+    )

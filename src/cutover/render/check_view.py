@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import io
 
-from rich.console import Console
 from rich.text import Text
 
 from cutover.render.base import STYLE, SYMBOL, RenderOptions, short_time
+from cutover.render.base import console as make_console
 from cutover.rollup import Matrix
 
 
 def render(matrix: Matrix, options: RenderOptions) -> str:
     buffer = io.StringIO()
-    console = Console(
-        file=buffer,
-        width=options.width or 160,
-        force_terminal=bool(options.color),
-        no_color=not options.color,
-        highlight=False,
-        emoji=False,
-        soft_wrap=True,
-    )
+    console = make_console(buffer, options, 160, soft_wrap=True)
     zone = matrix.checklist.timezone
     id_width = max(len(s.id) for s in matrix.steps)
     for p in matrix.provinces:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 
 from cutover.render.base import RenderOptions, title
 from cutover.rollup import Matrix
@@ -24,27 +25,31 @@ HEADER = [
 ]
 
 
+def cell_rows(matrix: Matrix, options: RenderOptions) -> Iterator[list[str | int | None]]:
+    """One row per cell in HEADER's order; communes are None for province-level steps.
+    Shared by the csv and xlsx formats."""
+    for p in matrix.provinces:
+        for step in matrix.steps:
+            cell = matrix.cell(p.code, step.id)
+            yield [
+                p.code,
+                p.spec.name,
+                step.id,
+                title(step, options.lang),
+                step.due.isoformat(),
+                step.owner or "",
+                cell.status,
+                cell.reason,
+                cell.evidence_at.isoformat() if cell.evidence_at else "",
+                cell.done_units,
+                cell.total_units,
+                "yes" if cell.insecure else "",
+            ]
+
+
 def render(matrix: Matrix, options: RenderOptions) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(HEADER)
-    for p in matrix.provinces:
-        for step in matrix.steps:
-            cell = matrix.cell(p.code, step.id)
-            writer.writerow(
-                [
-                    p.code,
-                    p.spec.name,
-                    step.id,
-                    title(step, options.lang),
-                    step.due.isoformat(),
-                    step.owner or "",
-                    cell.status,
-                    cell.reason,
-                    cell.evidence_at.isoformat() if cell.evidence_at else "",
-                    "" if cell.done_units is None else cell.done_units,
-                    "" if cell.total_units is None else cell.total_units,
-                    "yes" if cell.insecure else "",
-                ]
-            )
+    writer.writerows(["" if v is None else v for v in row] for row in cell_rows(matrix, options))
     return "\ufeff".encode() + buffer.getvalue().encode("utf-8")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import io
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from cutover.render.base import STYLE, SYMBOL, RenderOptions, abbreviations, local, title
+from cutover.render.base import console as make_console
 from cutover.rollup import Cell, Matrix
 
 
@@ -49,14 +49,7 @@ def build(matrix: Matrix, options: RenderOptions) -> Table:
 
 def render(matrix: Matrix, options: RenderOptions) -> str:
     buffer = io.StringIO()
-    console = Console(
-        file=buffer,
-        width=options.width or 100,
-        force_terminal=bool(options.color),
-        no_color=not options.color,
-        highlight=False,
-        emoji=False,
-    )
+    console = make_console(buffer, options, 100)
     console.print(build(matrix, options))
     abbr = abbreviations(matrix.steps)
     for step in matrix.steps:

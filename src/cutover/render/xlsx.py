@@ -7,7 +7,7 @@ import io
 from datetime import datetime
 
 from cutover.render.base import RenderOptions, abbreviations, title
-from cutover.render.csv import HEADER
+from cutover.render.csv import HEADER, cell_rows
 from cutover.render.html import COLOURS
 from cutover.rollup import Matrix
 
@@ -61,31 +61,14 @@ def render(matrix: Matrix, options: RenderOptions) -> bytes:
     sheet.set_column(2, 1 + len(matrix.steps), 12)
     cells = book.add_worksheet("cells")
     cells.write_row(0, 0, HEADER, bold)
-    row = 1
-    for p in matrix.provinces:
-        for step in matrix.steps:
-            cell = matrix.cell(p.code, step.id)
-            cells.write_row(
-                row,
-                0,
-                [
-                    p.code,
-                    p.spec.name,
-                    step.id,
-                    title(step, options.lang),
-                    step.due.isoformat(),
-                    step.owner or "",
-                    cell.status,
-                    cell.reason,
-                    cell.evidence_at.isoformat() if cell.evidence_at else "",
-                ],
-            )
-            if cell.total_units is not None:
-                cells.write_number(row, 9, cell.done_units or 0)
-                cells.write_number(row, 10, cell.total_units)
-            cells.write_string(row, 11, "yes" if cell.insecure else "")
-            row += 1
+    row = 0
+    for row, values in enumerate(cell_rows(matrix, options), 1):
+        for column, value in enumerate(values):
+            if isinstance(value, int):
+                cells.write_number(row, column, value)
+            elif value is not None:
+                cells.write_string(row, column, value)
     cells.freeze_panes(1, 0)
-    cells.autofilter(0, 0, row - 1, len(HEADER) - 1)
+    cells.autofilter(0, 0, row, len(HEADER) - 1)
     book.close()
     return buffer.getvalue()
