@@ -358,3 +358,31 @@ def test_summary_command(cli, tmp_path: Path, elsewhere: Path) -> None:  # type:
     assert result.code == 0
     assert result.lines[0].startswith("As of 13:00 on 28 June 2025, 34/34 provinces and cities had")
     assert normalise(result.out) == (GOLDEN / "demo.summary.en.txt").read_bytes().decode()
+
+
+@pytest.mark.parametrize(
+    "fmt", ["table", "json", "csv", "markdown", "html", "junit", "prometheus", "summary"]
+)
+def test_insecure_probe_is_shown_in_every_report(demo, fmt: str) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    matrix, context = demo
+    cells = dict(matrix.cells)
+    cells[("31", "sso-test")] = replace(cells[("31", "sso-test")], insecure=True)
+    flagged = Matrix(
+        matrix.as_of, matrix.checklist, matrix.digest, matrix.steps, matrix.provinces, cells
+    )
+    output = get(fmt)(flagged, RenderOptions(**context))
+    text = output.decode("utf-8-sig") if isinstance(output, bytes) else output
+    assert any(
+        mark in text
+        for mark in (
+            "TLS verification off (insecure: true): 31 sso-test",
+            '"insecure": true',
+            ",yes\r\n",
+            'cutover_cell_insecure{province="31",step="sso-test"} 1',
+        )
+    )
+    clean = get(fmt)(matrix, RenderOptions(**context))
+    clean_text = clean.decode("utf-8-sig") if isinstance(clean, bytes) else clean
+    assert "TLS verification off" not in clean_text and '"insecure": true' not in clean_text

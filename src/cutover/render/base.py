@@ -13,6 +13,8 @@ from cutover.checklist import Step
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from cutover.rollup import Matrix
+
 Lang = Literal["vi", "en"]
 
 SYMBOL = {
@@ -90,3 +92,16 @@ def console(
         emoji=False,
         soft_wrap=soft_wrap,
     )
+
+
+def insecure_note(matrix: Matrix, lang: Lang = "en") -> str | None:
+    """Cells whose evidence came with TLS verification off (`insecure: true`), for every report."""
+    cells = [f"{c.province} {c.step}" for c in matrix.cells.values() if c.insecure]
+    if not cells:
+        return None
+    lead = (
+        "Tắt kiểm tra TLS (insecure: true)"
+        if lang == "vi"
+        else "TLS verification off (insecure: true)"
+    )
+    return f"{lead}: {', '.join(cells)}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from html import escape
 
-from cutover.render.base import SYMBOL, RenderOptions, abbreviations, local, title
+from cutover.render.base import SYMBOL, RenderOptions, abbreviations, insecure_note, local, title
 from cutover.rollup import Matrix
 
 COLOURS = {
@@ -110,6 +110,7 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
         _matrix(matrix, options),
         _chart(matrix, options),
         _attention(matrix, options),
+        _insecure(matrix, options),
         _legend(),
         "</body></html>",
     ]
@@ -231,6 +232,11 @@ def _attention(matrix: Matrix, options: RenderOptions) -> str:
         f"<th>{w['step']}</th><th>{w['status']}</th><th>{w['owner']}</th><th>{w['reason']}</th></tr>"
         f"{''.join(rows)}</table>"
     )
+
+
+def _insecure(matrix: Matrix, options: RenderOptions) -> str:
+    note = insecure_note(matrix, options.lang)
+    return f'<p id="insecure"><strong>{escape(note)}</strong></p>' if note else ""
 
 
 def _legend() -> str:

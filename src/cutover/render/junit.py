@@ -60,7 +60,10 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
                     case, "failure", message=f"{cell.status}: {detail}", type=cell.status
                 )
                 failure.text = detail
-        ET.SubElement(suite, "system-out").text = ""
+        insecure = [f"{c.province} {c.step}" for c in cells if c.insecure]
+        ET.SubElement(suite, "system-out").text = (
+            f"TLS verification off (insecure: true): {', '.join(insecure)}" if insecure else ""
+        )
         ET.SubElement(suite, "system-err").text = ""
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

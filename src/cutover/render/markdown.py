@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cutover.render.base import SYMBOL, RenderOptions, abbreviations, local, title
+from cutover.render.base import SYMBOL, RenderOptions, abbreviations, insecure_note, local, title
 from cutover.rollup import Cell, Matrix
 
 
@@ -44,6 +44,8 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
         lines.append(
             f"| {abbr[step.id]} | `{step.id}`: {escape(title(step, options.lang))} | {due} |"
         )
+    if note := insecure_note(matrix, options.lang):
+        lines += ["", f"**{escape(note)}**"]
     lines += [
         "",
         "Legend: " + ", ".join(f"{SYMBOL[s]} {s}" for s in SYMBOL) + "; n/m = communes done.",

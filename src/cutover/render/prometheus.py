@@ -23,6 +23,16 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
                     f'cutover_cell_status{{province="{p.code}",step="{label(step.id)}",'
                     f'status="{status}"}} {int(cell.status == status)}'
                 )
+    insecure = [c for c in matrix.cells.values() if c.insecure]
+    if insecure:
+        out += [
+            "# HELP cutover_cell_insecure Evidence gathered with TLS verification off.",
+            "# TYPE cutover_cell_insecure gauge",
+        ]
+        out += [
+            f'cutover_cell_insecure{{province="{c.province}",step="{label(c.step)}"}} 1'
+            for c in insecure
+        ]
     totals = matrix.totals
     out += [
         "# HELP cutover_step_done_total Provinces done on a step.",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from cutover.checklist import Step
-from cutover.render.base import RenderOptions, local
+from cutover.render.base import RenderOptions, insecure_note, local
 from cutover.rollup import Matrix
 
 MONTHS = [
@@ -67,6 +67,8 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
         parts[-1] = "and " + parts[-1]
     lines = [f"{opening} {when(matrix.as_of, zone, lang)}, " + "; ".join(parts) + "."]
     lines += _behind(matrix, lang)
+    if note := insecure_note(matrix, options.lang):
+        lines.append(note + ".")
     lines += _next(matrix, lang)
     return "\n".join(lines) + "\n"
 

@@ -7,7 +7,15 @@ import io
 from rich.table import Table
 from rich.text import Text
 
-from cutover.render.base import STYLE, SYMBOL, RenderOptions, abbreviations, local, title
+from cutover.render.base import (
+    STYLE,
+    SYMBOL,
+    RenderOptions,
+    abbreviations,
+    insecure_note,
+    local,
+    title,
+)
 from cutover.render.base import console as make_console
 from cutover.rollup import Cell, Matrix
 
@@ -58,6 +66,8 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
             overflow="ellipsis",
             no_wrap=True,
         )
+    if note := insecure_note(matrix, options.lang):
+        console.print(note, style="bold yellow")
     legend = "  ".join(f"{SYMBOL[s]} {s}" for s in SYMBOL)
     console.print(f"     {legend}; n/m = communes done", overflow="ellipsis", no_wrap=True)
     return buffer.getvalue()
