@@ -57,8 +57,10 @@ class Context:
         return plan.build(self.provinces, self.steps)
 
 
-def prepare(sel: Selection, overlay: Overlay | None = None) -> Context:
-    geo = load_geography(sel.provinces_file)
+def prepare(
+    sel: Selection, overlay: Overlay | None = None, geo: Geography | None = None
+) -> Context:
+    geo = geo or load_geography(sel.provinces_file)
     if overlay is None:
         env = os.environ.get("CUTOVER_ENDPOINTS")
         overlay = load_overlay(sel.endpoints or (Path(env) if env else None))
@@ -172,19 +174,20 @@ def exit_code(matrix: Matrix, run: Run | None = None) -> ExitCode:
     return ExitCode.NOT_DONE
 
 
-def parse_time(value: str | None, default: datetime | None = None) -> datetime:
-    """`--as-of`: ISO 8601 with an offset; a naive time is read in Asia/Ho_Chi_Minh."""
+def parse_time(value: str | None, option: str = "--as-of") -> datetime:
+    """A time option: ISO 8601 with an offset; a naive time is read in Asia/Ho_Chi_Minh.
+    None means now."""
     from zoneinfo import ZoneInfo
 
     from cutover.errors import UsageError
 
     if value is None:
-        return default or datetime.now(UTC)
+        return datetime.now(UTC)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise UsageError(
-            f"--as-of: not an ISO 8601 time: {value!r} (e.g. 2025-06-28T13:00+07:00)"
+            f"{option}: not an ISO 8601 time: {value!r} (e.g. 2025-06-28T13:00+07:00)"
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))

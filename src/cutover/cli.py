@@ -316,7 +316,7 @@ def waive(
     from cutover import checking, people
 
     where, what = _one_cell(province, step, checklist, provinces_file)
-    expiry = checking.parse_time(until)
+    expiry = checking.parse_time(until, "--until")
     out(people.waive(_store(db), where, what, reason, approver, expiry))
     return 0
 
@@ -513,7 +513,7 @@ def sim_serve(
         str | None, typer.Option("--scenario", help="Scenario name or file.")
     ] = None,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8080,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8080,
     overlay: Annotated[
         Path | None, typer.Option("--write-overlay", help="Write the endpoint overlay here.")
     ] = None,

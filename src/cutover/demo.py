@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cutover import checking, engine
-from cutover.checklist import Overlay
+from cutover.checklist import Endpoints, Overlay
 from cutover.geo import load_geography
 from cutover.probes import Limits
 from cutover.rollup import Matrix
@@ -51,13 +51,13 @@ def run_demo(
     geo = load_geography()
     moment = checking.parse_time(as_of or scenario.as_of)
     run = checking.Run()
-    ctx = checking.prepare(checking.Selection(tag=tag), Overlay())
+    # Loaded once; only the endpoint values change once the simulator has its port.
+    ctx = checking.prepare(checking.Selection(tag=tag), Overlay(), geo)
 
     async def go() -> None:
         async with serve(scenario, geo) as base:
-            overlay = Overlay.model_validate(overlay_for(base))
-            live = checking.prepare(checking.Selection(tag=tag), overlay)
-            loaded = live.loaded
+            endpoints = Endpoints(geo, Overlay.model_validate(overlay_for(base)))
+            loaded = ctx.loaded
             run_id = store.start_run(
                 RunInfo(
                     loaded.checklist.id,
@@ -68,7 +68,7 @@ def run_demo(
                 moment,
             )
             writer = store.writer(run_id)
-            targets = live.targets
+            targets = ctx.targets
             advance = progress(len(targets)) if progress else None
 
             def collect(result: engine.Result) -> None:
@@ -81,7 +81,7 @@ def run_demo(
                 # Evidence is stamped with the scenario's clock so deadlines read as they did then.
                 await engine.run(
                     targets,
-                    live.endpoints,
+                    endpoints,
                     DEMO_LIMITS,
                     allow_commands=False,
                     on_result=collect,

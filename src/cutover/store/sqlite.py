@@ -84,6 +84,8 @@ def translated(path: Path) -> Iterator[None]:
 
 def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
     with translated(path):
+        if path.is_dir():
+            raise StoreError(f"store {path} is a directory; give a file path")
         if not create and not path.exists():
             raise StoreError(f"no store at {path} (run `cutover check` first, or give --db)")
         if path.exists() and not os.access(path, os.W_OK):
