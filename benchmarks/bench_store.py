@@ -24,8 +24,10 @@ INFO = RunInfo("bench", "0" * 64, "bench", "bench")
 
 def results(n: int) -> list[Result]:
     now = datetime.now(UTC)
-    return [Result("31", "online-filing-test", f"{i:05d}", Outcome("pass", "", "1", 1.0), now)
-            for i in range(n)]
+    return [
+        Result("31", "online-filing-test", f"{i:05d}", Outcome("pass", "", "1", 1.0), now)
+        for i in range(n)
+    ]
 
 
 def batched(path: Path, rows: list[Result]) -> float:
@@ -48,8 +50,19 @@ def per_row(path: Path, rows: list[Result]) -> float:
         store.conn.execute(
             "INSERT INTO results (run_id, province, step, commune, outcome, reason, observed,"
             " duration_ms, at, insecure) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (run_id, r.province, r.step, r.commune, r.outcome.status, r.outcome.reason,
-             r.outcome.observed, r.outcome.duration_ms, utc(r.at), 0))
+            (
+                run_id,
+                r.province,
+                r.step,
+                r.commune,
+                r.outcome.status,
+                r.outcome.reason,
+                r.outcome.observed,
+                r.outcome.duration_ms,
+                utc(r.at),
+                0,
+            ),
+        )
     elapsed = time.perf_counter() - start
     store.close()
     return elapsed
@@ -63,12 +76,16 @@ def main() -> None:
     rows = results(args.results)
     medians = {}
     with tempfile.TemporaryDirectory() as folder:
-        for name, how in (("one transaction per result (baseline)", per_row),
-                          ("batched writer", batched)):
+        for name, how in (
+            ("one transaction per result (baseline)", per_row),
+            ("batched writer", batched),
+        ):
             times = [how(Path(folder) / f"{name[:3]}{i}.db", rows) for i in range(args.repeat)]
             medians[name] = statistics.median(times)
-            print(f"{name:>38}: median {medians[name] * 1000:.0f} ms for {len(rows)} results "
-                  f"over {args.repeat} runs")
+            print(
+                f"{name:>38}: median {medians[name] * 1000:.0f} ms for {len(rows)} results "
+                f"over {args.repeat} runs"
+            )
     base, fast = medians.values()
     print(f"speed-up batched vs per-result: {base / fast:.1f}x")
 
