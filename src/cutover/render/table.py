@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -68,6 +69,6 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
         )
     if note := insecure_note(matrix, options.lang):
         console.print(note, style="bold yellow")
-    legend = "  ".join(f"{SYMBOL[s]} {s}" for s in SYMBOL)
-    console.print(f"     {legend}; n/m = communes done", overflow="ellipsis", no_wrap=True)
+    legend = Text("  ".join(f"{SYMBOL[s]} {s}" for s in SYMBOL) + "  n/m communes done")
+    console.print(Padding(legend, (0, 0, 0, 5)))  # wraps at the width, never truncated
     return buffer.getvalue()
