@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from cutover.errors import ConfigError, Problem, UsageError
-from cutover.models import Strict, first_close, validate
+from cutover.models import Strict, validate
 from cutover.yamlio import Document
 
 UNIT_TYPES = {"xã": "communes", "phường": "wards", "đặc khu": "special_zones"}
@@ -251,6 +251,3 @@ def load_geography(path: Path | None = None) -> Geography:
     else:
         display = str(path)
     return load_document(load_file(path, display))
-
-
-__all__ = ["Commune", "Geography", "Province", "first_close", "load_geography", "normalize"]

@@ -96,12 +96,3 @@ def _short(value: Any) -> str:
 def first_close(word: str, candidates: list[str]) -> str:
     close = difflib.get_close_matches(word, candidates, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-ConfigProblems = list[Problem]
-
-
-def raise_if(problems: list[Problem]) -> None:
-    errors = [p for p in problems if not p.warning]
-    if errors:
-        raise ConfigError(errors)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cutover.checklist import Checklist, Endpoints, Step, province_values
+from cutover.checklist import Checklist, Step, province_values
 from cutover.errors import UsageError
 from cutover.geo import Commune, Province
 
@@ -55,6 +55,3 @@ def build(provinces: list[Province], steps: list[Step]) -> list[Target]:
             else:
                 targets.append(Target(province, step))
     return targets
-
-
-__all__ = ["Endpoints", "Target", "build", "select_steps"]

@@ -25,7 +25,6 @@ class SimState:
     def __init__(self, scenario: Scenario, geo: Geography) -> None:
         self.scenario = scenario
         self.geo = geo
-        self.requests = 0
         # Agency e-ID suffixes: the known level-1 codes' last group, else an invented one.
         self.eid_suffix = {
             p.code: (p.spec.eid_code.rsplit(".", 1)[1] if p.spec.eid_code else f"X{i:02d}")
@@ -52,7 +51,6 @@ def _origin(request: web.Request) -> str:
 
 def _state(request: web.Request) -> SimState:
     state: SimState = request.app[STATE]
-    state.requests += 1
     return state
 
 

@@ -369,7 +369,6 @@ class Writer:
         self.run_id = run_id
         self.queue: queue.Queue[Result | None] = queue.Queue()
         self.error: StoreError | None = None
-        self.written = 0
         self._conn = connect(store.path)  # opened here so an error surfaces in the caller
         self._thread = threading.Thread(target=self._loop, name="store-writer", daemon=True)
         self._thread.start()
@@ -428,7 +427,6 @@ class Writer:
                 rows,
             )
             conn.execute("COMMIT")
-            self.written += len(rows)
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
