@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cutover.engine import Result
 from cutover.probes import Outcome
-from cutover.store.sqlite import RunInfo, Store, utc
+from cutover.store.sqlite import INSERT_RESULT, RunInfo, Store, result_row
 
 INFO = RunInfo("bench", "0" * 64, "bench", "bench")
 
@@ -47,22 +47,7 @@ def per_row(path: Path, rows: list[Result]) -> float:
     start = time.perf_counter()
     run_id = store.start_run(INFO)
     for r in rows:  # autocommit: one transaction each
-        store.conn.execute(
-            "INSERT INTO results (run_id, province, step, commune, outcome, reason, observed,"
-            " duration_ms, at, insecure) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                run_id,
-                r.province,
-                r.step,
-                r.commune,
-                r.outcome.status,
-                r.outcome.reason,
-                r.outcome.observed,
-                r.outcome.duration_ms,
-                utc(r.at),
-                0,
-            ),
-        )
+        store.conn.execute(INSERT_RESULT, result_row(run_id, r))
     elapsed = time.perf_counter() - start
     store.close()
     return elapsed

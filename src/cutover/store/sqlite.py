@@ -353,6 +353,29 @@ class Store:
             return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
 
 
+INSERT_RESULT = (
+    "INSERT INTO results (run_id, province, step, commune, outcome, reason, observed,"
+    " duration_ms, at, insecure) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def result_row(run_id: int, r: Result) -> tuple[object, ...]:
+    """One probe result as the values of INSERT_RESULT."""
+    o = r.outcome
+    return (
+        run_id,
+        r.province,
+        r.step,
+        r.commune,
+        o.status,
+        o.reason,
+        o.observed,
+        o.duration_ms,
+        utc(r.at),
+        int(r.insecure),
+    )
+
+
 def _user() -> str:
     try:
         return getpass.getuser()
@@ -404,28 +427,10 @@ class Writer:
                 self._commit(self._conn, batch)
 
     def _commit(self, conn: sqlite3.Connection, batch: list[Result]) -> None:
-        rows = [
-            (
-                self.run_id,
-                r.province,
-                r.step,
-                r.commune,
-                r.outcome.status,
-                r.outcome.reason,
-                r.outcome.observed,
-                r.outcome.duration_ms,
-                utc(r.at),
-                int(r.insecure),
-            )
-            for r in batch
-        ]
+        rows = [result_row(self.run_id, r) for r in batch]
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                "INSERT INTO results (run_id, province, step, commune, outcome, reason, observed,"
-                " duration_ms, at, insecure) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+            conn.executemany(INSERT_RESULT, rows)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
