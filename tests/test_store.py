@@ -521,3 +521,17 @@ def test_full_disk(make_sim, overlay_file, small_fs, tmp_path: Path) -> None:  #
     with sqlite3.connect(db) as store:
         assert store.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     store.close()
+
+
+def test_default_directory_that_cannot_be_made(
+    cli, tmp_path: Path, elsewhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the data directory should go", encoding="utf-8")
+    monkeypatch.delenv("CUTOVER_DB")
+    monkeypatch.setenv("XDG_DATA_HOME", str(blocker))
+    result = cli("mark", "31", "commune-plans", "--by", "A", "--evidence", "https://x.vn")
+    assert result.code == 3
+    assert result.err_lines == [
+        f"cutover: error: cannot create the store's directory {blocker}/cutover: Not a directory"
+    ]

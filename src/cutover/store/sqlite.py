@@ -154,8 +154,13 @@ class RunInfo:
 class Store:
     def __init__(self, path: Path | None = None, *, create: bool = True) -> None:
         self.path = path or default_path()
-        if self.path == default_path() and not os.environ.get("CUTOVER_DB"):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        if path is None and not os.environ.get("CUTOVER_DB"):
+            try:  # the user data directory is ours to create; an explicit --db is not
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the store's directory {self.path.parent}: {exc.strerror or exc}"
+                ) from None
         self.conn = connect(self.path, create=create)
 
     def close(self) -> None:
