@@ -233,7 +233,8 @@ def check(
     limits = _limits(jobs, timeout, per_host)
     store = None if no_store else _store(db)
     before = None
-    if store is not None and (last := store.last_run()) is not None:
+    wants_changes = quiet or notify is not None  # only these look at what changed
+    if wants_changes and store is not None and (last := store.last_run()) is not None:
         previous = last[2] or last[1]
         # With an explicit --as-of both sides use that clock; otherwise the previous run's.
         before = checking.stored_matrix(ctx, store, moment if as_of else previous, previous)
@@ -245,7 +246,7 @@ def check(
     else:
         matrix = checking.matrix_of(ctx, run.evidence(), moment)
     code = checking.exit_code(matrix, run)
-    found = changes.diff(before, matrix)
+    found = changes.diff(before, matrix) if wants_changes else []
     if notify and (problem := changes.notify(notify, found, matrix)):
         err(f"warning: {problem}")
     if quiet:
