@@ -17,9 +17,13 @@ from pathlib import Path
 
 from cutover.engine import Result
 from cutover.probes import Outcome
-from cutover.store.sqlite import INSERT_RESULT, RunInfo, Store, result_row
+from cutover.store import sqlite
+from cutover.store.base import RunStart, open_store
 
-INFO = RunInfo("bench", "0" * 64, "bench", "bench")
+
+def info(n: int) -> RunStart:
+    return RunStart("bench", "0" * 64, "bench", "bench", "u", "h", "site", datetime.now(UTC),
+                    ("31",), ("online-filing-test",), n)  # fmt: skip
 
 
 def results(n: int) -> list[Result]:
@@ -30,27 +34,25 @@ def results(n: int) -> list[Result]:
     ]
 
 
-def batched(path: Path, rows: list[Result]) -> float:
-    store = Store(path)
+def write(path: Path, rows: list[Result], batch: int) -> float:
+    sqlite.BATCH = batch
+    store = open_store(path, environ={})
     start = time.perf_counter()
-    writer = store.writer(store.start_run(INFO))
+    writer = store.start_run(info(len(rows)))
     for r in rows:
         writer.put(r)
-    writer.close()
+    writer.finish(interrupted=False, finished_at=datetime.now(UTC), duration_s=0.0)
     elapsed = time.perf_counter() - start
     store.close()
     return elapsed
+
+
+def batched(path: Path, rows: list[Result]) -> float:
+    return write(path, rows, 500)
 
 
 def per_row(path: Path, rows: list[Result]) -> float:
-    store = Store(path)
-    start = time.perf_counter()
-    run_id = store.start_run(INFO)
-    for r in rows:  # autocommit: one transaction each
-        store.conn.execute(INSERT_RESULT, result_row(run_id, r))
-    elapsed = time.perf_counter() - start
-    store.close()
-    return elapsed
+    return write(path, rows, 1)  # one transaction per result
 
 
 def main() -> None:

@@ -133,6 +133,12 @@ class History:
     waivers: Mapping[tuple[str, str], Waiver] = field(default_factory=dict)
 
 
+def unit_done(step: Step, outcome: str, age: timedelta) -> bool:
+    """The one rule for "done": passing evidence no older than the step's freshness (a manual
+    attestation past it has expired).  `unit_status` and the history series both use it."""
+    return outcome == "pass" and not (step.freshness and age > step.freshness)
+
+
 def unit_status(
     step: Step, evidence: Evidence | None, as_of: datetime, warning: timedelta, was_done: bool
 ) -> tuple[Status, str]:
@@ -142,7 +148,7 @@ def unit_status(
             lapsed = f"attestation expired {_age(as_of - expires)} ago"
             return _by_deadline(step, None, as_of, warning, lapsed)
     if evidence is not None and evidence.outcome == "pass":
-        if step.freshness and as_of - evidence.at > step.freshness:
+        if step.freshness and not unit_done(step, evidence.outcome, as_of - evidence.at):
             age = _age(as_of - evidence.at)
             return "stale", f"evidence is {age} old (fresh for {_age(step.freshness)})"
         return "done", ""

@@ -7,7 +7,6 @@ Nothing here prints, reads `os.environ` or the wall clock: the caller's `Environ
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -143,6 +142,8 @@ async def run_checks(
     On cancellation (Ctrl-C) the run is marked interrupted and what had finished stays
     committed; pass `run` in to read it after the cancellation propagates.  Commands run only
     when the checklist is a local file and the caller allows them."""
+    import asyncio
+
     from cutover import engine
     from cutover.store.base import RunStart
 
@@ -231,23 +232,11 @@ def done_series(
     matrix: Matrix, store: Store, points: int = SERIES_POINTS
 ) -> tuple[tuple[datetime, dict[str, int]], ...]:
     """Done counts per step at each of the last `points` recorded evaluations up to the
-    matrix's time: one read of the window, then evaluated in memory at each point."""
-    from cutover.store.evidence import evidence_at
+    matrix's time (for the HTML chart): one read of the window, replayed in memory."""
+    from cutover.store import series
 
     times = store.evaluation_times(matrix.as_of, points)
-    if not times:
-        return ()
-    provinces = [p.code for p in matrix.provinces]
-    raw = store.raw_evidence(provinces, [s.id for s in matrix.steps], times[0], times[-1])
-    series = []
-    for moment in times:
-        evidence, history = evidence_at(raw, moment)
-        past = rollup(
-            matrix.checklist, matrix.digest, matrix.provinces, matrix.steps, evidence, moment,
-            history,
-        )  # fmt: skip
-        series.append((moment, {k: t.done for k, t in past.totals.items()}))
-    return tuple(series)
+    return tuple(series.done_series(store, matrix.provinces, matrix.steps, times))
 
 
 def last_run_times(store: Store) -> tuple[datetime, datetime | None] | None:

@@ -17,13 +17,26 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 UnitKey = tuple[str, str, str]  # province code, step id, commune code ("" for province-level)
 ProbeOutcome = Literal["pass", "fail", "unknown"]
 PersonOutcome = Literal["pass", "fail"]
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_us(moment: datetime) -> int:
+    """Aware time -> integer microseconds since the epoch (exact: no float rounding)."""
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
 
 
 def new_uid() -> str:
@@ -73,7 +86,7 @@ class RunRecord:
         return province in self.scope_provinces and step in self.scope_steps
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProbeRow:
     """One stored probe result: the first time a unit was seen in this state."""
 
@@ -166,6 +179,17 @@ class RawEvidence:
     runs: Sequence[RunRecord]  # complete runs that may confirm a row, newest first
 
 
+class OutcomeChange(NamedTuple):
+    """A probe row or attestation as the history series replays it (light: 100,000s of them)."""
+
+    at_us: int
+    source: Literal["probe", "attestation"]
+    province: str
+    step: str
+    commune: str
+    outcome: str
+
+
 class ProbeResultLike(Protocol):
     """What the writer needs of an engine result (`cutover.engine.Result`)."""
 
@@ -221,7 +245,12 @@ class Store(Protocol):
         steps: Sequence[str],
         start: datetime,
         end: datetime,
+        *,
+        window_rows: bool = True,
     ) -> RawEvidence: ...
+    def changes(
+        self, provinces: Sequence[str], steps: Sequence[str], start: datetime, end: datetime
+    ) -> list[OutcomeChange]: ...
     def evaluation_times(self, until: datetime, limit: int) -> list[datetime]: ...
     def last_run(self) -> RunRecord | None: ...
     def last_change(self) -> datetime | None: ...

@@ -2,7 +2,7 @@
 
 The latest word on a unit at T is its latest probe row or attestation at or before T, the
 newer of the two (a probe wins a tie).  A probe row's time is when that state was first seen;
-if the latest complete run covering the unit's cell by T started at or after the row, that run
+if the latest complete run covering the unit's cell by T started after the row, that run
 found the same state again, so the evidence is as recent as the run's `confirmed_at`.  This is
 what lets the store skip identical repeats and still answer "how fresh is it?" exactly.
 """
@@ -79,7 +79,7 @@ def covering_runs(
 
 def probe_evidence(row: ProbeRow, run: RunRecord | None) -> Evidence:
     at = row.at
-    if run is not None and run.confirmed_at is not None and run.started_at >= row.at:
+    if run is not None and run.confirmed_at is not None and run.started_at > row.at:
         at = max(at, run.confirmed_at)
     return Evidence(row.outcome, at, row.reason, row.observed, "probe", row.by, row.insecure)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from cutover.errors import StoreError
 from cutover.store.base import (
     AttestationRecord,
+    OutcomeChange,
     ProbeResultLike,
     ProbeRow,
     RawEvidence,
@@ -27,6 +28,8 @@ from cutover.store.base import (
     TimelineEvent,
     UnitKey,
     WaiverRecord,
+    from_us,
+    to_us,
 )
 from cutover.store.evidence import covering_runs, select_runs
 from cutover.store.schema import (
@@ -40,20 +43,7 @@ from cutover.store.schema import (
 
 BATCH = 500
 DEFAULT_BUSY_MS = 60_000
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
-
-
-def to_us(moment: datetime) -> int:
-    """Aware time -> integer microseconds since the epoch (exact, no float rounding)."""
-    delta = moment - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_us(value: int) -> datetime:
-    from datetime import timedelta
-
-    return EPOCH + timedelta(microseconds=value)
 
 
 def default_path() -> Path:
@@ -335,15 +325,19 @@ class SqliteStore:
         steps: Sequence[str],
         start: datetime,
         end: datetime,
+        *,
+        window_rows: bool = True,
     ) -> RawEvidence:
-        """Per unit: the latest row at `start` (an index seek each) and every row in
-        (`start`, `end`] (an index range each).  Cost follows units, not history."""
+        """Per unit: the latest row at `start` (an index seek each) and, with `window_rows`,
+        every row in (`start`, `end`] (an index range each).  Waivers, first passes and
+        confirming runs always reach `end`.  Cost follows units, not history."""
         units = _in_list("u.province", provinces) + " AND " + _in_list("u.step", steps)
         args = (*provinces, *steps)
         s, e = to_us(start), to_us(end)
         with self.translated():
-            probes = self._probe_rows(units, args, s, e)
-            attestations = self._attestation_rows(units, args, s, e)
+            w = e if window_rows else s
+            probes = self._probe_rows(units, args, s, w)
+            attestations = self._attestation_rows(units, args, s, w)
             first_done = {
                 (p, st, c): from_us(first)
                 for p, st, c, first in self.conn.execute(
@@ -422,6 +416,27 @@ class SqliteStore:
                 )
             )
         return out
+
+    def changes(
+        self, provinces: Sequence[str], steps: Sequence[str], start: datetime, end: datetime
+    ) -> list[OutcomeChange]:
+        """Every probe row and attestation in (`start`, `end`], oldest first."""
+        units = _in_list("u.province", provinces) + " AND " + _in_list("u.step", steps)
+        args = (*provinces, *steps)
+        window = (to_us(start), to_us(end))
+        with self.translated():
+            rows = self.conn.execute(
+                f"""SELECT r.at, 'probe', u.province, u.step, u.commune, r.outcome, r.id
+                    FROM units u JOIN results r ON r.unit_id = u.id
+                    WHERE {units} AND r.at > ? AND r.at <= ?
+                    UNION ALL
+                    SELECT a.at, 'attestation', u.province, u.step, u.commune, a.outcome, a.id
+                    FROM units u JOIN attestations a ON a.unit_id = u.id
+                    WHERE {units} AND a.at > ? AND a.at <= ?
+                    ORDER BY 1, 2 DESC, 7""",
+                (*args, *window, *args, *window),
+            ).fetchall()
+        return [OutcomeChange(*row[:6]) for row in rows]
 
     def _complete_runs(self, until: datetime) -> Iterator[RunRecord]:
         """Complete runs confirmed at or before `until`, newest first, read lazily."""
@@ -512,7 +527,7 @@ class SqliteStore:
         for key, i in last_probe.items():
             run = cover.get((key[0], key[1]))
             at = from_us(rows[i][0])
-            if run is not None and run.confirmed_at is not None and run.started_at >= at:
+            if run is not None and run.confirmed_at is not None and run.started_at > at:
                 confirmed_rows[i] = run.confirmed_at
         for i, (at, p, s, c, kind, outcome, reason, who, evidence, extra) in enumerate(rows):
             if kind == "waiver":
