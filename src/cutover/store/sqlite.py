@@ -601,9 +601,13 @@ INSERT_RESULT = (
     " insecure) VALUES (?,?,?,?,?,?,?,?,?)"
 )
 LATEST_ROW = (
-    "SELECT id, outcome, reason, observed, insecure FROM results WHERE unit_id = ?"
+    "SELECT id, at, outcome, reason, observed, insecure FROM results WHERE unit_id = ?"
     " ORDER BY at DESC, id DESC LIMIT 1"
 )
+
+
+# A unit's latest row as the writer compares with it: id, at, outcome, reason, observed, insecure
+Latest = tuple[int, int, str, str, str | None, int]
 
 
 class SqliteRunWriter:
@@ -623,6 +627,9 @@ class SqliteRunWriter:
         self.repeats: list[tuple[int, float, int]] = []  # latest row id, duration, at
         self.written = 0
         self._units: dict[UnitKey, int] = {}
+        # Each unit's latest row (id, at, outcome, reason, observed, insecure), to compare with
+        self._latest: dict[int, Latest] = {}
+        self._known_top: int | None = None  # the highest result id when we last looked
         self._conn = store._connect(create=True)  # opened here so errors surface in the caller
         self._thread = threading.Thread(target=self._loop, name="store-writer", daemon=True)
         self._thread.start()
@@ -706,34 +713,40 @@ class SqliteRunWriter:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
-            rows = []
-            repeats = []
+            top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM results").fetchone()[0]
+            if self._known_top is None:
+                self._load_scope(conn)
+            elif top != self._known_top:  # another writer was here: re-read what we compare
+                self._reload({self._units.get((r.province, r.step, r.commune)) for r in batch})
+            rows, repeats, fresh = [], [], []
             for r in batch:
                 key = (r.province, r.step, r.commune)
                 unit = self._units.get(key) or self._remember(key)
                 o = r.outcome
                 at = to_us(r.at)
-                latest = conn.execute(LATEST_ROW, (unit,)).fetchone()
-                same = latest is not None and tuple(latest[1:]) == (
-                    o.status,
-                    o.reason,
-                    o.observed,
-                    int(r.insecure),
-                )
-                if same:
+                latest = self._latest.get(unit)
+                state = (o.status, o.reason, o.observed, int(r.insecure))
+                if latest is not None and latest[2:] == state:
                     repeats.append((latest[0], o.duration_ms, at))
-                else:
-                    rows.append(
-                        (self.run_id, unit, r.province, o.status, o.reason, o.observed,
-                         o.duration_ms, at, int(r.insecure))
-                    )  # fmt: skip
+                    continue
+                rows.append(
+                    (self.run_id, unit, r.province, *state[:3], o.duration_ms, at, state[3])
+                )
+                fresh.append((unit, at, state))
             conn.executemany(INSERT_RESULT, rows)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self.error = explain(exc, self.store.path, self.store.busy_ms)
+            self._known_top = None
             return
+        # Holding the write lock, SQLite numbered our rows top+1, top+2, … in order.
+        for number, (unit, at, state) in enumerate(fresh, top + 1):
+            latest = self._latest.get(unit)
+            if latest is None or at >= latest[1]:
+                self._latest[unit] = (number, at, *state)
+        self._known_top = top + len(rows)
         self.written += len(rows)
         self.repeats += repeats
         for r in batch:
@@ -741,7 +754,38 @@ class SqliteRunWriter:
             if self.last_at is None or r.at > self.last_at:
                 self.last_at = r.at
 
+    def _load_scope(self, conn: sqlite3.Connection) -> None:
+        """The run's units and each one's latest row, read once (one seek per unit)."""
+        scope = (*self.start.scope_provinces, *self.start.scope_steps)
+        where = (
+            _in_list("u.province", self.start.scope_provinces)
+            + " AND "
+            + _in_list("u.step", self.start.scope_steps)
+        )
+        for unit, p, st, c in conn.execute(
+            f"SELECT u.id, u.province, u.step, u.commune FROM units u WHERE {where}", scope
+        ):
+            self._units[(p, st, c)] = unit
+        for unit, *latest in conn.execute(
+            f"""SELECT u.id, r.id, r.at, r.outcome, r.reason, r.observed, r.insecure
+                FROM units u JOIN results r ON r.id = (SELECT x.id FROM results x
+                    WHERE x.unit_id = u.id ORDER BY x.at DESC, x.id DESC LIMIT 1)
+                WHERE {where}""",
+            scope,
+        ):
+            self._latest[unit] = (*latest,)
+
+    def _reload(self, units: set[int | None]) -> None:
+        for unit in units:
+            if unit is None:
+                continue
+            row = self._conn.execute(LATEST_ROW, (unit,)).fetchone()
+            if row is not None:
+                self._latest[unit] = (*row,)
+
     def _remember(self, key: UnitKey) -> int:
+        """A unit not in the scope as first read: another writer may have made it since."""
         unit = self.store._unit_id(self._conn, key)
         self._units[key] = unit
+        self._reload({unit})
         return unit
