@@ -640,3 +640,32 @@ def test_html_runs_no_script_in_chromium(matrices: Callable[[str], Matrix], tmp_
         seen.feed(dom.stdout)
         seen.assert_inert()
         assert "PWNED script-tag" in seen.text  # shown as text, not run
+
+
+def test_through_the_store_and_the_command_line(cli, tmp_path: Path, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    """A note, an attester and a waiver typed on the command line, stored in SQLite and read
+    back by `matrix` and `summary`: still inert at the other end."""
+    text = "=cmd|' /C calc'!A0 \x1b]0;PWNED\x07<img src=x onerror=alert(1)> a|b\nforged \u202eline"
+    mark = cli("mark", "31", "commune-plans", "--by", text, "--note", text, "--status", "failed",
+               "--evidence", "https://evidence.example/x")  # fmt: skip
+    assert mark.code == 0, mark.err
+    waive = cli("waive", "01", "sso-test", "--reason", text, "--approver", text,
+                "--until", "2099-01-01T00:00+07:00")  # fmt: skip
+    assert waive.code == 0, waive.err
+    steps = ("--step", "commune-plans", "--step", "sso-test")
+    check = cli("check", "--province", "31", "--step", "commune-plans")  # manual: no probe runs
+    line = next(ln for ln in check.lines if "commune-plans" in ln)
+    assert "=cmd|' /C calc'!A0 <img src=x onerror=alert(1)> a|b forged line" in line
+    assert "\x1b" not in check.out and "\u202e" not in check.out and len(check.lines) == 2
+    data = tmp_path / "cells.csv"
+    cli("matrix", *steps, "--format", f"csv:{data}")
+    rows = list(csv.DictReader(io.StringIO(data.read_text(encoding="utf-8-sig"), newline="")))
+    reasons = {(r["province_code"], r["step"]): r["reason"] for r in rows}
+    assert reasons[("31", "commune-plans")].startswith("'=cmd|")
+    assert reasons[("01", "sso-test")].startswith("'=cmd|")
+    assert "\x1b" not in data.read_text(encoding="utf-8-sig")
+    html = cli("matrix", *steps, "--format", "html")
+    page = Structure()
+    page.feed(html.out)
+    page.assert_inert()
+    assert "<img src=x onerror=alert(1)>" in page.text  # the attention list, as text
