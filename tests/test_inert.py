@@ -231,6 +231,8 @@ def test_helpers_leave_nothing_active(hostile: Hostile) -> None:
     assert not re.search(r"[<>\"']", html_text(text))
     assert "\n" not in prom_label(text) and not re.search(r'(?<!\\)"', prom_label(text))
     assert len(clean(text)) <= LIMIT
+    for helper in (clean, one_line, terminal, csv_cell, xml_text):
+        assert helper(helper(text)) == helper(text), helper.__name__
 
 
 def test_escape_sequences_go_whole_not_only_their_escape() -> None:

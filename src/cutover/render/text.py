@@ -4,18 +4,19 @@ Notes, reasons, waiver reasons, names, owners, titles and remote error snippets 
 and servers we do not control.  Every renderer passes each such string through one helper here
 before it reaches its format:
 
-- `clean`         every format: control characters, escape sequences, bidi controls, lone
-                  surrogates removed; line breaks made `\\n`; length bounded (`bound`)
-- `terminal`      table, check, summary (and `history`): `clean`, on one line
+- `clean`         every format (json as is): control characters, escape sequences, bidi
+                  controls, lone surrogates removed; line breaks made `\\n`; bounded (`bound`)
+- `one_line`      `clean`, newlines and tabs made spaces
+- `terminal`      table, check, summary (and `history`): `one_line`, for a terminal
 - `csv_cell`      csv and xlsx: `clean`, formula starters neutralised
 - `xml_text`      junit: `clean`, restricted to XML 1.0 characters
 - `markdown_cell` markdown: `clean`, on one line, markup characters escaped
 - `html_text`     html: `clean`, escaped for text and attribute values alike
 - `prom_label`    prometheus: `clean`, escaped as a label value
 
-Every helper is a plain `str -> str` function, safe to call on any string (including text that
-is already clean: applying a helper twice changes nothing more than applying it once, except the
-escaping helpers, which escape again as any escaper would).
+Every helper is a plain `str -> str` function, safe on any string.  `clean`, `one_line`,
+`terminal`, `csv_cell` and `xml_text` are idempotent; the escaping helpers (`markdown_cell`,
+`html_text`, `prom_label`) escape again, as any escaper would, so call them once, last.
 """
 
 from __future__ import annotations
