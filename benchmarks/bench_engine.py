@@ -15,7 +15,7 @@ import asyncio
 import statistics
 import time
 
-from cutover import checking, engine
+from cutover import engine, service
 from cutover.checklist import Overlay
 from cutover.geo import load_geography
 from cutover.plan import Target
@@ -25,7 +25,7 @@ from cutover.sim.scenario import Fault, load_scenario
 from cutover.sim.server import SimulatorThread
 
 
-def once(ctx: checking.Context, targets: list[Target], limits: Limits) -> tuple[float, int]:
+def once(ctx: service.Context, targets: list[Target], limits: Limits) -> tuple[float, int]:
     results: list[engine.Result] = []
     start = time.perf_counter()
     asyncio.run(
@@ -48,7 +48,7 @@ def main() -> None:
     )
     with SimulatorThread(scenario, geo) as sim:
         overlay = Overlay.model_validate(overlay_for(sim.base_url))
-        ctx = checking.prepare(checking.Selection(tag="telegram-2025-06-28"), overlay)
+        ctx = service.prepare(service.Selection(tag="telegram-2025-06-28"), overlay)
         targets = ctx.targets[: args.probes]
         runs = {
             "jobs=1 (baseline)": Limits(jobs=1, per_host=1),

@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import tempfile
 from pathlib import Path
 
 from rich.console import Console
 
-from cutover.checking import store_context
-from cutover.demo import demo_store, run_demo
+from cutover.cli.views import store_context
+from cutover.demo import demo_store, prepare_demo, run_demo
+from cutover.env import Environment
 from cutover.render import get
 from cutover.render.base import RenderOptions
 from cutover.render.table import build
@@ -19,9 +21,11 @@ DOCS = Path("docs")
 
 
 def main() -> None:
-    with demo_store(None) as store:
-        matrix, _ = run_demo(None, "telegram-2025-06-28", None, store)
-        context = store_context(matrix, store)
+    env = Environment.from_process()
+    demo = prepare_demo(None, "telegram-2025-06-28", None, env)
+    with demo_store(None, env) as store:
+        matrix, _ = asyncio.run(run_demo(demo, store))
+        context = store_context(matrix, store, ["html"])
     console = Console(record=True, width=82, force_terminal=True, color_system="truecolor")
     console.print(build(matrix, RenderOptions(color=True)))
     DOCS.mkdir(exist_ok=True)

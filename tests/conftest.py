@@ -112,3 +112,35 @@ def overlay_file(tmp_path: Path):  # type: ignore[no-untyped-def]
         return path
 
     return write
+
+
+DEMO_TAG = "telegram-2025-06-28"
+DEMO_AS_OF = "2025-06-28T13:00:00+07:00"
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo run once for the whole session into a real SQLite file (the telegram scenario,
+    every province, the telegram steps).  Tests that write copy it with `demo_copy`."""
+    import asyncio
+
+    from cutover.demo import demo_store, prepare_demo, run_demo
+    from cutover.env import Environment
+
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    env = Environment(environ={})
+    demo = prepare_demo(None, DEMO_TAG, None, env)
+    with demo_store(path, env) as store:
+        _, run = asyncio.run(run_demo(demo, store))
+    assert not run.interrupted and run.count == 3559
+    return path
+
+
+@pytest.fixture
+def demo_copy(demo_db: Path, tmp_path: Path) -> Path:
+    """A private copy of the session's demo store."""
+    import shutil
+
+    target = tmp_path / "demo.db"
+    shutil.copy(demo_db, target)
+    return target

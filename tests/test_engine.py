@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from probe_helpers import probe
 
-from cutover import checking, engine
+from cutover import engine, service
 from cutover.checklist import Overlay
 from cutover.probes import Limits
 from cutover.sim.app import overlay_for
@@ -78,7 +78,7 @@ def _targets_against(
     sim, tag: str | None = None, provinces: list[str] | None = None, steps: list[str] | None = None
 ):  # type: ignore[no-untyped-def]
     overlay = Overlay.model_validate(overlay_for(sim.base_url))
-    return checking.prepare(checking.Selection(provinces, steps, tag), overlay)
+    return service.prepare(service.Selection(provinces, steps, tag), overlay)
 
 
 def test_hundred_hanging_endpoints_cost_one_timeout(make_sim) -> None:  # type: ignore[no-untyped-def]

@@ -26,15 +26,21 @@ UPDATE = os.environ.get("CUTOVER_UPDATE_GOLDEN") == "1"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Matrix, dict[str, Any]]:
-    """The demo run once: the telegram scenario, stored in a real SQLite file."""
-    from cutover.checking import store_context
-    from cutover.demo import demo_store, run_demo
+def demo(demo_db: Path) -> tuple[Matrix, dict[str, Any]]:
+    """The session's demo store, read back as the matrix and the history renderers need."""
+    from datetime import datetime
 
-    with demo_store(tmp_path_factory.mktemp("demo") / "demo.db") as store:
-        matrix, run = run_demo(None, "telegram-2025-06-28", None, store)
-        assert not run.interrupted
-        return matrix, store_context(matrix, store)
+    from cutover import service
+    from cutover.checklist import Overlay
+    from cutover.cli.views import store_context
+    from cutover.store.base import open_store
+
+    store = open_store(demo_db, environ={}, create=False)
+    ctx = service.prepare(service.Selection(tag="telegram-2025-06-28"), Overlay())
+    matrix = service.stored_matrix(ctx, store, datetime.fromisoformat("2025-06-28T13:00+07:00"))
+    context = store_context(matrix, store, ["html"])
+    store.close()
+    return matrix, context
 
 
 def rendered(
@@ -54,8 +60,9 @@ def normalise(text: str) -> str:
 def check_golden(name: str, text: str) -> None:
     path = GOLDEN / name
     text = normalise(text)
-    if UPDATE or not path.exists():
+    if UPDATE:
         path.write_bytes(text.encode("utf-8"))
+    assert path.exists(), f"no golden file {name}: write it with CUTOVER_UPDATE_GOLDEN=1"
     golden = path.read_bytes().decode("utf-8")
     assert text == golden, f"{name} differs from its golden file (CUTOVER_UPDATE_GOLDEN=1 rewrites)"
 

@@ -48,8 +48,48 @@ def diff(before: Matrix | None, after: Matrix) -> list[Change]:
     return changes
 
 
-def notify(url: str, changes: list[Change], after: Matrix) -> str | None:
-    """POST the notable changes as JSON; returns a problem description or None on success."""
+def redact_url(url: str) -> str:
+    """A URL safe to print or store: no user-info, every query value replaced by `***`
+    (webhook tokens usually travel in the query or as user-info)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<malformed URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    query = urlencode([(k, "***") for k, _ in parse_qsl(parts.query, keep_blank_values=True)])
+    return urlunsplit((parts.scheme, host + port, parts.path, query, ""))
+
+
+def check_webhook(url: str) -> str:
+    """The --notify URL, checked before any probing (a typo must not cost a whole run)."""
+    from urllib.parse import urlsplit
+
+    from cutover.errors import UsageError
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a malformed port)
+    except ValueError:
+        raise UsageError(f"--notify: not a valid URL: {redact_url(url)}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--notify must be an http(s) URL with a host, got {redact_url(url)}")
+    return url
+
+
+def notify(
+    url: str, changes: list[Change], after: Matrix, timeout: float = NOTIFY_TIMEOUT
+) -> str | None:
+    """POST the notable changes as JSON; returns a problem description or None on success.
+    The whole exchange is bounded by `timeout`: a webhook that drips its answer must not keep
+    a cron run alive (urllib's timeout is per socket operation, so the POST runs in a daemon
+    thread that is abandoned at the deadline)."""
+    import threading
+
     notable = [c for c in changes if c.kind]
     if not notable:
         return None
@@ -63,14 +103,32 @@ def notify(url: str, changes: list[Change], after: Matrix) -> str | None:
         },
         ensure_ascii=False,
     ).encode()
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"}, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=NOTIFY_TIMEOUT) as response:
-            if response.status >= 300:
-                return f"webhook {url} answered {response.status}"
-    except urllib.error.HTTPError as exc:
-        return f"webhook {url} answered {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return f"webhook {url} failed: {reason}"
-    return None
+    shown = redact_url(url)
+    outcome: list[str | None] = []
+
+    def post() -> None:
+        request = urllib.request.Request(
+            url, body, {"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                response.read(65536)
+                status = response.status
+            outcome.append(f"webhook {shown} answered {status}" if status >= 300 else None)
+        except urllib.error.HTTPError as exc:
+            outcome.append(f"webhook {shown} answered {exc.code}")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            outcome.append(f"webhook {shown} failed: {_scrub(str(reason), url)}")
+
+    worker = threading.Thread(target=post, name="webhook", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
+        return f"webhook {shown} did not answer within {timeout:g} s"
+    return outcome[0]
+
+
+def _scrub(text: str, url: str) -> str:
+    """An error text with the raw URL (and its secrets) replaced by the redacted one."""
+    return text.replace(url, redact_url(url))

@@ -1,98 +1,93 @@
-"""`cutover demo`: the simulator on a free loopback port, `check --all` against it, stored in a
-SQLite file, and the matrix read back from the store."""
+"""`cutover demo`: the simulator on a free loopback port and `check --all` against it, through
+exactly the `check` code path (`service.run_checks`), stored in a SQLite file, and the matrix
+read back from the store.
+
+The only difference from `check` is the clock: the demo's environment is frozen at the
+scenario's time, so evidence is stamped as it would have been then and deadlines read as they
+did.  Run durations come from the monotonic clock, so they stay real.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from cutover import checking, engine
+from cutover import service
 from cutover.checklist import Endpoints, Overlay
+from cutover.env import Environment, fixed_clock
 from cutover.geo import load_geography
 from cutover.probes import Limits
 from cutover.rollup import Matrix
-from cutover.sim.scenario import load_scenario
-from cutover.store.sqlite import RunInfo, Store
+from cutover.sim.scenario import Scenario, load_scenario
+from cutover.store.base import Store, open_store
 
 DEMO_LIMITS = Limits(jobs=64, per_host=64, timeout=10.0)
 
 
 @contextmanager
-def demo_store(path: Path | None) -> Iterator[Store]:
+def demo_store(path: Path | None, env: Environment) -> Iterator[Store]:
+    """The store the demo writes: the given path, or a file in a temporary directory."""
     if path is not None:
-        store = Store(path)
+        store = open_store(path, environ=env.environ)
         try:
             yield store
         finally:
             store.close()
         return
     with tempfile.TemporaryDirectory(prefix="cutover-demo-") as folder:
-        store = Store(Path(folder) / "demo.db")
+        store = open_store(Path(folder) / "demo.db", environ=env.environ)
         try:
             yield store
         finally:
             store.close()
 
 
-def run_demo(
-    scenario_name: str | None,
-    tag: str | None,
-    as_of: str | None,
-    store: Store,
-    progress: Callable[[int], Callable[[], None]] | None = None,
-) -> tuple[Matrix, checking.Run]:
+@dataclass
+class Demo:
+    scenario: Scenario
+    ctx: service.Context
+    env: Environment  # frozen at the scenario's time
+
+
+def prepare_demo(
+    scenario_name: str | None, tag: str | None, as_of: str | None, env: Environment
+) -> Demo:
+    scenario = load_scenario(scenario_name)
+    moment = service.parse_time(as_of or scenario.as_of, env.now())
+    # Loaded once; only the endpoint values change once the simulator has its port.
+    ctx = service.prepare(service.Selection(tag=tag), Overlay(), load_geography())
+    return Demo(scenario, ctx, replace(env, clock=fixed_clock(moment)))
+
+
+@asynccontextmanager
+async def simulated(demo: Demo) -> AsyncIterator[service.Context]:
+    """The demo's selection pointed at a simulator running on this loop."""
     from cutover.sim.app import overlay_for
     from cutover.sim.server import serve
 
-    scenario = load_scenario(scenario_name)
-    geo = load_geography()
-    moment = checking.parse_time(as_of or scenario.as_of)
-    run = checking.Run()
-    # Loaded once; only the endpoint values change once the simulator has its port.
-    ctx = checking.prepare(checking.Selection(tag=tag), Overlay(), geo)
+    async with serve(demo.scenario, demo.ctx.geo) as base:
+        overlay = Overlay.model_validate(overlay_for(base))
+        yield replace(demo.ctx, endpoints=Endpoints(demo.ctx.geo, overlay))
 
-    async def go() -> None:
-        async with serve(scenario, geo) as base:
-            endpoints = Endpoints(geo, Overlay.model_validate(overlay_for(base)))
-            loaded = ctx.loaded
-            run_id = store.start_run(
-                RunInfo(
-                    loaded.checklist.id,
-                    loaded.digest,
-                    loaded.source,
-                    f"demo --scenario {scenario.id}",
-                ),
-                moment,
-            )
-            writer = store.writer(run_id)
-            targets = ctx.targets
-            advance = progress(len(targets)) if progress else None
 
-            def collect(result: engine.Result) -> None:
-                run.results.append(result)
-                writer.put(result)
-                if advance:
-                    advance()
-
-            try:
-                # Evidence is stamped with the scenario's clock so deadlines read as they did then.
-                await engine.run(
-                    targets,
-                    endpoints,
-                    DEMO_LIMITS,
-                    allow_commands=False,
-                    on_result=collect,
-                    clock=lambda: moment,
-                )
-            finally:
-                writer.close()
-                store.finish_run(run_id, run.interrupted)
-
-    try:
-        asyncio.run(go())
-    except KeyboardInterrupt:
-        run.interrupted = True
-    return checking.stored_matrix(ctx, store, moment), run
+async def run_demo(
+    demo: Demo,
+    store: Store,
+    *,
+    run: service.Run | None = None,
+    progress: service.ProgressStart | None = None,
+) -> tuple[Matrix, service.Run]:
+    async with simulated(demo) as ctx:
+        done = await service.run_checks(
+            ctx,
+            DEMO_LIMITS,
+            demo.env,
+            store=store,
+            command=f"demo --scenario {demo.scenario.id}",
+            run=run,
+            progress=progress,
+        )
+    return service.stored_matrix(demo.ctx, store, demo.env.now()), done

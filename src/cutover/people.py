@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from cutover.checklist import Step
 from cutover.errors import UsageError
 from cutover.geo import Province
 from cutover.models import first_close
-from cutover.store.sqlite import Store
+from cutover.store.base import AttestationRecord, PersonOutcome, Store, WaiverRecord
 
 
 @dataclass(frozen=True)
@@ -68,30 +68,39 @@ def mark(
     evidence: Evidence,
     note: str | None,
     status: str,
-    at: datetime | None = None,
+    *,
+    at: datetime,
+    site: str = "",
 ) -> str:
     if not step.applies(province):
         raise UsageError(f"step {step.id} does not apply to {province.name}")
     if not by.strip():
         raise UsageError("--by must name the person attesting")
     code = commune_code(province, step, commune)
-    outcome = {"done": "pass", "failed": "fail"}.get(status)
-    if outcome is None:
+    outcome: PersonOutcome
+    if status == "done":
+        outcome = "pass"
+    elif status == "failed":
+        outcome = "fail"
+    else:
         raise UsageError(f"--status must be done or failed, got {status!r}")
-    number = store.attest(
-        province.code,
-        step.id,
-        code,
-        outcome,
-        by,
-        evidence.url,
-        evidence.sha256,
-        evidence.name,
-        note,
-        at or datetime.now(UTC),
+    record = store.add_attestation(
+        AttestationRecord(
+            province.code,
+            step.id,
+            code,
+            outcome,
+            bounded(by),
+            at,
+            evidence.url,
+            evidence.sha256,
+            evidence.name,
+            bounded(note) if note is not None else None,
+            site,
+        )
     )
     unit = f"{province.code}{'/' + code if code else ''}"
-    return f"attestation {number}: {unit} {step.id} {status} by {by} ({evidence.describe()})"
+    return f"attestation {record.id}: {unit} {step.id} {status} by {by} ({evidence.describe()})"
 
 
 def waive(
@@ -101,38 +110,67 @@ def waive(
     reason: str,
     approver: str,
     until: datetime,
-    now: datetime | None = None,
+    *,
+    now: datetime,
+    site: str = "",
 ) -> str:
-    now = now or datetime.now(UTC)
     if not reason.strip() or not approver.strip():
         raise UsageError("a waiver needs a --reason and an --approver")
     if until <= now:
         raise UsageError(f"--until {until.isoformat()} is not in the future")
     if not step.applies(province):
         raise UsageError(f"step {step.id} does not apply to {province.name}")
-    number = store.waive(province.code, step.id, reason, approver, until, now)
+    record = store.add_waiver(
+        WaiverRecord(province.code, step.id, bounded(reason), bounded(approver), until, now, site)
+    )
     return (
-        f"waiver {number}: {province.code} {step.id} waived until {until.isoformat()} "
+        f"waiver {record.id}: {province.code} {step.id} waived until {until.isoformat()} "
         f"(approved by {approver})"
     )
 
 
 def history_lines(store: Store, province: str | None, step: str | None, zone: str) -> list[str]:
     """Changes only: an event is shown when its unit's outcome differs from the previous one
-    (attestations and waivers always show: a person acted)."""
+    (attestations and waivers always show: a person acted).  A unit whose state a later run
+    found again says when it was last confirmed."""
     from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+
+    def when(moment: datetime) -> str:
+        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
     last: dict[tuple[str, str, str], str] = {}
     lines = []
-    for at, p, s, commune, outcome, reason, who, kind in store.timeline(province, step):
-        key = (p, s, commune)
+    for event in store.timeline(province, step):
+        key = (event.province, event.step, event.commune)
         previous = last.get(key)
-        last[key] = outcome
-        if kind == "probe" and previous == outcome:
-            continue
-        when = datetime.fromisoformat(at).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
-        unit = f"{p}{'/' + commune if commune else ''}"
-        arrow = f"{previous or 'new'} -> {outcome}" if kind != "waiver" else "waived"
-        detail = f"  {reason.strip()}" if reason.strip() else ""
-        lines.append(f"{when}  {unit} {s}  {arrow}{detail}  ({who})")
+        last[key] = event.outcome
+        unit = f"{event.province}{'/' + event.commune if event.commune else ''}"
+        if not (event.kind == "probe" and previous == event.outcome):
+            arrow = (
+                f"{previous or 'new'} -> {event.outcome}" if event.kind != "waiver" else "waived"
+            )
+            text = " ".join(t for t in (event.reason.strip(), _evidence(event.evidence)) if t)
+            detail = f"  {text}" if text else ""
+            lines.append(f"{when(event.at)}  {unit} {event.step}  {arrow}{detail}  ({event.who})")
+        if event.confirmed_at and event.confirmed_at > event.at:
+            lines.append(
+                f"{when(event.confirmed_at)}  {unit} {event.step}  still {event.outcome}"
+                "  (last confirmed)"
+            )
     return lines
+
+
+def _evidence(evidence: str) -> str:
+    return f"evidence {evidence}" if evidence else ""
+
+
+FREE_TEXT_LIMIT = 4096
+
+
+def bounded(text: str) -> str:
+    """Free text people type is kept to 4 KB, with a visible marker when cut."""
+    if len(text) <= FREE_TEXT_LIMIT:
+        return text
+    return f"{text[:FREE_TEXT_LIMIT]}… [cut, {len(text):,} characters]"

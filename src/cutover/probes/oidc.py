@@ -70,13 +70,22 @@ class OidcSpec(ProbeSpec):
         resp = await fetch(ctx, f"{endpoint}?{urlencode(params)}", insecure=self.insecure)
         location = urljoin(endpoint, resp.location or "")
         if resp.status in (302, 303) and re.search(self.login_url, location):
-            return Outcome.ok(location)
+            # Without the random state, so an unchanged answer is recognised as the same.
+            return Outcome.ok(_without_state(location))
         got = f"{resp.status} to {location}" if resp.location else f"{resp.status}"
         detail = _error_detail(resp.body)
         return Outcome.fail(
             f"authorize for client {self.client_id} answered {got}{detail}, "
             f"expected a redirect to a login page matching {self.login_url}"
         )
+
+
+def _without_state(url: str) -> str:
+    from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "state"]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _error_detail(body: bytes) -> str:

@@ -1,0 +1,145 @@
+"""`cutover check`: probe, record, show, and say what changed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from cutover.cli.app import app
+from cutover.cli.common import (
+    AsOfOpt,
+    ChecklistOpt,
+    DbOpt,
+    EndpointsOpt,
+    Output,
+    ProvinceListOpt,
+    ProvincesOpt,
+    StepListOpt,
+    TagOpt,
+    env_of,
+    limits,
+    open_store_for,
+    progress_for,
+)
+from cutover.errors import UsageError
+
+
+def recorded_command(argv: tuple[str, ...]) -> str:
+    """The command line as stored with a run: URLs lose their user-info and query values."""
+    from cutover.changes import redact_url
+
+    return " ".join(redact_url(a) if "://" in a else a for a in argv)
+
+
+def _explicit_file(checklist: str | None) -> bool:
+    """Commands run only from a checklist the user named by path on this command line, never
+    from one found in the current directory or the package."""
+    from pathlib import Path
+
+    return checklist is not None and Path(checklist).is_file()
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    province: ProvinceListOpt = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every province.")] = False,
+    step: StepListOpt = None,
+    tag: TagOpt = None,
+    checklist: ChecklistOpt = None,
+    endpoints: EndpointsOpt = None,
+    as_of: AsOfOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    jobs: Annotated[int, typer.Option("--jobs", help="Probes in flight at once.")] = 64,
+    per_host: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--per-host", help="Connections per host (default min(jobs, 16))."),
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per probe.")] = 10.0,
+    db: DbOpt = None,
+    no_store: Annotated[bool, typer.Option("--no-store", help="Do not record results.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="Print only what changed or could not be evaluated."),
+    ] = False,
+    notify: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--notify", help="POST changes as JSON to this URL."),
+    ] = None,
+    allow_commands: Annotated[
+        bool,
+        typer.Option(
+            "--allow-commands",
+            help="Run `command` probes of a checklist file given by path with --checklist.",
+        ),
+    ] = False,
+    provinces_file: ProvincesOpt = None,
+) -> int:
+    """Run the probes for one province or all of them, record and show each step's status."""
+    import asyncio
+
+    from cutover import changes, service
+    from cutover.render import check_view, get
+    from cutover.render.base import RenderOptions
+
+    env = env_of(ctx)
+    io = Output(env)
+    if fmt not in ("table", "json"):
+        raise UsageError(f"--format must be table or json, got {fmt!r}")
+    if not province and not all_:
+        raise UsageError("name provinces with --province P (repeatable) or use --all")
+    if province and all_:
+        raise UsageError("give --province or --all, not both")
+    if notify is not None:
+        changes.check_webhook(notify)
+    moment = service.parse_time(as_of, env.now())
+    sel = service.Selection(
+        None if all_ else province, step, tag, checklist, endpoints, provinces_file
+    )
+    c = service.prepare(sel, environ=env.environ)
+    lim = limits(jobs, timeout, per_host)
+    store = None if no_store else open_store_for(env, db)
+    before = None
+    wants_changes = quiet or notify is not None  # only these look at what changed
+    if wants_changes and store is not None and (last := store.last_run()) is not None:
+        previous = last.confirmed_at or last.started_at
+        # With an explicit --as-of both sides use that clock; otherwise the previous run's.
+        before = service.stored_matrix(c, store, moment if as_of else previous, previous)
+    run = service.Run()
+    try:
+        asyncio.run(
+            service.run_checks(
+                c,
+                lim,
+                env,
+                store=store,
+                command=recorded_command(env.argv),
+                run=run,
+                progress=progress_for(env, not quiet),
+                allow_commands=allow_commands and _explicit_file(checklist),
+            )
+        )
+    except KeyboardInterrupt:
+        run.interrupted = True
+    if store is not None:
+        matrix = service.stored_matrix(c, store, moment, max(moment, env.now()))
+    else:
+        matrix = service.matrix_of(c, run.evidence(), moment)
+    code = service.exit_code(matrix, run)
+    found = changes.diff(before, matrix) if wants_changes else []
+    if notify and (problem := changes.notify(notify, found, matrix)):
+        io.err(f"warning: {problem}")
+    if quiet:
+        for change in found:
+            io.out(change.line())
+        if code == 3 and not found:
+            io.err("could not evaluate: every probe was unknown")
+    else:
+        options = RenderOptions(color=env.color)
+        io.emit(
+            get("json")(matrix, options) if fmt == "json" else check_view.render(matrix, options)
+        )
+    if run.interrupted:
+        io.err(f"interrupted: kept {run.count} results that had finished")
+    return code

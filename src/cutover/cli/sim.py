@@ -1,0 +1,34 @@
+"""`cutover sim serve`: the portal simulator in the foreground."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cutover.cli.app import sim_app
+from cutover.cli.common import Output, env_of
+
+
+@sim_app.command("serve")
+def sim_serve(
+    ctx: typer.Context,
+    scenario: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--scenario", help="Scenario name or file."),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port (0: any free).")
+    ] = 8080,
+    overlay: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--write-overlay", help="Write the endpoint overlay here."),
+    ] = None,
+) -> int:
+    """Serve the portal simulator until Ctrl-C."""
+    from cutover.sim.cli import serve_forever
+
+    serve_forever(scenario, host, port, overlay, Output(env_of(ctx)).out)
+    return 0

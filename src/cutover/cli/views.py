@@ -1,0 +1,113 @@
+"""Views of the store: `matrix` (every format, readiness gates) and `summary`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from cutover.cli.app import app
+from cutover.cli.common import (
+    AsOfOpt,
+    ChecklistOpt,
+    DbOpt,
+    FormatsOpt,
+    LangOpt,
+    Output,
+    ProvinceListOpt,
+    ProvincesOpt,
+    StepListOpt,
+    TagOpt,
+    env_of,
+    language,
+    open_store_for,
+)
+
+if TYPE_CHECKING:
+    from cutover.rollup import Matrix
+    from cutover.store.base import Store
+
+HISTORY_FORMATS = {"html"}  # the formats that draw the done counts over time
+
+
+def store_context(matrix: Matrix, store: Store, formats: list[str]) -> dict[str, Any]:
+    """What history-aware renderers need, computed only when one of them is asked for."""
+    from cutover import service
+
+    names = {f.partition(":")[0] for f in formats}
+    series = service.done_series(matrix, store) if names & HISTORY_FORMATS else ()
+    return {"series": series, "last_run": service.last_run_times(store)}
+
+
+@app.command()
+def matrix(
+    ctx: typer.Context,
+    province: ProvinceListOpt = None,
+    step: StepListOpt = None,
+    tag: TagOpt = None,
+    as_of: AsOfOpt = None,
+    lang: LangOpt = "en",
+    fmt: FormatsOpt = None,
+    require: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--require", help="Gate such as 'portal-closure>=34' (repeatable)."),
+    ] = None,
+    checklist: ChecklistOpt = None,
+    db: DbOpt = None,
+    provinces_file: ProvincesOpt = None,
+) -> int:
+    """Render the readiness matrix from the store, as of now or any past time."""
+    from cutover import service
+    from cutover.render import write_all
+    from cutover.render.base import RenderOptions
+
+    env = env_of(ctx)
+    io = Output(env)
+    chosen_language = language(lang)
+    gates = [service.Gate.parse(g) for g in require or []]  # a typo fails before any work
+    formats = fmt or ["table"]
+    c = service.prepare(
+        service.Selection(province, step, tag, checklist, None, provinces_file),
+        environ=env.environ,
+    )
+    store = open_store_for(env, db, create=False)
+    result = service.stored_matrix(c, store, service.parse_time(as_of, env.now()))
+    options = RenderOptions(
+        lang=chosen_language, color=env.color, **store_context(result, store, formats)
+    )
+    write_all(result, formats, options, io.emit)
+    if gates:
+        failed = service.unmet_gates(result, gates)
+        for line in failed:
+            io.err(line)  # "cutover: gate not met: …"
+        return 1 if failed else 0
+    return service.exit_code(result)
+
+
+@app.command()
+def summary(
+    ctx: typer.Context,
+    province: ProvinceListOpt = None,
+    step: StepListOpt = None,
+    tag: TagOpt = None,
+    as_of: AsOfOpt = None,
+    lang: LangOpt = "vi",
+    checklist: ChecklistOpt = None,
+    db: DbOpt = None,
+    provinces_file: ProvincesOpt = None,
+) -> int:
+    """The short national report in the telegram's manner, from the store."""
+    from cutover import service
+    from cutover.render import get
+    from cutover.render.base import RenderOptions
+
+    env = env_of(ctx)
+    chosen_language = language(lang)
+    c = service.prepare(
+        service.Selection(province, step, tag, checklist, None, provinces_file),
+        environ=env.environ,
+    )
+    store = open_store_for(env, db, create=False)
+    result = service.stored_matrix(c, store, service.parse_time(as_of, env.now()))
+    Output(env).emit(get("summary")(result, RenderOptions(lang=chosen_language)))
+    return 0

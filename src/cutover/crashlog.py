@@ -1,0 +1,47 @@
+"""Where an internal error's traceback goes: a new file in the user's state directory.
+
+Never a fixed name in a shared temporary directory (another user could plant a symlink
+there): the directory is the user's own (mode 0700), each crash gets a new name, and the file
+is created exclusively with mode 0600 without following a symlink.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cutover.env import Environment
+
+
+def state_dir(env: Environment) -> Path:
+    override = env.get("CUTOVER_STATE_DIR")
+    if override:
+        return Path(override)
+    from platformdirs import user_state_path
+
+    return user_state_path("cutover", appauthor=False)
+
+
+def write_crash_log(exc: BaseException, env: Environment) -> Path | None:
+    """The path written, or None when nothing could be written (the one line still says what
+    happened)."""
+    folder = state_dir(env)
+    stamp = env.now().strftime("%Y%m%dT%H%M%S")
+    text = "".join(traceback.format_exception(exc))
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for attempt in range(100):
+            path = folder / f"crash-{stamp}-{os.getpid()}-{attempt}.log"
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            except FileExistsError:
+                continue
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            return path
+    except OSError:
+        return None
+    return None

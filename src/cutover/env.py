@@ -1,0 +1,78 @@
+"""The environment a command runs in, made once in `cli.main` and passed down: the clock,
+environment variables, streams, terminal facts and working directory.  Nothing else reads
+`datetime.now()` or `os.environ`; tests build one with a fixed clock."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+@dataclass(frozen=True)
+class Environment:
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    monotonic: Callable[[], float] = time.monotonic
+    environ: Mapping[str, str] = field(default_factory=dict)
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    cwd: Path = field(default_factory=Path.cwd)
+    user: str = "unknown"
+    host: str = "localhost"
+    argv: tuple[str, ...] = ()  # the command line after the program name
+
+    @classmethod
+    def from_process(cls) -> Environment:
+        return cls(
+            environ=dict(os.environ),
+            stdout=sys.stdout,
+            stderr=sys.stderr,
+            cwd=Path.cwd(),
+            user=_user(),
+            host=socket.gethostname(),
+            argv=tuple(sys.argv[1:]),
+        )
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @property
+    def color(self) -> bool:
+        """Colour on a terminal unless NO_COLOR is set (https://no-color.org)."""
+        return self.stdout.isatty() and "NO_COLOR" not in self.environ
+
+    @property
+    def interactive_stderr(self) -> bool:
+        return self.stderr.isatty()
+
+    def get(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        return value if value else None
+
+    def path(self, name: str) -> Path | None:
+        value = self.get(name)
+        return Path(value) if value else None
+
+    @property
+    def site(self) -> str:
+        """Which province or office produces this store's runs (CUTOVER_SITE; default the
+        host name), kept on every run so imported rows keep their origin."""
+        return self.get("CUTOVER_SITE") or self.host
+
+
+def fixed_clock(moment: datetime) -> Callable[[], datetime]:
+    return lambda: moment

@@ -1,0 +1,336 @@
+"""The library every front end calls (the CLI, `demo`, and later the web page): load the
+files once, run checks, read the matrix at any time, the history series, and exit codes.
+
+Nothing here prints, reads `os.environ` or the wall clock: the caller's `Environment` says.
+`run_checks` is a coroutine, so a server can await it on its own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cutover import plan
+from cutover.checklist import (
+    Endpoints,
+    LoadedChecklist,
+    Overlay,
+    Step,
+    load_checklist,
+    load_overlay,
+)
+from cutover.errors import ExitCode, UsageError
+from cutover.geo import Geography, Province, load_geography
+from cutover.rollup import Evidence, History, Matrix, rollup
+
+if TYPE_CHECKING:
+    from cutover.engine import Result
+    from cutover.env import Environment
+    from cutover.probes import Limits
+    from cutover.store.base import RunRecord, Store
+
+# Given the number of probes, returns the callback that advances a progress bar by one.
+ProgressStart = Callable[[int], Callable[[], None]]
+SERIES_POINTS = 60
+
+
+@dataclass
+class Selection:
+    """What to evaluate: provinces (None = all), steps, tag, and against which files."""
+
+    provinces: list[str] | None = None
+    steps: list[str] | None = None
+    tag: str | None = None
+    checklist: str | None = None
+    endpoints: Path | None = None
+    provinces_file: Path | None = None
+
+
+@dataclass
+class Context:
+    """A workspace (geography, checklist, endpoints: loaded once) and the part of it chosen."""
+
+    geo: Geography
+    loaded: LoadedChecklist
+    endpoints: Endpoints
+    provinces: list[Province]
+    steps: list[Step]
+
+    @property
+    def targets(self) -> list[plan.Target]:
+        return plan.build(self.provinces, self.steps)
+
+    @property
+    def automated_steps(self) -> list[Step]:
+        return [s for s in self.steps if not s.verify.manual]
+
+    def narrow(
+        self, provinces: list[str] | None, steps: list[str] | None, tag: str | None = None
+    ) -> Context:
+        """Another selection from the same loaded files."""
+        chosen = plan.select_steps(self.loaded.checklist, steps, tag)
+        return replace(self, provinces=self.geo.select(provinces), steps=chosen)
+
+
+def prepare(
+    sel: Selection,
+    overlay: Overlay | None = None,
+    geo: Geography | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Context:
+    """Load the files of a selection.  `CUTOVER_ENDPOINTS` in `environ` names the overlay when
+    the selection does not."""
+    geo = geo or load_geography(sel.provinces_file)
+    if overlay is None:
+        env_overlay = (environ or {}).get("CUTOVER_ENDPOINTS")
+        overlay = load_overlay(sel.endpoints or (Path(env_overlay) if env_overlay else None))
+    endpoints = Endpoints(geo, overlay)
+    loaded = load_checklist(sel.checklist, geo, endpoints)
+    provinces = geo.select(sel.provinces)
+    steps = plan.select_steps(loaded.checklist, sel.steps, sel.tag)
+    return Context(geo, loaded, endpoints, provinces, steps)
+
+
+@dataclass
+class Run:
+    """What a run produced.  Results are kept in memory only without a store (the matrix is
+    then built from them); with a store they stream to it and only counts stay here."""
+
+    keep_results: bool = True
+    results: list[Result] = field(default_factory=list)
+    count: int = 0
+    unknown: int = 0
+    interrupted: bool = False
+    record: RunRecord | None = None
+
+    def add(self, result: Result) -> None:
+        self.count += 1
+        self.unknown += result.outcome.status == "unknown"
+        if self.keep_results:
+            self.results.append(result)
+
+    @property
+    def all_unknown(self) -> bool:
+        return self.count > 0 and self.unknown == self.count
+
+    def evidence(self) -> dict[tuple[str, str, str], Evidence]:
+        return {
+            (r.province, r.step, r.commune): Evidence(
+                r.outcome.status, r.at, r.outcome.reason, r.outcome.observed, insecure=r.insecure
+            )
+            for r in self.results
+        }
+
+
+async def run_checks(
+    ctx: Context,
+    limits: Limits,
+    env: Environment,
+    *,
+    store: Store | None,
+    command: str,
+    run: Run | None = None,
+    progress: ProgressStart | None = None,
+    allow_commands: bool = False,
+) -> Run:
+    """Probe every automated unit of the selection, streaming results to the store.
+
+    On cancellation (Ctrl-C) the run is marked interrupted and what had finished stays
+    committed; pass `run` in to read it after the cancellation propagates.  Commands run only
+    when the checklist is a local file and the caller allows them."""
+    from cutover import engine
+    from cutover.store.base import RunStart
+
+    run = run if run is not None else Run()
+    run.keep_results = store is None
+    targets = ctx.targets
+    automated = sum(1 for t in targets if not t.step.verify.manual)
+    advance = progress(automated) if progress else None
+    writer = None
+    if store is not None:
+        loaded = ctx.loaded
+        writer = store.start_run(
+            RunStart(
+                checklist_id=loaded.checklist.id,
+                checklist_digest=loaded.digest,
+                checklist_source=loaded.source,
+                command=command,
+                user=env.user,
+                host=env.host,
+                site=env.site,
+                started_at=env.now(),
+                scope_provinces=tuple(p.code for p in ctx.provinces),
+                scope_steps=tuple(s.id for s in ctx.automated_steps),
+                expected_results=automated,
+            )
+        )
+
+    def collect(result: Result) -> None:
+        run.add(result)
+        if writer is not None:
+            writer.put(result)
+        if advance:
+            advance()
+
+    started = env.monotonic()
+    try:
+        await engine.run(
+            targets,
+            ctx.endpoints,
+            limits,
+            allow_commands=allow_commands and ctx.loaded.local,
+            on_result=collect,
+            clock=env.clock,
+        )
+    except asyncio.CancelledError:
+        run.interrupted = True
+        raise
+    finally:
+        if writer is not None:
+            run.record = await asyncio.to_thread(
+                writer.finish,
+                interrupted=run.interrupted,
+                finished_at=env.now(),
+                duration_s=env.monotonic() - started,
+            )
+    return run
+
+
+def matrix_of(
+    ctx: Context,
+    evidence: Mapping[tuple[str, str, str], Evidence],
+    as_of: datetime,
+    history: History | None = None,
+) -> Matrix:
+    return rollup(
+        ctx.loaded.checklist, ctx.loaded.digest, ctx.provinces, ctx.steps, evidence, as_of, history
+    )
+
+
+def stored_matrix(
+    ctx: Context, store: Store, as_of: datetime, evidence_until: datetime | None = None
+) -> Matrix:
+    """The matrix from the store: evidence recorded at or before `evidence_until` (default
+    `as_of`); deadlines, freshness and waivers evaluated at `as_of`."""
+    from cutover.store.evidence import evidence_at
+
+    until = evidence_until or as_of
+    raw = store.raw_evidence(
+        [p.code for p in ctx.provinces], [s.id for s in ctx.steps], until, until
+    )
+    evidence, history = evidence_at(raw, until)
+    return matrix_of(ctx, evidence, as_of, history)
+
+
+def done_series(
+    matrix: Matrix, store: Store, points: int = SERIES_POINTS
+) -> tuple[tuple[datetime, dict[str, int]], ...]:
+    """Done counts per step at each of the last `points` recorded evaluations up to the
+    matrix's time: one read of the window, then evaluated in memory at each point."""
+    from cutover.store.evidence import evidence_at
+
+    times = store.evaluation_times(matrix.as_of, points)
+    if not times:
+        return ()
+    provinces = [p.code for p in matrix.provinces]
+    raw = store.raw_evidence(provinces, [s.id for s in matrix.steps], times[0], times[-1])
+    series = []
+    for moment in times:
+        evidence, history = evidence_at(raw, moment)
+        past = rollup(
+            matrix.checklist, matrix.digest, matrix.provinces, matrix.steps, evidence, moment,
+            history,
+        )  # fmt: skip
+        series.append((moment, {k: t.done for k, t in past.totals.items()}))
+    return tuple(series)
+
+
+def last_run_times(store: Store) -> tuple[datetime, datetime | None] | None:
+    """The last run's start and end as the prometheus format reports them; the end is the
+    start plus the run's monotonic duration, so a scenario clock cannot distort it."""
+    from datetime import timedelta
+
+    last = store.last_run()
+    if last is None:
+        return None
+    if last.duration_s is None:
+        return last.started_at, None
+    return last.started_at, last.started_at + timedelta(seconds=last.duration_s)
+
+
+def exit_code(matrix: Matrix, run: Run | None = None) -> ExitCode:
+    if run is not None and run.interrupted:
+        return ExitCode.INTERRUPTED
+    statuses = matrix.statuses()
+    if all(s in ("done", "waived", "n/a") for s in statuses):
+        return ExitCode.OK
+    if run is not None and run.all_unknown:
+        return ExitCode.UNAVAILABLE
+    return ExitCode.NOT_DONE
+
+
+def parse_time(value: str | None, now: datetime, option: str = "--as-of") -> datetime:
+    """A time option: ISO 8601 with an offset; a naive time is read in Asia/Ho_Chi_Minh.
+    None means `now`."""
+    from zoneinfo import ZoneInfo
+
+    if value is None:
+        return now
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"{option}: not an ISO 8601 time: {value!r} (e.g. 2025-06-28T13:00+07:00)"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+    return parsed
+
+
+# --- readiness gates ----------------------------------------------------------------------
+
+GATE_OPS = (">=", "<=", "==", ">", "<")
+
+
+@dataclass(frozen=True)
+class Gate:
+    step: str
+    op: str
+    wanted: int
+
+    @classmethod
+    def parse(cls, text: str) -> Gate:
+        import re
+
+        match = re.fullmatch(r"\s*([a-z0-9-]+)\s*(>=|<=|==|>|<)\s*(\d+)\s*", text)
+        if not match:
+            raise UsageError(f"--require {text!r}: expected STEP>=N (or >, ==, <=, <)")
+        return cls(match[1], match[2], int(match[3]))
+
+    def met(self, done: int) -> bool:
+        import operator
+
+        ops = {">=": operator.ge, "<=": operator.le, "==": operator.eq}
+        ops |= {">": operator.gt, "<": operator.lt}
+        return bool(ops[self.op](done, self.wanted))
+
+    def __str__(self) -> str:
+        return f"{self.step}{self.op}{self.wanted}"
+
+
+def unmet_gates(matrix: Matrix, gates: list[Gate]) -> list[str]:
+    """The readiness gates that are not met, each described in one line."""
+    totals = matrix.totals
+    failed = []
+    for gate in gates:
+        if gate.step not in totals:
+            raise UsageError(f"--require {gate}: step {gate.step!r} is not in the matrix")
+        total = totals[gate.step]
+        if not gate.met(total.done):
+            failed.append(f"gate not met: {gate} (done {total.done}/{total.total})")
+    return failed

@@ -1,0 +1,254 @@
+"""The store contract: typed records, the `Store` protocol every backend implements, and
+`open_store`, which picks the backend from a path or URL.
+
+Nothing outside `cutover.store` imports a backend module.  Times handed to and from a store
+are aware `datetime`s; how a backend keeps them is its own business (SQLite: integer
+microseconds since the Unix epoch, which both SQLite and PostgreSQL order correctly).
+
+History is kept as *changes*: a probe result identical to the unit's latest one (same outcome,
+reason, observed value and TLS flag) is not written again.  Instead a run that completes records
+when it finished probing (`confirmed_at`) and what it covered (`scope_provinces` ×
+`scope_steps`); such a run confirms every unchanged unit of its scope at that time.  See
+`cutover.store.evidence` for the rule that turns rows and confirmations into evidence at T.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, Protocol
+
+UnitKey = tuple[str, str, str]  # province code, step id, commune code ("" for province-level)
+ProbeOutcome = Literal["pass", "fail", "unknown"]
+PersonOutcome = Literal["pass", "fail"]
+
+
+def new_uid() -> str:
+    """A row identity that survives export to and import from another site."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """What the caller says about a run before it starts: where it comes from and what it covers."""
+
+    checklist_id: str
+    checklist_digest: str
+    checklist_source: str
+    command: str
+    user: str
+    host: str
+    site: str  # the province code or office that produced the run
+    started_at: datetime
+    scope_provinces: tuple[str, ...]
+    scope_steps: tuple[str, ...]  # automated steps only: manual ones are never probed
+    expected_results: int  # units the run will probe; a run is complete only if it saw them all
+    uid: str = field(default_factory=new_uid)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    uid: str
+    site: str
+    user: str
+    host: str
+    command: str
+    checklist_id: str
+    checklist_digest: str
+    checklist_source: str
+    started_at: datetime
+    finished_at: datetime | None
+    confirmed_at: datetime | None  # its last result's time; None until it finishes
+    duration_s: float | None  # measured with a monotonic clock, not wall-clock differences
+    complete: bool  # finished, not interrupted, and every unit of its scope answered
+    interrupted: bool
+    scope_provinces: tuple[str, ...] = ()
+    scope_steps: tuple[str, ...] = ()
+
+    def covers(self, province: str, step: str) -> bool:
+        return province in self.scope_provinces and step in self.scope_steps
+
+
+@dataclass(frozen=True)
+class ProbeRow:
+    """One stored probe result: the first time a unit was seen in this state."""
+
+    province: str
+    step: str
+    commune: str
+    outcome: ProbeOutcome
+    reason: str
+    observed: str | None
+    at: datetime
+    insecure: bool
+    run_id: int
+    by: str  # user@host of the run
+
+
+@dataclass(frozen=True)
+class AttestationRecord:
+    province: str
+    step: str
+    commune: str
+    outcome: PersonOutcome
+    by: str
+    at: datetime
+    evidence_url: str | None = None
+    evidence_sha256: str | None = None
+    evidence_name: str | None = None
+    note: str | None = None
+    site: str = ""
+    uid: str = field(default_factory=new_uid)
+    id: int | None = None  # assigned by the store
+
+    @property
+    def evidence(self) -> str:
+        if self.evidence_url:
+            return self.evidence_url
+        return f"sha256:{self.evidence_sha256}" if self.evidence_sha256 else ""
+
+
+@dataclass(frozen=True)
+class WaiverRecord:
+    province: str
+    step: str
+    reason: str
+    approver: str
+    until: datetime
+    at: datetime
+    site: str = ""
+    uid: str = field(default_factory=new_uid)
+    id: int | None = None
+
+
+TimelineKind = Literal["probe", "attestation", "waiver"]
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """One recorded event about a unit, for `cutover history`."""
+
+    at: datetime
+    province: str
+    step: str
+    commune: str
+    kind: TimelineKind
+    outcome: str  # pass | fail | unknown | waived
+    reason: str
+    who: str  # "run 12 by ops@host", "attested by …", "approved by …"
+    evidence: str = ""
+    confirmed_at: datetime | None = None  # probe rows: the last run that found the same again
+
+
+@dataclass(frozen=True)
+class StoreDescription:
+    location: str
+    backend: str
+    schema_version: int
+    counts: Mapping[str, int]
+    size_bytes: int | None
+    last_run: RunRecord | None
+
+
+@dataclass(frozen=True)
+class RawEvidence:
+    """What a backend reads for a window of time; `cutover.store.evidence` turns it into the
+    evidence and history at any moment of the window.  Rows are oldest first."""
+
+    probes: Mapping[UnitKey, Sequence[ProbeRow]]  # latest at `start`, then every row to `end`
+    attestations: Mapping[UnitKey, Sequence[AttestationRecord]]
+    waivers: Mapping[tuple[str, str], Sequence[WaiverRecord]]
+    first_done: Mapping[UnitKey, datetime]  # earliest pass (probe or person) at or before `end`
+    runs: Sequence[RunRecord]  # complete runs that may confirm a row, newest first
+
+
+class ProbeResultLike(Protocol):
+    """What the writer needs of an engine result (`cutover.engine.Result`)."""
+
+    @property
+    def province(self) -> str: ...
+    @property
+    def step(self) -> str: ...
+    @property
+    def commune(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def insecure(self) -> bool: ...
+    @property
+    def outcome(self) -> OutcomeLike: ...
+
+
+class OutcomeLike(Protocol):
+    @property
+    def status(self) -> ProbeOutcome: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def observed(self) -> str | None: ...
+    @property
+    def duration_ms(self) -> float: ...
+
+
+class RunWriter(Protocol):
+    """Takes one run's results as they arrive; commits in batches on its own connection."""
+
+    run_id: int
+
+    def put(self, result: ProbeResultLike) -> None: ...
+
+    def finish(self, *, interrupted: bool, finished_at: datetime, duration_s: float) -> RunRecord:
+        """Commit what is queued, record the run's end, and raise the first store error."""
+        ...
+
+
+class Store(Protocol):
+    location: str
+
+    # writing: the only ways rows enter a store
+    def start_run(self, start: RunStart) -> RunWriter: ...
+    def add_attestation(self, record: AttestationRecord) -> AttestationRecord: ...
+    def add_waiver(self, record: WaiverRecord) -> WaiverRecord: ...
+
+    # reading
+    def raw_evidence(
+        self,
+        provinces: Sequence[str],
+        steps: Sequence[str],
+        start: datetime,
+        end: datetime,
+    ) -> RawEvidence: ...
+    def evaluation_times(self, until: datetime, limit: int) -> list[datetime]: ...
+    def last_run(self) -> RunRecord | None: ...
+    def last_change(self) -> datetime | None: ...
+    def runs(self, limit: int = 20) -> list[RunRecord]: ...
+    def timeline(self, province: str | None, step: str | None) -> Iterator[TimelineEvent]: ...
+    def describe(self) -> StoreDescription: ...
+    def integrity(self) -> list[str]: ...
+    def close(self) -> None: ...
+
+
+def open_store(
+    location: str | Path | None,
+    *,
+    environ: Mapping[str, str],
+    create: bool = True,
+) -> Store:
+    """The store at a path or URL (`--db`/`CUTOVER_DB`); default: `cutover.db` in the user data
+    directory.  `create=False` refuses to make a new one (reading commands)."""
+    from cutover.store.sqlite import SqliteStore, default_path
+
+    text = str(location) if location is not None else environ.get("CUTOVER_DB") or ""
+    if text.startswith(("postgresql://", "postgres://")):
+        from cutover.errors import UsageError
+
+        raise UsageError("PostgreSQL stores are not supported by this version")
+    if text.startswith("sqlite:///"):
+        text = text.removeprefix("sqlite://")
+    if text:
+        return SqliteStore(Path(text), environ=environ, create=create, default_dir=False)
+    return SqliteStore(default_path(), environ=environ, create=create, default_dir=True)
