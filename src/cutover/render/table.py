@@ -1,4 +1,7 @@
-"""The terminal matrix: provinces × steps, a symbol per cell, totals like 32/34, a legend."""
+"""The terminal matrix: provinces × steps, a symbol per cell, totals like 32/34, a legend.
+
+Text from outside goes through `text.terminal` and is handed to rich as `Text`, never as a
+string rich would parse as markup (`[link=…]`, or a stray `[/]` that raises)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from cutover.render.base import (
     title,
 )
 from cutover.render.base import console as make_console
+from cutover.render.text import terminal
 from cutover.rollup import Cell, Matrix
 
 
@@ -32,7 +36,7 @@ def build(matrix: Matrix, options: RenderOptions) -> Table:
     zone = matrix.checklist.timezone
     as_of = local(matrix.as_of, zone).strftime("%H:%M %d/%m/%Y")
     table = Table(
-        title=f"{matrix.checklist.id} as of {as_of}",
+        title=Text(f"{matrix.checklist.id} as of {as_of}"),
         title_justify="left",
         show_edge=False,
         pad_edge=False,
@@ -45,7 +49,8 @@ def build(matrix: Matrix, options: RenderOptions) -> Table:
     for p in matrix.provinces:
         name = p.spec.name_en if options.lang == "en" else p.spec.name.removeprefix("Thành phố ")
         table.add_row(
-            f"{p.code} {name}", *(cell_text(matrix.cell(p.code, s.id)) for s in matrix.steps)
+            Text(f"{p.code} {terminal(name)}"),
+            *(cell_text(matrix.cell(p.code, s.id)) for s in matrix.steps),
         )
     totals = matrix.totals
     table.add_section()
@@ -63,12 +68,12 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
     abbr = abbreviations(matrix.steps)
     for step in matrix.steps:
         console.print(
-            f"{abbr[step.id]:>4} {step.id}: {title(step, options.lang)}",
+            Text(f"{abbr[step.id]:>4} {step.id}: {terminal(title(step, options.lang))}"),
             overflow="ellipsis",
             no_wrap=True,
         )
     if note := insecure_note(matrix, options.lang):
-        console.print(note, style="bold yellow")
+        console.print(Text(terminal(note), style="bold yellow"))
     legend = Text("  ".join(f"{SYMBOL[s]} {s}" for s in SYMBOL) + "  n/m communes done")
     console.print(Padding(legend, (0, 0, 0, 5)))  # wraps at the width, never truncated
     return buffer.getvalue()
