@@ -30,8 +30,10 @@ class Change:
         return None
 
     def line(self) -> str:
+        from cutover.render.text import terminal
+
         return f"{self.province} {self.step}: {self.before or 'new'} -> {self.after}" + (
-            f" ({self.reason})" if self.reason and self.after != "done" else ""
+            f" ({terminal(self.reason)})" if self.reason and self.after != "done" else ""
         )
 
 
@@ -90,6 +92,8 @@ def notify(
     thread that is abandoned at the deadline)."""
     import threading
 
+    from cutover.render.text import clean
+
     notable = [c for c in changes if c.kind]
     if not notable:
         return None
@@ -98,7 +102,7 @@ def notify(
             "source": "cutover",
             "checklist": after.checklist.id,
             "as_of": after.as_of.isoformat(),
-            "changes": [{**asdict(c), "kind": c.kind} for c in notable],
+            "changes": [{**asdict(c), "reason": clean(c.reason), "kind": c.kind} for c in notable],
             "text": "\n".join(c.line() for c in notable),
         },
         ensure_ascii=False,

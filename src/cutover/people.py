@@ -12,6 +12,7 @@ from cutover.checklist import Step
 from cutover.errors import UsageError
 from cutover.geo import Province
 from cutover.models import first_close
+from cutover.render.text import bound, terminal
 from cutover.store.base import AttestationRecord, PersonOutcome, Store, WaiverRecord
 
 
@@ -29,8 +30,10 @@ def evidence_of(url: str | None, file: Path | None) -> Evidence:
     if (url is None) == (file is None):
         raise UsageError("give exactly one of --evidence URL or --evidence-file PATH")
     if url is not None:
-        if not url.startswith(("http://", "https://")):
-            raise UsageError(f"--evidence must be an http(s) URL, got {url!r}")
+        if not url.startswith(("http://", "https://")) or any(
+            ch.isspace() or not ch.isprintable() for ch in url
+        ):
+            raise UsageError(f"--evidence must be an http(s) URL without spaces, got {url!r}")
         return Evidence(url=url)
     assert file is not None
     try:
@@ -90,17 +93,18 @@ def mark(
             step.id,
             code,
             outcome,
-            bounded(by),
+            bound(by),
             at,
             evidence.url,
             evidence.sha256,
             evidence.name,
-            bounded(note) if note is not None else None,
+            bound(note) if note is not None else None,
             site,
         )
     )
     unit = f"{province.code}{'/' + code if code else ''}"
-    return f"attestation {record.id}: {unit} {step.id} {status} by {by} ({evidence.describe()})"
+    shown = f"{terminal(by)} ({terminal(evidence.describe())})"
+    return f"attestation {record.id}: {unit} {step.id} {status} by {shown}"
 
 
 def waive(
@@ -121,11 +125,11 @@ def waive(
     if not step.applies(province):
         raise UsageError(f"step {step.id} does not apply to {province.name}")
     record = store.add_waiver(
-        WaiverRecord(province.code, step.id, bounded(reason), bounded(approver), until, now, site)
+        WaiverRecord(province.code, step.id, bound(reason), bound(approver), until, now, site)
     )
     return (
         f"waiver {record.id}: {province.code} {step.id} waived until {until.isoformat()} "
-        f"(approved by {approver})"
+        f"(approved by {terminal(approver)})"
     )
 
 
@@ -152,8 +156,9 @@ def history_lines(store: Store, province: str | None, step: str | None, zone: st
                 f"{previous or 'new'} -> {event.outcome}" if event.kind != "waiver" else "waived"
             )
             text = " ".join(t for t in (event.reason.strip(), _evidence(event.evidence)) if t)
-            detail = f"  {text}" if text else ""
-            lines.append(f"{when(event.at)}  {unit} {event.step}  {arrow}{detail}  ({event.who})")
+            detail = f"  {terminal(text)}" if text else ""
+            who = terminal(event.who)
+            lines.append(f"{when(event.at)}  {unit} {event.step}  {arrow}{detail}  ({who})")
         if event.confirmed_at and event.confirmed_at > event.at:
             lines.append(
                 f"{when(event.confirmed_at)}  {unit} {event.step}  still {event.outcome}"
@@ -164,13 +169,3 @@ def history_lines(store: Store, province: str | None, step: str | None, zone: st
 
 def _evidence(evidence: str) -> str:
     return f"evidence {evidence}" if evidence else ""
-
-
-FREE_TEXT_LIMIT = 4096
-
-
-def bounded(text: str) -> str:
-    """Free text people type is kept to 4 KB, with a visible marker when cut."""
-    if len(text) <= FREE_TEXT_LIMIT:
-        return text
-    return f"{text[:FREE_TEXT_LIMIT]}… [cut, {len(text):,} characters]"
