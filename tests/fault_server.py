@@ -20,6 +20,7 @@ import zlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import trustme
@@ -189,10 +190,9 @@ async def http10(server: FaultServer, w: Writer, path: str, q: dict[str, str]) -
     await w.drain()
 
 
-@route("/echo")  # what the probe sent: headers and query
+@route("/echo")  # what the probe sent (every request is also recorded in `seen`)
 async def echo(server: FaultServer, w: Writer, path: str, q: dict[str, str]) -> None:
-    server.seen.append({"path": path, "query": q, "headers": server.last_headers})
-    await answer_json(w, {"query": q, "authorization": server.last_headers.get("authorization")})
+    await answer_json(w, {"query": q, "authorization": server.seen[-1]["headers"]})
 
 
 @route("/oidc")  # an OpenID provider whose behaviour is the second path segment
@@ -242,8 +242,7 @@ class FaultServer:
         self.ca_file = directory / "fault-ca.pem"
         self.ca.cert_pem.write_to_path(str(self.ca_file))
         self.hits: dict[str, int] = {}
-        self.seen: list[dict[str, object]] = []
-        self.last_headers: dict[str, str] = {}
+        self.seen: list[dict[str, Any]] = []  # every request: path, query, headers
         self.ports: dict[str, int] = {}
         self._member: bytes | None = None
         self._ready = threading.Event()
@@ -348,6 +347,7 @@ class FaultServer:
         while (field := await reader.readline()) not in (b"\r\n", b"\n", b""):
             name, _, value = field.decode("latin-1").partition(":")
             headers[name.strip().lower()] = value.strip()
-        self.last_headers = headers
         parts = urlsplit(rest.rsplit(" ", 1)[0])
-        return parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        self.seen.append({"path": parts.path, "query": query, "headers": headers})
+        return parts.path, query

@@ -77,13 +77,16 @@ class Secrets:
         if self._params:
             if self._param_pattern is None:
                 names = "|".join(map(re.escape, sorted(self._params, key=len, reverse=True)))
-                self._param_pattern = re.compile(rf"([?&;](?:{names})=)[^&#;\s'\"<>]*")
+                # the value runs to the next separator; a colon that ends a phrase is not in it
+                value = r"(?:[^&#;\s'\"<>:]|:(?!\s|$))*"
+                self._param_pattern = re.compile(rf"([?&;](?:{names})=){value}")
             text = self._param_pattern.sub(rf"\1{MASK}", text)
         return text
 
     def _remember(self, value: str) -> None:
         # The forms a value takes once it is in a URL or a regular expression.
-        self._values |= {value, quote(value, safe=""), quote_plus(value), re.escape(value)}
+        forms = {value, quote(value), quote(value, safe=""), quote_plus(value), re.escape(value)}
+        self._values |= forms
 
     def _env_value(self, reference: str, name: str) -> str:
         if name not in self._env:
@@ -103,9 +106,10 @@ def _read_secret_file(reference: str, path: Path) -> str:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise MissingSecret(f"secret {reference}: cannot read {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise MissingSecret(f"secret {reference}: {path} is not a regular file")
     with os.fdopen(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise MissingSecret(f"secret {reference}: {path} is not a regular file")
         data = file.read(FILE_CAP + 1)
     if len(data) > FILE_CAP:
         raise MissingSecret(f"secret {reference}: {path} is larger than {FILE_CAP // 1024} KiB")

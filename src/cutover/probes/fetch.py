@@ -113,14 +113,10 @@ async def _once(
     request: Request | None,
     cap: int,
 ) -> tuple[int, dict[str, str], bytes, str]:
-    import aiohttp
-
-    auth = request.auth_for(url) if request else None
     async with session.request(
         method,
         url,
         headers=request.headers_for(url) if request else None,
-        auth=aiohttp.BasicAuth(*auth) if auth else None,
         allow_redirects=False,
         ssl=request.ssl if request else True,
     ) as resp:

@@ -4,10 +4,13 @@ to a host a redirect or a discovery document names."""
 
 from __future__ import annotations
 
+import base64
 import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from pydantic import model_validator
 
 from cutover.models import Strict
 from cutover.probes.base import ProbeContext, ProbeSpec, Undecided
@@ -31,18 +34,14 @@ def origin(url: str) -> tuple[str, str, int | None]:
 
 @dataclass(frozen=True)
 class Request:
-    """How a probe's requests are made.  `origin` is where headers and auth may be sent."""
+    """How a probe's requests are made.  `origin` is where its headers may be sent."""
 
     origin: str
     headers: Mapping[str, str]
-    auth: tuple[str, str] | None
     ssl: bool | ssl.SSLContext
 
     def headers_for(self, url: str) -> Mapping[str, str]:
         return self.headers if origin(url) == origin(self.origin) else {}
-
-    def auth_for(self, url: str) -> tuple[str, str] | None:
-        return self.auth if origin(url) == origin(self.origin) else None
 
 
 @functools.lru_cache(maxsize=32)
@@ -73,12 +72,21 @@ class WebProbe(ProbeSpec):
         except ValueError:
             return None  # the request will say what is wrong with the URL
 
+    @model_validator(mode="after")
+    def _one_authorization(self) -> WebProbe:
+        if self.basic_auth and any(k.lower() == "authorization" for k in self.headers):
+            raise ValueError("give either basic_auth or an Authorization header, not both")
+        return self
+
     def request(self) -> Request:
-        auth = (self.basic_auth.user, self.basic_auth.password) if self.basic_auth else None
+        headers = dict(self.headers)
+        if self.basic_auth:
+            pair = f"{self.basic_auth.user}:{self.basic_auth.password}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()  # RFC 7617
         tls: bool | ssl.SSLContext = not self.insecure
         if tls and self.ca_file:
             tls = trusting(self.ca_file)
-        return Request(self.own_url(), self.headers, auth, tls)
+        return Request(self.own_url(), headers, tls)
 
     def follow(self, ctx: ProbeContext) -> Follow:
         return Follow(self.own_url(), allow_private=self.allow_private, resolve=ctx.resolve)
