@@ -425,3 +425,17 @@ def test_command_values_stay_one_argument_each() -> None:
     concrete = engine.render_spec(spec, {"province.name": "x; rm -rf / $(id)"})
     assert isinstance(concrete, CommandSpec)
     assert concrete.argv == ["check", "x; rm -rf / $(id)"]
+
+
+def test_an_overlay_pattern_that_cannot_render_costs_its_province_only(geo, faults) -> None:  # type: ignore[no-untyped-def]
+    overlay = Overlay.model_validate(
+        {"province_endpoints": {"edoc": faults.url("/ok?eid={province.eid_code}")}}
+    )
+    steps = _steps({"eid": {"kind": "http", "url": "{endpoint.edoc}"}})
+    no_eid, with_eid = geo.by_code["04"], geo.by_code["31"]
+    assert no_eid.spec.eid_code is None and with_eid.spec.eid_code
+    results, _ = _run(plan.build([no_eid, with_eid], steps), Endpoints(geo, overlay), FAST)
+    assert {r.province: (r.outcome.status, r.outcome.reason) for r in results} == {
+        "04": ("unknown", "not configured: no value for {province.eid_code}"),
+        "31": ("pass", ""),
+    }

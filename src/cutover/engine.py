@@ -23,12 +23,16 @@ from pydantic import ValidationError
 
 from cutover import templates
 from cutover.checklist import Endpoints
+from cutover.geo import Province
 from cutover.plan import Target
 from cutover.probes import Limits, Outcome, ProbeContext, ProbeSpec
 from cutover.probes.base import timed
 from cutover.secrets import MissingSecret, Secrets
 
 log = logging.getLogger("cutover.engine")
+# A library does not print: the application decides where tracebacks go (without a handler,
+# Python's last resort would write each one to stderr in the middle of the output).
+log.addHandler(logging.NullHandler())
 REASON_CAP = 300  # an exception message is evidence, not a dump
 
 
@@ -97,23 +101,41 @@ async def _measure(spec: ProbeSpec, ctx: ProbeContext) -> Outcome:
         return Outcome.unknown(f"timed out after {timeout:g} s")
 
 
-async def _one(
-    target: Target,
-    values: Mapping[str, str | None],
-    ctx: ProbeContext,
-    slots: HostSlots,
-    secrets: Secrets,
-) -> Outcome:
-    try:
-        concrete = render_spec(target.step.verify, values, secrets)
-    except templates.MissingValue as exc:
-        return Outcome.unknown(f"not configured: {exc}")
-    except MissingSecret as exc:
-        return Outcome.unknown(str(exc))
-    except ValidationError as exc:
-        return Outcome.unknown(f"probe invalid once rendered: {exc.errors()[0]['msg']}")
-    async with slots.hold(concrete.host_key()):
-        return await _measure(concrete, ctx)
+class _Prober:
+    """What the probes of one run share: the context, both limits, rendered endpoints."""
+
+    def __init__(self, ctx: ProbeContext, endpoints: Endpoints, secrets: Secrets) -> None:
+        self.ctx, self.endpoints, self.secrets = ctx, endpoints, secrets
+        self.gate = asyncio.Semaphore(ctx.limits.jobs)
+        self.slots = HostSlots(ctx.limits.per_host, ctx.limits.grace)
+        self._endpoint_values: dict[str, dict[str, str]] = {}
+
+    async def outcome(self, target: Target) -> Outcome:
+        async with self.gate:
+            try:
+                return await self._outcome(target)
+            except Exception as exc:
+                return _crashed(target, exc)
+
+    async def _outcome(self, target: Target) -> Outcome:
+        try:
+            values = target.values(self._endpoints_of(target.province))
+            concrete = render_spec(target.step.verify, values, self.secrets)
+        except templates.MissingValue as exc:
+            return Outcome.unknown(f"not configured: {exc}")
+        except MissingSecret as exc:
+            return Outcome.unknown(str(exc))
+        except ValidationError as exc:
+            return Outcome.unknown(f"probe invalid once rendered: {exc.errors()[0]['msg']}")
+        async with self.slots.hold(concrete.host_key()):
+            return await _measure(concrete, self.ctx)
+
+    def _endpoints_of(self, province: Province) -> dict[str, str]:
+        """Rendered when a target needs them, inside its error handling: an overlay pattern
+        that cannot be rendered for one province costs that province's cells only."""
+        if province.code not in self._endpoint_values:
+            self._endpoint_values[province.code] = self.endpoints.for_province(province)
+        return self._endpoint_values[province.code]
 
 
 def _crashed(target: Target, exc: Exception) -> Outcome:
@@ -166,7 +188,6 @@ async def run(
     if secrets is None:
         secrets = Secrets(os.environ if env is None else env, Path.cwd())
     automated = [t for t in targets if not t.step.verify.manual]
-    per_province = {t.province.code: endpoints.for_province(t.province) for t in automated}
     # No pool limit: the engine's own limits bound connections (each probe holds at most one
     # at a time), and a pool queue would count against the probe's clock.
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
@@ -178,19 +199,12 @@ async def run(
             connector=connector, timeout=timeout, headers={"User-Agent": "cutover"}
         ) as session:
             ctx = ProbeContext(session, limits, allow_commands=allow_commands)
-            gate = asyncio.Semaphore(limits.jobs)
-            slots = HostSlots(limits.per_host, limits.grace)
+            prober = _Prober(ctx, endpoints, secrets)
 
             async def one(target: Target) -> None:
-                values = target.values(per_province[target.province.code])
-                async with gate:
-                    try:
-                        outcome = await _one(target, values, ctx, slots, secrets)
-                    except Exception as exc:
-                        outcome = _crashed(target, exc)
+                outcome = _redacted(await prober.outcome(target), secrets)
                 p, s, c = target.key
-                insecure = target.step.verify.insecure
-                on_result(Result(p, s, c, _redacted(outcome, secrets), clock(), insecure))
+                on_result(Result(p, s, c, outcome, clock(), target.step.verify.insecure))
 
             await asyncio.gather(*(one(t) for t in automated))
     finally:
