@@ -260,3 +260,13 @@ def test_basic_auth_and_an_authorization_header_conflict() -> None:
                 "basic_auth": {"user": "u", "password": "p"},
             }
         )
+
+
+def test_a_malformed_reference_is_a_checklist_problem() -> None:
+    from cutover import templates
+
+    assert templates.check("Bearer ${env:TOKEN} ${file:/run/key}", set(), False) == []
+    assert templates.check("Bearer ${evn:TOKEN} ${env:}", set(), False) == [
+        "malformed secret reference ${evn:TOKEN}: write ${env:NAME} or ${file:PATH}",
+        "malformed secret reference ${env:}: write ${env:NAME} or ${file:PATH}",
+    ]

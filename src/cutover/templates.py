@@ -1,4 +1,8 @@
-"""`{endpoint.portal}/api/units?p={province.code}`: the only substitution language in files."""
+"""`{endpoint.portal}/api/units?p={province.code}`: the only substitution language in files.
+
+Secret references (`${env:NAME}`, `${file:PATH}`, see cutover.secrets) are resolved after the
+placeholders; here they are only checked for form.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any, get_args
 from pydantic import BaseModel
 
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\.([A-Za-z0-9_-]+)\}")
+_REFERENCE_LIKE = re.compile(r"\$\{([^}]*)\}")
 PROVINCE_FIELDS = {"code", "slug", "name", "name_en", "unit_count", "eid_code"}
 COMMUNE_FIELDS = {"code", "name", "type"}
 
@@ -37,6 +42,12 @@ def check(text: str, endpoints: set[str], commune_level: bool) -> list[str]:
             problems.append(f"{{commune.{name}}} used in a province-level step")
         elif scope not in ("endpoint", "province", "commune"):
             problems.append(f"unknown placeholder scope {scope!r} in {{{scope}.{name}}}")
+    for body in _REFERENCE_LIKE.findall(text):
+        source, _, name = body.partition(":")
+        if source not in ("env", "file") or not name:  # `${evn:TOKEN}` would be sent verbatim
+            problems.append(
+                f"malformed secret reference ${{{body}}}: write ${{env:NAME}} or ${{file:PATH}}"
+            )
     return problems
 
 

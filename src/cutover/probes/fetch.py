@@ -1,6 +1,8 @@
 """One HTTP request with the engine's limits: retries for connection errors and 5xx, a body cap.
 
-Everything that means "could not find out" becomes `Undecided` with a one-line reason.
+Everything that means "could not find out" becomes `Undecided` with a one-line reason; a
+certificate that fails verification is a verified fact and becomes `Failed`.  Decompression
+is aiohttp's, which stops at the size asked for (a gzip bomb costs the cap, not its size).
 """
 
 from __future__ import annotations
