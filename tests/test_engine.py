@@ -439,3 +439,26 @@ def test_an_overlay_pattern_that_cannot_render_costs_its_province_only(geo, faul
         "04": ("unknown", "not configured: no value for {province.eid_code}"),
         "31": ("pass", ""),
     }
+
+
+def test_probes_queued_for_a_busy_host_leave_the_global_limit_to_others(geo, faults) -> None:  # type: ignore[no-untyped-def]
+    """Hanging probes of one host wait for its slots without holding global places, so another
+    host's probes run meanwhile instead of waiting for the first host's timeouts."""
+    port = faults.ports["plain"]
+    steps = _steps(
+        {
+            "busy": {"kind": "http", "url": faults.url("/hang?p={province.code}")},
+            "other": {"kind": "http", "url": f"http://localhost:{port}/ok?p={{province.code}}"},
+        }
+    )
+    targets = plan.build(geo.provinces[:8], steps)  # every busy target comes first
+    limits = Limits(jobs=6, per_host=4, timeout=2, host_grace=60)
+    start = time.perf_counter()
+    arrived: dict[str, list[float]] = {"busy": [], "other": []}
+
+    def note(result: engine.Result) -> None:
+        arrived[result.step].append(time.perf_counter() - start)
+
+    asyncio.run(engine.run(targets, Endpoints(geo), limits, allow_commands=False, on_result=note))
+    assert len(arrived["other"]) == 8 and len(arrived["busy"]) == 8
+    assert max(arrived["other"]) < limits.timeout * 0.75, arrived["other"]

@@ -59,8 +59,9 @@ def render_spec(
 
 
 class HostSlots:
-    """The per-host limit.  A probe waits for a slot of its host before its clock starts and
-    gives it back when it finishes or after `grace` seconds, whichever comes first."""
+    """The per-host limit.  A probe takes a slot of its host before it waits for the global
+    limit (so probes queued for a busy host do not hold places other hosts could use), and
+    gives it back when it finishes or `grace` seconds after it `started()`."""
 
     def __init__(self, per_host: int, grace: float) -> None:
         self._per_host = per_host
@@ -68,13 +69,13 @@ class HostSlots:
         self._slots: dict[str, asyncio.Semaphore] = {}
 
     @asynccontextmanager
-    async def hold(self, host: str | None) -> AsyncIterator[None]:
+    async def hold(self, host: str | None) -> AsyncIterator[Callable[[], None]]:
         if host is None:
-            yield
+            yield lambda: None
             return
         slot = self._slots.setdefault(host.lower(), asyncio.Semaphore(self._per_host))
         await slot.acquire()
-        held = True
+        held, timer = True, None
 
         def release() -> None:
             nonlocal held
@@ -82,11 +83,15 @@ class HostSlots:
                 held = False
                 slot.release()
 
-        timer = asyncio.get_running_loop().call_later(self._grace, release)
+        def started() -> None:
+            nonlocal timer
+            timer = asyncio.get_running_loop().call_later(self._grace, release)
+
         try:
-            yield
+            yield started
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
             release()
 
 
@@ -111,24 +116,26 @@ class _Prober:
         self._endpoint_values: dict[str, dict[str, str]] = {}
 
     async def outcome(self, target: Target) -> Outcome:
-        async with self.gate:
-            try:
-                return await self._outcome(target)
-            except Exception as exc:
-                return _crashed(target, exc)
+        try:
+            concrete = self._render(target)
+            if isinstance(concrete, Outcome):
+                return concrete
+            async with self.slots.hold(concrete.host_key()) as started, self.gate:
+                started()  # the probe's clock and its host grace start now, not before
+                return await _measure(concrete, self.ctx)
+        except Exception as exc:
+            return _crashed(target, exc)
 
-    async def _outcome(self, target: Target) -> Outcome:
+    def _render(self, target: Target) -> ProbeSpec | Outcome:
         try:
             values = target.values(self._endpoints_of(target.province))
-            concrete = render_spec(target.step.verify, values, self.secrets)
+            return render_spec(target.step.verify, values, self.secrets)
         except templates.MissingValue as exc:
             return Outcome.unknown(f"not configured: {exc}")
         except MissingSecret as exc:
             return Outcome.unknown(str(exc))
         except ValidationError as exc:
             return Outcome.unknown(f"probe invalid once rendered: {exc.errors()[0]['msg']}")
-        async with self.slots.hold(concrete.host_key()):
-            return await _measure(concrete, self.ctx)
 
     def _endpoints_of(self, province: Province) -> dict[str, str]:
         """Rendered when a target needs them, inside its error handling: an overlay pattern

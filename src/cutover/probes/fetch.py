@@ -2,7 +2,7 @@
 
 Everything that means "could not find out" becomes `Undecided` with a one-line reason; a
 certificate that fails verification is a verified fact and becomes `Failed`.  Decompression
-is aiohttp's, which stops at the size asked for (a gzip bomb costs the cap, not its size).
+is aiohttp's, which from 3.13.3 stops at the size asked for (a gzip bomb costs the cap).
 """
 
 from __future__ import annotations
