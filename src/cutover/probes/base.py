@@ -67,7 +67,7 @@ class Limits:
 Resolve = Callable[[str], Awaitable[list[str]]]
 
 
-async def resolve(host: str) -> list[str]:
+async def resolve_host(host: str) -> list[str]:
     """The addresses a host name resolves to (empty when it does not resolve)."""
     import asyncio
     import socket
@@ -85,7 +85,7 @@ class ProbeContext:
     limits: Limits
     allow_commands: bool = True
     values: dict[str, str | None] = field(default_factory=dict)
-    resolve: Resolve = resolve  # how followed URLs' hosts are classified (tests replace it)
+    resolve: Resolve = resolve_host  # how followed URLs' hosts are classified (tests replace it)
 
 
 class ProbeSpec(Strict):

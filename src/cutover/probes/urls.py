@@ -69,8 +69,8 @@ class Follow:
             raise Undecided(f"{what} {url}: only http and https are followed")
         if not parts.hostname:
             raise Undecided(f"{what} {url}: no host")
-        if self._allow_private:
-            return
+        if self._allow_private or parts.hostname == self._own_host:
+            return  # the probe's own host is in its own class by definition
         if self._own is None:
             self._own = await host_classes(self._own_host, self._resolve)
         refused = await host_classes(parts.hostname, self._resolve) - {"public"} - self._own
