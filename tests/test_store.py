@@ -343,7 +343,7 @@ def test_notify_posts_changes_and_a_dead_webhook_does_not_fail(
     _put_scenario(sim, {"dossier_synced": {"failing": ["31"]}})
     dead = cli(*args, "--notify", "http://127.0.0.1:9/hook")
     assert dead.code == 1
-    assert dead.err_lines[0].startswith("cutover: warning: webhook http://127.0.0.1:9/hook failed:")
+    assert dead.err_lines[0].startswith("cutover: warning: webhook http://127.0.0.1:9/*** failed:")
 
 
 def _env(db: Path) -> dict[str, str]:

@@ -51,20 +51,20 @@ def diff(before: Matrix | None, after: Matrix) -> list[Change]:
 
 
 def redact_url(url: str) -> str:
-    """A URL safe to print or store: no user-info, every query value replaced by `***`
-    (webhook tokens usually travel in the query or as user-info)."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+    """A webhook URL safe to print or store: `secrets.redact_url` (no user-info, no query
+    values), and the path masked too, since chat services put the token there
+    (`https://api.telegram.org/bot<TOKEN>/sendMessage`)."""
+    from urllib.parse import urlsplit, urlunsplit
 
+    from cutover.secrets import redact_url as without_credentials
+
+    shown = without_credentials(url)
     try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
+        parts = urlsplit(shown)
     except ValueError:
-        return "<malformed URL>"
-    if ":" in host:
-        host = f"[{host}]"
-    query = urlencode([(k, "***") for k, _ in parse_qsl(parts.query, keep_blank_values=True)])
-    return urlunsplit((parts.scheme, host + port, parts.path, query, ""))
+        return shown
+    path = "/***" if parts.path.strip("/") else parts.path
+    return urlunsplit(parts._replace(path=path))
 
 
 def check_webhook(url: str) -> str:
