@@ -27,7 +27,7 @@ EXPECTED = {
     "missing-field.yaml": "4:5: steps[0].title: missing required key 'title'",
     "not-utf8.yaml": ":3: not UTF-8 (byte 0xff at offset 43)",
     "python-tag.yaml": "2:8: title: YAML tag !!python/object/apply:os.system is not allowed",
-    "syntax.yaml": "3:6: invalid YAML: did not find expected ',' or '}'",
+    "syntax.yaml": "3:6: title: invalid YAML: did not find expected ',' or '}'",
     "tabs.yaml": "4:1: tab character in indentation; use spaces",
     "unknown-endpoint.yaml": "12:26: steps[0].verify.url: template names unknown endpoint 'portl' "
     "(did you mean 'portal'?); known: edoc, national, portal, procedures, sso",

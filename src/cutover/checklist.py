@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -307,18 +308,28 @@ def resolve_checklist_path(name: str | None) -> tuple[Path, str, bool]:
     """A path, a name in ./checklists, or a name shipped in the wheel."""
     name = name or DEFAULT_CHECKLIST
     given = Path(name)
-    if given.suffix in (".yaml", ".yml") or given.is_file():
+    # Anything that looks like a path or exists is a path: a FIFO or directory is then
+    # refused by the loader with its reason rather than taken for an unknown name.
+    if given.suffix in (".yaml", ".yml") or "/" in name or os.sep in name or _exists(given):
         return given, name, True
     local = Path("checklists") / f"{name}.yaml"
-    if local.is_file():
+    if _exists(local):
         return local, str(local), True
     packaged = packaged_checklists() / f"{name}.yaml"
-    if packaged.is_file():
+    if _exists(packaged):
         return packaged, f"<packaged>/checklists/{name}.yaml", True
     known = sorted(p.stem for p in packaged_checklists().glob("*.yaml"))
     raise UsageError(
         f"no checklist {name!r}{first_close(name, known)}; shipped: {', '.join(known)}"
     )
+
+
+def _exists(path: Path) -> bool:
+    """Whether anything is at `path`; a name the system cannot even look up is not there."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def load_checklist(name: str | None, geo: Geography, endpoints: Endpoints) -> LoadedChecklist:

@@ -28,8 +28,9 @@ _SCHEMES = ("http://", "https://")
 
 
 def check_url(value: str) -> str:
-    """http(s) only; a value starting with a placeholder is checked once rendered."""
-    if value.startswith("{"):
+    """http(s) only; a value starting with a placeholder (`{endpoint.portal}`) or a secret
+    reference (`${env:PORTAL_URL}`, `${file:PATH}`) is checked once rendered at run time."""
+    if value.startswith(("{", "${")):
         return value
     if not value.startswith(_SCHEMES):
         scheme = value.split(":", 1)[0] if ":" in value else value
