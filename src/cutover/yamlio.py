@@ -18,7 +18,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -26,7 +26,7 @@ from cutover.errors import ConfigError, Problem
 from cutover.safefiles import FileRefused, read_regular
 
 MAX_BYTES = 5 * 1024 * 1024
-MAX_NODES = 100_000  # values, aliases counted each time they expand (shipped files: < 1,000)
+MAX_NODES = 50_000  # values, aliases counted each time they expand (shipped files: < 1,000)
 MAX_DEPTH = 100  # nested collections; the shipped files need fewer than 10
 MAX_NUMBER = 100  # characters in a number: longer is a typo or an attack, not a count
 
@@ -36,6 +36,9 @@ _TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _COLLECTION_TAGS = {_TAG + "seq", _TAG + "map"}
 _MERGE = _TAG + "merge"
+_STR = _TAG + "str"
+_INT = _TAG + "int"
+_DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _TAB_INDENT = re.compile(r"^ *\t", re.MULTILINE)
 # What YAML 1.1 allows in a stream; anything else (C0/C1 controls, DEL, surrogates) is refused.
 _FORBIDDEN = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -177,6 +180,7 @@ class _Frame:
     value: list[Any] | dict[Any, Any]
     path: KeyPath
     anchor: str | None
+    is_list: bool
     size: int = 1  # values in it, itself included (what one alias to it costs)
     key: Any = None
     has_key: bool = False  # a mapping frame whose key is read and whose value is awaited
@@ -194,6 +198,7 @@ class _Composer:
         self.anchors: dict[str, tuple[Any, int]] = {}
         self.open_anchors: set[str] = set()
         self.budget = MAX_NODES
+        self.expanded = False  # whether an alias was expanded (for the budget's message)
 
     def run(self) -> Any:
         loader = Loader(self.text)
@@ -222,60 +227,70 @@ class _Composer:
         return value
 
     def _node(self, loader: yaml.SafeLoader) -> Any:
-        """One complete node and everything under it."""
+        """One complete node and everything under it (the hot loop: kept flat on purpose)."""
+        stack, marks = self.stack, self.doc.marks
         while True:
             event = _next(loader)
+            if self.stop_at is not None:
+                self._check_stop(event)
             if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
-                frame = self.stack.pop()
-                self._check_stop(event, frame.path)
+                frame = stack.pop()
                 value, size = frame.value, frame.size
                 if frame.anchor is not None:
                     self.open_anchors.discard(frame.anchor)
                     self.anchors[frame.anchor] = (value, size)
             else:
-                path = self._next_path(event)
-                self._check_stop(event, path)
-                self._mark(event, path)
-                started = self._start(event, path)
-                if started is None:
+                path: KeyPath = ()
+                if stack:
+                    frame = stack[-1]
+                    mark = _start_of(event)
+                    if frame.is_list:
+                        path = (*frame.path, len(frame.value))
+                        marks.setdefault(path, mark)
+                    elif frame.has_key:
+                        path = (*frame.path, str(frame.key))
+                    else:
+                        path = frame.path  # a key: errors about it belong to the mapping
+                        frame.key_mark = mark
+                if isinstance(event, yaml.ScalarEvent):
+                    self.budget -= 1
+                    if self.budget < 0:
+                        self._over_budget(event, path)
+                    value, size = self._scalar(event, path), 1
+                    if event.anchor is not None:
+                        self.anchors[event.anchor] = (value, 1)
+                elif isinstance(event, yaml.AliasEvent):
+                    value, size = self._alias(event, path)
+                else:
+                    self._open(event, path)
                     continue
-                value, size = started
-            if not self.stack:
+            if not stack:
                 return value
-            self._attach(self.stack[-1], value, size, event)
+            frame = stack[-1]
+            frame.size += size
+            if frame.is_list:
+                frame.value.append(value)  # type: ignore[union-attr]
+            elif frame.has_key:
+                frame.value[frame.key] = value
+                frame.has_key = False
+            else:
+                self._key(frame, value)
 
-    def _start(self, event: yaml.Event, path: KeyPath) -> tuple[Any, int] | None:
-        """The value of a scalar or alias with its size; None after opening a collection."""
-        if isinstance(event, yaml.AliasEvent):
-            return self._alias(event, path)
-        self._spend(event, path, 1)
-        anchor = getattr(event, "anchor", None)
-        if isinstance(event, yaml.ScalarEvent):
-            value = self._scalar(event, path)
-            if anchor is not None:
-                self.anchors[anchor] = (value, 1)
-            return value, 1
-        assert isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent))
+    def _open(self, event: yaml.Event, path: KeyPath) -> None:
+        """Start a sequence or mapping."""
+        self.budget -= 1
+        if self.budget < 0:
+            self._over_budget(event, path)
         self._collection_tag(event, path)
         if len(self.stack) >= MAX_DEPTH:
             raise self._error(event, path, f"nested deeper than {MAX_DEPTH} levels")
+        anchor = getattr(event, "anchor", None)
         if anchor is not None:
             self.open_anchors.add(anchor)
-        empty: list[Any] | dict[Any, Any] = [] if isinstance(event, yaml.SequenceStartEvent) else {}
-        self.stack.append(_Frame(empty, path, anchor))
-        return None
+        is_list = isinstance(event, yaml.SequenceStartEvent)
+        self.stack.append(_Frame([] if is_list else {}, path, anchor, is_list))
 
-    def _attach(self, frame: _Frame, value: Any, size: int, event: yaml.Event) -> None:
-        frame.size += size
-        if isinstance(frame.value, list):
-            frame.value.append(value)
-        elif frame.has_key:
-            frame.value[frame.key] = value
-            frame.has_key = False
-        else:
-            self._key(frame, value, event)
-
-    def _key(self, frame: _Frame, key: Any, event: yaml.Event) -> None:
+    def _key(self, frame: _Frame, key: Any) -> None:
         assert isinstance(frame.value, dict)
         line, col = frame.key_mark
         if isinstance(key, (dict, list)):
@@ -290,43 +305,26 @@ class _Composer:
         self.doc.marks[key_path] = frame.key_mark
         frame.key, frame.has_key = key, True
 
-    def _next_path(self, event: yaml.Event) -> KeyPath:
-        if not self.stack:
-            return ()
-        frame = self.stack[-1]
-        if isinstance(frame.value, list):
-            return (*frame.path, len(frame.value))
-        if frame.has_key:
-            return (*frame.path, str(frame.key))
-        return frame.path  # a key: errors about it belong to the mapping
-
-    def _mark(self, event: yaml.Event, path: KeyPath) -> None:
-        mark = _start_of(event)
-        if not self.stack:
-            return
-        frame = self.stack[-1]
-        if isinstance(frame.value, list):
-            self.doc.marks.setdefault(path, mark)
-        elif not frame.has_key:
-            frame.key_mark = mark
-
-    def _check_stop(self, event: yaml.Event, path: KeyPath) -> None:
+    def _check_stop(self, event: yaml.Event) -> None:
         end = event.end_mark
         if self.stop_at is None or end is None or end.index <= self.stop_at:
             return
-        if isinstance(event, yaml.ScalarEvent) and self.stack and self._expects_key():
-            path = (*path, str(event.value))
-        raise _Found(path)
-
-    def _expects_key(self) -> bool:
+        if not self.stack:
+            raise _Found(())
         frame = self.stack[-1]
-        return isinstance(frame.value, dict) and not frame.has_key
+        if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            raise _Found(frame.path)
+        if frame.is_list:
+            raise _Found((*frame.path, len(frame.value)))
+        # A value names its key; a key (whose text is altered here) names the mapping.
+        raise _Found((*frame.path, str(frame.key)) if frame.has_key else frame.path)
 
-    def _spend(self, event: yaml.Event, path: KeyPath, cost: int) -> None:
-        self.budget -= cost
-        if self.budget < 0:
+    def _over_budget(self, event: yaml.Event, path: KeyPath) -> NoReturn:
+        if self.expanded:
             message = f"document expands to over {MAX_NODES} values (alias expansion?)"
-            raise self._error(event, path, message)
+        else:
+            message = f"document has over {MAX_NODES:,} values"
+        raise self._error(event, path, message)
 
     def _alias(self, event: yaml.AliasEvent, path: KeyPath) -> tuple[Any, int]:
         name = event.anchor
@@ -335,7 +333,10 @@ class _Composer:
         if name not in self.anchors:
             raise self._error(event, path, f"unknown alias *{name}")
         value, size = self.anchors[name]
-        self._spend(event, path, size)
+        self.expanded = True
+        self.budget -= size
+        if self.budget < 0:
+            self._over_budget(event, path)
         return copy.deepcopy(value), size
 
     def _collection_tag(self, event: yaml.Event, path: KeyPath) -> None:
@@ -361,6 +362,10 @@ class _Composer:
         problem = _construct_problem(tag, event.value)
         if problem:
             raise self._error(event, path, problem)
+        if tag == _STR:
+            return event.value
+        if tag == _INT and _DECIMAL.fullmatch(event.value):
+            return int(event.value)  # the common case, without yaml's slower general path
         node = yaml.ScalarNode(tag, event.value, style=event.style)
         try:
             return _RESOLVER.yaml_constructors[tag](_RESOLVER, node)
@@ -419,10 +424,9 @@ def _show_tag(tag: str) -> str:
 def _construct_problem(tag: str, value: str) -> str | None:
     """What makes a value impossible for its tag before constructing it, if anything."""
     if tag in (_TAG + "int", _TAG + "float") and len(value) > MAX_NUMBER:
-        return (
-            f"number too long ({len(value):,} characters, at most {MAX_NUMBER}); "
-            "quote it if it is text"
-        )
+        digits = value.lstrip("+-")
+        size = f"{len(digits):,} digits" if digits.isdigit() else f"{len(value):,} characters"
+        return f"a number of {size} is too long (at most {MAX_NUMBER}); quote it if it is text"
     if tag == _TAG + "null" and value not in ("", "~", "null", "Null", "NULL"):
         return f"!!null value {_short(value)} is not null"
     return None
