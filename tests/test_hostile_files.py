@@ -552,3 +552,116 @@ def test_looks_secret(key: str, value: str, flagged: bool) -> None:
     assert bool(reason) is flagged, reason
     if reason:
         assert value not in reason
+
+
+# Values that pass YAML but used to crash a validator
+
+
+def _checklist(tmp_path: Path, step_extra: str = "", verify: str = "{kind: manual}") -> Path:
+    f = tmp_path / "c.yaml"
+    f.write_text(
+        "id: c\ntitle: {vi: a, en: b}\nsteps:\n  - id: one\n    title: {vi: a, en: b}\n"
+        f"    due: 2025-06-28T13:00:00+07:00\n{step_extra}    verify: {verify}\n",
+        encoding="utf-8",
+    )
+    return f
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            "    freshness: 99999999999999999w\n",
+            "7:5: steps[0].freshness: expected a duration like 30m, 12h, 7d or 2w, "
+            "got '99999999999999999w'",
+        ),
+        (
+            "    freshness: '٣d'\n",  # an Arabic-Indic digit is not a digit here
+            "7:5: steps[0].freshness: expected a duration like 30m, 12h, 7d or 2w, got '٣d'",
+        ),
+        (
+            f"    owner: {'x' * 100_000}\n    {'colour' * 150}: y\n",
+            f"8:5: steps[0].{('colour' * 7)[:37]}...: unknown key '{('colour' * 7)[:36]}...",
+        ),
+        (
+            f"    task: {'z' * 100_000}\n    level: {'w' * 100_000}\n",
+            "8:5: steps[0].level: Input should be 'province' or 'commune' "
+            f"(got str '{'w' * 36}...)",
+        ),
+    ],
+)
+def test_odd_values_one_short_line(extra: str, expected: str, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    f = _checklist(tmp_path, step_extra=extra)
+    result = cli("validate", str(f))
+    assert result.code == 2
+    assert result.err_lines == [f"cutover: error: {f}:{expected}"]
+
+
+@pytest.mark.parametrize("key", ["body_regex", "final_url"])
+def test_regex_nested_thousands_deep(key: str, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pattern = "(" * 5000 + ")" * 5000
+    verify = (
+        f'{{kind: http, url: "{{endpoint.portal}}/", expect: {{body_regex: "{pattern}"}}}}'
+        if key == "body_regex"
+        else f'{{kind: redirect, url: "{{endpoint.portal}}/", final_url: "{pattern}"}}'
+    )
+    f = _checklist(tmp_path, verify=verify)
+    result = cli("validate", str(f))
+    assert result.code == 2
+    path = (
+        "steps[0].verify.expect.body_regex" if key == "body_regex" else "steps[0].verify.final_url"
+    )
+    column = 62 if key == "body_regex" else 57
+    assert result.err_lines == [
+        f"cutover: error: {f}:7:{column}: {path}: nested too deeply to check "
+        "(5,000 levels of brackets)"
+    ]
+
+
+def test_dependency_chain_of_thousands(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    lines = ["id: chain", "title: {vi: a, en: b}", "steps:"]
+    for i in range(2000):
+        lines.append(
+            f"  - {{id: s{i}, title: {{vi: a, en: b}}, due: 2025-06-28T13:00:00+07:00, "
+            f"verify: {{kind: manual}}, depends_on: [s{(i - 1) % 2000}]}}"
+        )
+    f = tmp_path / "chain.yaml"
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = cli("validate", str(f))
+    assert result.code == 2
+    assert len(result.err_lines) == 1
+    line = result.err_lines[0]
+    assert line.startswith(f"cutover: error: {f}:5:"), line
+    assert "steps[1].depends_on: dependency cycle: s0 -> s1999 -> s1998" in line
+    assert line.endswith("...") and len(line) < 600
+    lines[3] = lines[3].replace("depends_on: [s1999]", "depends_on: []")  # a chain, no cycle
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = cli("validate", str(f))
+    assert result.code == 0, result.err
+
+
+def test_many_problems_capped(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    lines = ["id: many", "title: {vi: a, en: b}", "steps:"]
+    for i in range(500):
+        lines.append(
+            f"  - {{id: s{i}, title: {{vi: a, en: b}}, due: soon, verify: {{kind: manual}}}}"
+        )
+    f = tmp_path / "many.yaml"
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = cli("validate", str(f))
+    assert result.code == 2
+    assert len(result.err_lines) == 21
+    assert result.err_lines[0] == (
+        f"cutover: error: {f}:4:37: steps[0].due: not an ISO 8601 date-time: 'soon'"
+    )
+    assert result.err_lines[-1] == f"cutover: error: {f}: ... and 480 more problems"
+
+
+def test_messages_quoting_the_file_stay_on_one_line() -> None:
+    doc = yamlio.Document({"a": 1}, "f.yaml", marks={("a",): (1, 1)})
+    problem = doc.problem(("a",), "bad \x1b]0;title\x07 value\nsecond\u2028third" + "x" * 1000)
+    assert str(problem).startswith(
+        "f.yaml:1:1: a: bad \\x1b]0;title\\x07 value\\nsecond\\u2028third"
+    )
+    assert len(problem.message) == yamlio.MAX_MESSAGE and problem.message.endswith("...")
+    assert len(str(problem).splitlines()) == 1

@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from cutover.errors import ConfigError, Problem, UsageError
-from cutover.models import Strict, validate
+from cutover.models import Strict, capped, validate
 from cutover.yamlio import Document
 
 UNIT_TYPES = {"xã": "communes", "phường": "wards", "đặc khu": "special_zones"}
@@ -240,7 +240,7 @@ def load_document(doc: Document) -> Geography:
     geo = Geography(validate(ProvincesFile, doc), doc.file)
     problems = geo.cross_check(doc)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(capped(problems))
     return geo
 
 

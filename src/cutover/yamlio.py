@@ -66,7 +66,19 @@ class Document:
 
     def problem(self, path: KeyPath, message: str, *, warning: bool = False) -> Problem:
         line, col = self.locate(path)
-        return Problem(self.file, message, line, col, format_path(path), warning)
+        return Problem(self.file, one_line(message), line, col, format_path(path), warning)
+
+
+MAX_MESSAGE = 400
+
+
+def one_line(message: str) -> str:
+    """A message fit for one terminal line: line breaks and control characters escaped
+    (a value quoted from the file cannot start a second line or move the cursor), cut at
+    MAX_MESSAGE characters."""
+    if not message.isprintable():
+        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
 
 
 def format_path(path: KeyPath) -> str:
@@ -369,14 +381,7 @@ class _Composer:
         node = yaml.ScalarNode(tag, event.value, style=event.style)
         try:
             return _RESOLVER.yaml_constructors[tag](_RESOLVER, node)
-        except (
-            ValueError,
-            KeyError,
-            AttributeError,
-            TypeError,
-            OverflowError,
-            yaml.YAMLError,
-        ) as exc:
+        except Exception as exc:  # whatever yaml's constructor trips on, the value is bad
             raise self._error(event, path, _bad_value(tag, event.value, exc)) from None
 
     def _error(self, event: yaml.Event, path: KeyPath, message: str) -> ConfigError:
@@ -384,7 +389,8 @@ class _Composer:
         return self._at(line, col, path, message)
 
     def _at(self, line: int, col: int, path: KeyPath, message: str) -> ConfigError:
-        return ConfigError([Problem(self.doc.file, message, line, col, format_path(path))])
+        problem = Problem(self.doc.file, one_line(message), line, col, format_path(path))
+        return ConfigError([problem])
 
     def _syntax(self, what: str, mark: yaml.Mark | None) -> ConfigError:
         if mark is None:
