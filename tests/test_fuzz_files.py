@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 from cutover import checking
 from cutover.checklist import packaged_checklists
 from cutover.errors import CutoverError
-from cutover.geo import Geography, load_geography
+from cutover.geo import Geography, default_provinces_path, load_geography
 
 SHIPPED = (packaged_checklists() / "cutover-2025-06.yaml").read_bytes()
 LINES = SHIPPED.split(b"\n")
+PROVINCE_LINES = default_provinces_path()[0].read_bytes().split(b"\n")
 
 CHARS = [*":-[]{}\"'&*!|>#%@`?,. \t\\", "\x00", "\x01", "\x1b", "\x7f", "\x85", "\u2028"]
 CHARS += ["\ufeff", "é", "ư", "0", "9", "\r", "\n"]
@@ -133,8 +134,8 @@ ops = st.one_of(
 
 
 @st.composite
-def mangled(draw: st.DrawFn) -> bytes:
-    lines = LINES
+def mangled(draw: st.DrawFn, source: list[bytes] = LINES) -> bytes:
+    lines = source
     for op in draw(st.lists(ops, min_size=1, max_size=4)):
         lines = _apply(lines, op)
     data = b"\n".join(lines)
@@ -206,6 +207,27 @@ def test_mangled_checklist_is_ok_or_one_line_per_problem(
         except CutoverError as exc:
             assert exc.exit_code == 2
             assert all("\n" not in line and "\r" not in line for line in exc.lines())
+            loaded = False
+        else:
+            loaded = True
+        assert loaded == (code == 0), err
+
+
+@settings(
+    max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(data=mangled(PROVINCE_LINES))
+def test_mangled_provinces_file_is_ok_or_one_line_per_problem(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "provinces.yaml"
+        path.write_bytes(data)
+        code, err, _ = _cli("provinces", "--provinces", str(path))
+        assert code in (0, 2), err
+        assert all(line.startswith("cutover: error: ") for line in err), err
+        try:
+            load_geography(path)
+        except CutoverError as exc:
+            assert exc.exit_code == 2
             loaded = False
         else:
             loaded = True
