@@ -665,3 +665,36 @@ def test_messages_quoting_the_file_stay_on_one_line() -> None:
     )
     assert len(problem.message) == yamlio.MAX_MESSAGE and problem.message.endswith("...")
     assert len(str(problem).splitlines()) == 1
+
+
+def test_urls_may_start_with_a_reference(cli, tmp_path: Path, in_root: Path) -> None:  # type: ignore[no-untyped-def]
+    step = (
+        "  - id: {id}\n    title: {{vi: a, en: b}}\n    due: 2025-06-28T13:00:00+07:00\n"
+        "    owner: o\n    task: t\n    responsible: r\n    deliverable: d\n    authority: a\n"
+        "    verify: {verify}\n"
+    )
+    f = tmp_path / "refs.yaml"
+    f.write_text(
+        "id: refs\ntitle: {vi: a, en: b}\nsteps:\n"
+        + step.format(
+            id="one",
+            verify='{kind: redirect, url: "${env:PORTAL_URL}/", '
+            'final_url: "^https://${env:NATIONAL_HOST}(/|$)"}',
+        )
+        + step.format(
+            id="two",
+            verify='{kind: oidc, issuer: "${env:SSO}", client_id: "dvc-{province.code}", '
+            'redirect_uri: "${file:/run/secrets/callback}/cb"}',
+        ),
+        encoding="utf-8",
+    )
+    result = cli("validate", "--strict", "provinces.yaml", str(f))
+    assert result.code == 0, result.err
+    assert result.lines[-1] == f"ok {f} (checklist refs, 2 steps)"
+    f.write_text(f.read_text("utf-8").replace("${env:PORTAL_URL}/", "{portal}/"), "utf-8")
+    result = cli("validate", "provinces.yaml", str(f))  # a bare placeholder is still refused
+    assert result.code == 2
+    assert result.err_lines[0].endswith(
+        "steps[0].verify.url: a URL template must start with http://, https:// or an "
+        "{endpoint.NAME}"
+    )

@@ -20,6 +20,11 @@ from cutover.errors import UsageError
 CHUNK = 1 << 20
 MAX_EVIDENCE_BYTES = 4 << 30  # what `sha256_regular` hashes at most, unless told otherwise
 
+# Flags some systems lack (Windows has no FIFOs to block on, and needs O_BINARY).
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_NOCTTY = getattr(os, "O_NOCTTY", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
     (stat.S_ISFIFO, "a named pipe (FIFO)"),
@@ -99,13 +104,13 @@ def _open_regular(path: Path, what: str) -> int:
     """A descriptor open for reading on a regular file, or FileRefused."""
     try:
         _refuse_unless_regular(os.stat(path).st_mode, what)
-        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
-        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | _NONBLOCK | _NOCTTY | _CLOEXEC | _BINARY)
     except OSError as exc:
         raise FileRefused(what, _reason(exc)) from None
     try:
         _refuse_unless_regular(os.fstat(fd).st_mode, what)
-        os.set_blocking(fd, True)  # a regular file: reads never wait for a writer
+        if _NONBLOCK:
+            os.set_blocking(fd, True)  # a regular file: reads never wait for a writer
     except BaseException:
         os.close(fd)
         raise
