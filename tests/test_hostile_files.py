@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -54,7 +56,8 @@ MAX_RSS = 200 * 1024 * 1024
 def run_measured(*args: str, cwd: Path = ROOT, timeout: float = 20) -> tuple[int, str, float, int]:
     """`python -m cutover ARGS` in a child: exit code, stderr, wall seconds, peak RSS in bytes
     (os.wait4 gives the rusage of that one child, not of every child this process had)."""
-    env = {**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(cwd / "never-created.db")}
+    store = tempfile.mkdtemp(prefix="cutover-test-")  # never the user's store
+    env = {**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(Path(store) / "cutover.db")}
     env.pop("CUTOVER_ENDPOINTS", None)
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -73,6 +76,7 @@ def run_measured(*args: str, cwd: Path = ROOT, timeout: float = 20) -> tuple[int
         _, status, usage = os.wait4(proc.pid, 0)
     finally:
         killer.cancel()
+        shutil.rmtree(store, ignore_errors=True)
     elapsed = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen consistent
     return proc.returncode, err, elapsed, usage.ru_maxrss * 1024
@@ -92,6 +96,24 @@ def test_hostile_file_fast_and_small_in_a_process(name: str) -> None:
     assert_one_line(err, f"tests/bad/{name}")
     assert seconds < MAX_SECONDS, f"{seconds:.2f} s"
     assert rss < MAX_RSS, f"{rss / 2**20:.0f} MB"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check", "--no-store", "--all", "--checklist"],
+        ["matrix", "--checklist"],
+        ["mark", "01", "sso-test", "--by", "me", "--evidence", "https://e.gov.vn", "--checklist"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_other_commands_fast_and_small(command: list[str]) -> None:
+    for name in ("deep-flow.yaml", "billion-laughs.yaml"):
+        code, err, seconds, rss = run_measured(*command, f"tests/bad/{name}")
+        assert code == 2
+        assert_one_line(err, f"tests/bad/{name}")
+        assert seconds < MAX_SECONDS, f"{seconds:.2f} s"
+        assert rss < MAX_RSS, f"{rss / 2**20:.0f} MB"
 
 
 def _big_cases() -> dict[str, tuple[str, str]]:
