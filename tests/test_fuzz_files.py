@@ -14,8 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cutover import checking
-from cutover.checklist import packaged_checklists
+from cutover.checklist import Endpoints, load_checklist, packaged_checklists
 from cutover.errors import CutoverError
 from cutover.geo import Geography, default_provinces_path, load_geography
 
@@ -201,9 +200,9 @@ def test_mangled_checklist_is_ok_or_one_line_per_problem(
             assert any(line.startswith("cutover: error: ") for line in err)
         else:
             assert out.startswith("ok ")
-        # The path `check`, `matrix`, `mark`… take: the same verdict, as an exception.
+        # The loader `check`, `matrix`, `mark`… call: the same verdict, as an exception.
         try:
-            checking.prepare(checking.Selection(["01"], checklist=str(path)), geo=geo)
+            load_checklist(str(path), geo, Endpoints(geo))
         except CutoverError as exc:
             assert exc.exit_code == 2
             assert all("\n" not in line and "\r" not in line for line in exc.lines())
