@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -53,33 +54,66 @@ MAX_SECONDS = 2.0
 MAX_RSS = 200 * 1024 * 1024
 
 
+# Runs the command as its child and reports RUSAGE_CHILDREN on stdout.  On Linux a child's
+# ru_maxrss starts at its parent's RSS when forked, so measuring straight from the test
+# process (pytest, hypothesis, every module loaded) would count the test runner too: this
+# small wrapper is the parent instead.
+_WRAPPER = """\
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 def run_measured(*args: str, cwd: Path = ROOT, timeout: float = 20) -> tuple[int, str, float, int]:
-    """`python -m cutover ARGS` in a child: exit code, stderr, wall seconds, peak RSS in bytes
-    (os.wait4 gives the rusage of that one child, not of every child this process had)."""
+    """`python -m cutover ARGS` in a child process: exit code, stderr, wall seconds and the
+    child's peak RSS in bytes."""
     store = tempfile.mkdtemp(prefix="cutover-test-")  # never the user's store
     env = {**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(Path(store) / "cutover.db")}
     env.pop("CUTOVER_ENDPOINTS", None)
+    try:
+        return measure([sys.executable, "-m", "cutover", *args], cwd=cwd, env=env, timeout=timeout)
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
+
+
+def measure(
+    command: list[str], *, cwd: Path, env: dict[str, str], timeout: float
+) -> tuple[int, str, float, int]:
+    command = [sys.executable, "-c", _WRAPPER, *command]
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cutover", *args],
+        command,
         cwd=cwd,
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # so a timeout kills the command as well as the wrapper
     )
-    killer = threading.Timer(timeout, proc.kill)
-    killer.start()
     try:
-        assert proc.stderr is not None
-        err = proc.stderr.read().decode("utf-8", "replace")
-        proc.stderr.close()
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        killer.cancel()
-        shutil.rmtree(store, ignore_errors=True)
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
     elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen consistent
-    return proc.returncode, err, elapsed, usage.ru_maxrss * 1024
+    rss_kb = int(out.decode().strip() or 0)
+    return proc.returncode, err.decode("utf-8", "replace"), elapsed, rss_kb * 1024
+
+
+def test_measurement_sees_the_child_not_the_test_runner() -> None:
+    """The harness itself: a child that touches 220 MB is seen as such, and this process's
+    own memory (here 150 MB more) is not counted for a child that uses little."""
+    hog = "x = bytearray(220 * 2**20)\nfor i in range(0, len(x), 4096): x[i] = 1"
+    fat = bytearray(150 * 2**20)
+    fat[:: 1 << 12] = b"\x01" * len(fat[:: 1 << 12])
+    env = dict(os.environ)
+    code, _, _, rss = measure([sys.executable, "-c", hog], cwd=ROOT, env=env, timeout=30)
+    assert code == 0 and rss > MAX_RSS
+    code, _, _, rss = measure([sys.executable, "-c", "pass"], cwd=ROOT, env=env, timeout=30)
+    assert code == 0 and rss < 100 * 2**20
+    del fat
 
 
 def assert_one_line(err: str, file: str) -> str:
