@@ -675,8 +675,7 @@ def test_regex_nested_thousands_deep(key: str, cli, tmp_path: Path) -> None:  # 
     )
     column = 62 if key == "body_regex" else 57
     assert result.err_lines == [
-        f"cutover: error: {f}:7:{column}: {path}: nested too deeply to check "
-        "(5,000 levels of brackets)"
+        f"cutover: error: {f}:7:{column}: {path}: regular expression nested too deeply"
     ]
 
 

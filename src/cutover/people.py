@@ -3,7 +3,6 @@ history timeline.  Attestations and waivers are new rows, never edits."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ from cutover.errors import UsageError
 from cutover.geo import Province
 from cutover.models import first_close
 from cutover.render.text import bound, terminal
+from cutover.safefiles import sha256_regular
 from cutover.store.base import AttestationRecord, PersonOutcome, Store, WaiverRecord
 
 
@@ -36,14 +36,8 @@ def evidence_of(url: str | None, file: Path | None) -> Evidence:
             raise UsageError(f"--evidence must be an http(s) URL without spaces, got {url!r}")
         return Evidence(url=url)
     assert file is not None
-    try:
-        digest = hashlib.sha256()
-        with file.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as exc:
-        raise UsageError(f"--evidence-file {file}: {exc.strerror or exc}") from None
-    return Evidence(sha256=digest.hexdigest(), name=file.name)
+    digest = sha256_regular(file, what=f"--evidence-file {file}")
+    return Evidence(sha256=digest, name=file.name)
 
 
 def commune_code(province: Province, step: Step, commune: str | None) -> str:

@@ -25,6 +25,8 @@ def check_regex(value: str | None) -> str | None:
             re.compile(value)
         except re.error as exc:
             raise ValueError(f"invalid regular expression: {exc}") from None
+        except (RecursionError, OverflowError):
+            raise ValueError("regular expression nested too deeply") from None
     return value
 
 
