@@ -110,10 +110,10 @@ def notify(
     shown = redact_url(url)
     outcome: list[str | None] = []
 
+    target, headers = _credentials_as_header(url)
+
     def post() -> None:
-        request = urllib.request.Request(
-            url, body, {"Content-Type": "application/json"}, method="POST"
-        )
+        request = urllib.request.Request(target, body, headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 response.read(65536)
@@ -131,6 +131,21 @@ def notify(
     if not outcome:
         return f"webhook {shown} did not answer within {timeout:g} s"
     return outcome[0]
+
+
+def _credentials_as_header(url: str) -> tuple[str, dict[str, str]]:
+    """urllib would take `user:pw@host` for a host name: send user-info as Basic auth."""
+    import base64
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    headers = {"Content-Type": "application/json"}
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, headers
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+    headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=host)), headers
 
 
 def _scrub(text: str, url: str) -> str:

@@ -72,7 +72,8 @@ class Secrets:
     def redact(self, text: str) -> str:
         """Every known secret value, URL user-info and secret query values become ***."""
         for value in sorted(self._values, key=len, reverse=True):
-            text = text.replace(value, MASK)
+            if len(value) >= SHORTEST_MASKED:
+                text = text.replace(value, MASK)
         text = _USERINFO.sub(rf"\1{MASK}@", text)
         if self._params:
             if self._param_pattern is None:
@@ -97,6 +98,12 @@ class Secrets:
         if name not in self._files:
             self._files[name] = _read_secret_file(reference, self._base / Path(name).expanduser())
         return self._files[name]
+
+
+# A value shorter than this is not searched for in free text: "t" would mask every t in every
+# reason.  It is still masked where it stands as a query value or URL user-info; a credential
+# that short is no secret anyway.
+SHORTEST_MASKED = 6
 
 
 def _read_secret_file(reference: str, path: Path) -> str:
