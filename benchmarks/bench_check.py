@@ -57,7 +57,7 @@ def checklist(steps: int) -> str:
             "    verify:",
             "      kind: http",
             "      url: '{endpoint.fast}/c/{commune.code}'",
-            "      expect_status: 200",
+            "      expect: {status: 200}",
         ]
     return "\n".join(body) + "\n"
 

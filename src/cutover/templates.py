@@ -6,6 +6,7 @@ placeholders; here they are only checked for form.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, get_args
@@ -130,10 +131,17 @@ def _render_value(
 
 
 def _regex_fields(model: BaseModel) -> set[str]:
-    fields = type(model).model_fields
-    marked = {n for n, f in fields.items() if REGEX in f.metadata or _marked(f.annotation)}
-    dynamic = getattr(model, "regex_fields", None)
-    return marked | (set(dynamic()) if callable(dynamic) else set())
+    marked = set(_marked_fields(type(model)))
+    dynamic = getattr(type(model), "regex_fields", None)  # on the class: no pydantic lookup
+    return marked | set(dynamic(model)) if callable(dynamic) else marked
+
+
+@functools.cache
+def _marked_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The fields a model's annotations mark as regular expressions: the same for every
+    instance, so worked out once per class (this runs for every probe of a run)."""
+    fields = model.model_fields
+    return frozenset(n for n, f in fields.items() if REGEX in f.metadata or _marked(f.annotation))
 
 
 def _marked(annotation: Any) -> bool:
