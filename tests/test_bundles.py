@@ -71,6 +71,12 @@ def cutover(
     return Ran(code, out.getvalue(), err.getvalue())
 
 
+def ok(*args: str | Path, **kw: Any) -> Ran:
+    ran = cutover(*args, **kw)
+    assert ran.code == 0, ran.err
+    return ran
+
+
 def counts(db: Path) -> dict[str, int]:
     with sqlite3.connect(db) as conn:
         found = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES}
@@ -141,16 +147,10 @@ def test_keygen_writes_a_private_pem_and_a_public_pem_and_prints_the_key_id(
 def test_a_passphrase_protected_key_signs_only_with_its_passphrase(
     tmp_path: Path, demo_copy: Path, elsewhere: Path
 ) -> None:
-    ran = cutover(
-        "keygen",
-        "--out",
-        tmp_path,
-        "--name",
-        "enc",
-        "--passphrase-env",
-        "KEYPASS",
-        environ={"KEYPASS": "correct horse"},
-    )
+    # fmt: off
+    ran = cutover("keygen", "--out", tmp_path, "--name", "enc", "--passphrase-env", "KEYPASS",
+                  environ={"KEYPASS": "correct horse"})
+    # fmt: on
     assert ran.code == 0, ran.err
     assert "(mode 0600, passphrase-protected)" in ran.lines[1]
     assert (tmp_path / "enc.key").read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
@@ -179,17 +179,10 @@ def test_a_private_key_others_can_read_is_refused(
 ) -> None:
     cutover("keygen", "--out", tmp_path, "--name", "k")
     (tmp_path / "k.key").chmod(0o644)
-    ran = cutover(
-        "export",
-        "-p",
-        "31",
-        "--key",
-        tmp_path / "k.key",
-        "-o",
-        tmp_path / "b.json",
-        "--db",
-        demo_copy,
-    )
+    # fmt: off
+    ran = cutover("export", "-p", "31", "--key", tmp_path / "k.key", "-o", tmp_path / "b.json",
+                  "--db", demo_copy)
+    # fmt: on
     assert ran.code == 2
     assert ran.err_lines == [
         f"cutover: error: --key {tmp_path / 'k.key'}: private key is accessible by others "
@@ -264,36 +257,13 @@ def world(tmp_path: Path, demo_copy: Path, elsewhere: Path) -> World:
     )
     evidence = tmp_path / "register.pdf"
     evidence.write_bytes(b"%PDF-1.4 the steering committee's register of received plans")
-    marked = cutover(
-        "mark",
-        "31",
-        "commune-plans",
-        "--by",
-        "Nguyễn Văn A",
-        "--evidence-file",
-        evidence,
-        "--db",
-        demo_copy,
-        site="31",
-        at=T - timedelta(hours=2),
-    )
-    assert marked.code == 0, marked.err
-    waived = cutover(
-        "waive",
-        "31",
-        "online-payment-test",
-        "--reason",
-        "bank link late",
-        "--approver",
-        "Chủ tịch UBND",
-        "--until",
-        "2025-06-30T17:00+07:00",
-        "--db",
-        demo_copy,
-        site="31",
-        at=T - timedelta(hours=1),
-    )
-    assert waived.code == 0, waived.err
+    # fmt: off
+    ok("mark", "31", "commune-plans", "--by", "Nguyễn Văn A", "--evidence-file", evidence,
+       "--db", demo_copy, site="31", at=T - timedelta(hours=2))
+    ok("waive", "31", "online-payment-test", "--reason", "bank link late",
+       "--approver", "Chủ tịch UBND", "--until", "2025-06-30T17:00+07:00",
+       "--db", demo_copy, site="31", at=T - timedelta(hours=1))
+    # fmt: on
     return World(tmp_path, demo_copy, tmp_path / "central.db", trust)
 
 
@@ -442,9 +412,8 @@ def test_import_keeps_the_origin_and_is_idempotent(world: World) -> None:
     assert counts(world.central) == before
     # A newer export of the same rows adds nothing but its own ledger line.
     newer = world.export("31-2.json")
-    assert (
-        world.import_(newer).lines[0].endswith("0 runs, 0 results, 0 attestations, 0 waivers new")
-    )
+    added = world.import_(newer).lines[0]
+    assert added.endswith("0 runs, 0 results, 0 attestations, 0 waivers new")
     assert counts(world.central) == {**before, "bundle_imports": 2}
 
 
@@ -637,20 +606,10 @@ def test_unknown_checklist_digest_is_named(loaded: World) -> None:
     edited.write_text(text + "\n# edited at the site\n", encoding="utf-8")
     digest = hashlib.sha256(edited.read_bytes()).hexdigest()
     out = loaded.root / "edited.json"
-    ran = cutover(
-        "export",
-        "-p",
-        "31",
-        "--key",
-        loaded.key("hp-officer"),
-        "-o",
-        out,
-        "--checklist",
-        edited,
-        "--db",
-        loaded.site_db,
-        site="31",
-    )
+    # fmt: off
+    ran = cutover("export", "-p", "31", "--key", loaded.key("hp-officer"), "-o", out,
+                  "--checklist", edited, "--db", loaded.site_db, site="31")
+    # fmt: on
     assert ran.code == 0, ran.err
     known = hashlib.sha256(text.encode()).hexdigest()
     rejected(
@@ -660,18 +619,10 @@ def test_unknown_checklist_digest_is_named(loaded: World) -> None:
         f"cutover-2025-06 sha256:{known[:12]}… (load that version with --checklist FILE)",
     )
     # An importer that loads both versions accepts it.
-    both = cutover(
-        "import",
-        "--trust",
-        loaded.trust,
-        out,
-        "--checklist",
-        edited,
-        "--checklist",
-        "cutover-2025-06",
-        "--db",
-        loaded.central,
-    )
+    # fmt: off
+    both = cutover("import", "--trust", loaded.trust, out, "--checklist", edited, "--checklist",
+                   "cutover-2025-06", "--db", loaded.central)
+    # fmt: on
     assert both.code == 0, both.err
 
 
@@ -803,35 +754,57 @@ def test_a_fifo_or_a_directory_is_refused_without_blocking(loaded: World) -> Non
     ]
 
 
-def test_a_conflicting_row_rejects_the_whole_bundle(loaded: World) -> None:
-    """A newer bundle with new rows and one attestation that contradicts the stored one with
-    the same uid: nothing of it is imported (one transaction)."""
-    assert (
-        cutover(
-            "mark",
-            "31",
-            "service-centre-addresses",
-            "--by",
-            "Trần B",
-            "--evidence",
-            "https://example.gov.vn/list",
-            "--db",
-            loaded.site_db,
-            site="31",
-        ).code
-        == 0
-    )
+@pytest.mark.parametrize("kind", ["attestation", "waiver", "result", "run"])
+def test_a_conflicting_row_rejects_the_whole_bundle(loaded: World, kind: str) -> None:
+    """A newer bundle with a new attestation and one row that contradicts the stored row
+    with the same identity: nothing of it is imported (one transaction)."""
+    ok("mark", "31", "service-centre-addresses", "--by", "Trần B",
+       "--evidence", "https://example.gov.vn/list", "--db", loaded.site_db, site="31")  # fmt: skip
 
     def change(statement: dict[str, Any]) -> None:
-        attestation = statement["predicate"]["evidence"]["attestations"][0]
-        attestation["note"] = "rewritten history"
+        evidence = statement["predicate"]["evidence"]
+        if kind == "attestation":
+            evidence["attestations"][0]["note"] = "rewritten history"
+        elif kind == "waiver":
+            evidence["waivers"][0]["reason"] = "rewritten history"
+        elif kind == "result":
+            evidence["results"][0]["reason"] = "rewritten history"
+        else:
+            evidence["runs"][0]["startedAt"] = "2025-06-27T00:00:00.000000Z"
 
     bundle = loaded.resign(loaded.export("2.json"), "conflict.json", change)
-    uid = statement_of(bundle)["predicate"]["evidence"]["attestations"][0]["uid"]
-    assert len(statement_of(bundle)["predicate"]["evidence"]["attestations"]) == 2
-    rejected(
-        loaded, bundle, f"conflict: attestation {uid} differs from the stored one with that uid"
-    )
+    evidence = statement_of(bundle)["predicate"]["evidence"]
+    assert len(evidence["attestations"]) == 2  # the new one is not imported either
+    result = evidence["results"][0]
+    reason = {
+        "attestation": f"attestation {evidence['attestations'][0]['uid']} differs from the "
+        "stored one with that uid",
+        "waiver": f"waiver {evidence['waivers'][0]['uid']} differs from the stored one with "
+        "that uid",
+        "result": f"the result of run {result['run']} for 31 {result['step']} "
+        f"{result['commune']} at 2025-06-28T06:00:00+00:00 differs from the stored one",
+        "run": f"run {evidence['runs'][0]['uid']} differs from the stored run with that uid "
+        "(started_at)",
+    }[kind]
+    rejected(loaded, bundle, f"conflict: {reason}")
+
+
+def test_a_run_seen_running_gets_its_end_from_a_later_bundle(world: World) -> None:
+    """A bundle exported while a run was still going carries the run without an end; the
+    next bundle records its end, and only then does the run confirm anything."""
+    with sqlite3.connect(world.site_db) as conn:
+        saved = conn.execute("SELECT finished_at, confirmed_at, complete FROM runs").fetchone()
+        conn.execute("UPDATE runs SET finished_at = NULL, confirmed_at = NULL, complete = 0")
+    conn.close()
+    assert world.import_(world.export("running.json")).code == 0
+    assert rows(world.central, "SELECT finished_at, complete FROM runs") == [(None, 0)]
+    with sqlite3.connect(world.site_db) as conn:
+        conn.execute("UPDATE runs SET finished_at = ?, confirmed_at = ?, complete = ?", saved)
+    conn.close()
+    ran = world.import_(world.export("finished.json"))
+    assert ran.code == 0
+    assert ran.lines[0].endswith("0 runs, 0 results, 0 attestations, 0 waivers new")
+    assert rows(world.central, "SELECT finished_at, confirmed_at, complete FROM runs") == [saved]
 
 
 def test_json_lines_hold_several_envelopes_each_judged_alone(world: World) -> None:
@@ -842,20 +815,10 @@ def test_json_lines_hold_several_envelopes_each_judged_alone(world: World) -> No
         encoding="utf-8",
     )
     out = world.root / "both.intoto.jsonl"
-    ran = cutover(
-        "export",
-        "-p",
-        "31",
-        "-p",
-        "01",
-        "--key",
-        world.key("hp-officer"),
-        "-o",
-        out,
-        "--db",
-        world.site_db,
-        site="office",
-    )
+    # fmt: off
+    ran = cutover("export", "-p", "31", "-p", "01", "--key", world.key("hp-officer"), "-o", out,
+                  "--db", world.site_db, site="office")
+    # fmt: on
     assert ran.code == 0, ran.err
     assert [ln.split(":")[0] for ln in ran.lines] == [
         "exported province 01 (Thành phố Hà Nội) from site office, sequence 1",
@@ -871,19 +834,17 @@ def test_json_lines_hold_several_envelopes_each_judged_alone(world: World) -> No
     (line,) = imported.err_lines
     assert line.startswith(f"cutover: rejected {out}:2: malformed JSON")
     assert rows(world.central, "SELECT DISTINCT province FROM results") == [("01",)]
-    several = cutover(
-        "export",
-        "-p",
-        "31",
-        "-p",
-        "01",
-        "--key",
-        world.key("hp-officer"),
-        "-o",
-        world.root / "both.json",
-        "--db",
-        world.site_db,
-    )
+    # The demo's national run is in both provinces' bundles: one run, both in its scope.
+    again = world.root / "31.json"
+    ok("export", "-p", "31", "--key", world.key("hp-officer"), "-o", again,
+       "--db", world.site_db, site="office")  # fmt: skip
+    added = world.import_(again, trust=office).lines[0]
+    assert added.endswith("0 runs, 121 results, 1 attestations, 1 waivers new")
+    assert rows(world.central, "SELECT scope_provinces FROM runs") == [("01,31",)]
+    # fmt: off
+    several = cutover("export", "-p", "31", "-p", "01", "--key", world.key("hp-officer"), "-o",
+                      world.root / "both.json", "--db", world.site_db)
+    # fmt: on
     assert several.code == 2
     assert several.err_lines == [
         f"cutover: error: -o {world.root / 'both.json'}: several provinces need a "
@@ -897,17 +858,10 @@ def test_export_of_an_empty_store_is_refused(tmp_path: Path, elsewhere: Path) ->
 
     SqliteStore(tmp_path / "empty.db", environ={}).close()
     write_keypair(tmp_path, "k", None)
-    ran = cutover(
-        "export",
-        "-p",
-        "hai phong",
-        "--key",
-        tmp_path / "k.key",
-        "-o",
-        tmp_path / "b.json",
-        "--db",
-        tmp_path / "empty.db",
-    )
+    # fmt: off
+    ran = cutover("export", "-p", "hai phong", "--key", tmp_path / "k.key", "-o",
+                  tmp_path / "b.json", "--db", tmp_path / "empty.db")
+    # fmt: on
     assert ran.code == 2
     assert ran.err_lines == [
         f"cutover: error: the store {tmp_path / 'empty.db'} holds nothing about province 31 "
@@ -977,6 +931,8 @@ def test_without_the_optional_dependencies_each_command_says_how_to_get_them(
     monkeypatch.delitem(sys.modules, "cutover.bundles", raising=False)
     for args in (
         ("keygen", "--out", tmp_path, "--name", "k"),
+        ("export", "-p", "31", "--key", tmp_path / "k.key", "-o", tmp_path / "b.json"),
+        ("import", "--trust", tmp_path / "t.yaml", tmp_path / "b.json"),
         ("verify", tmp_path / "b.json", "--trust", tmp_path / "t.yaml"),
     ):
         ran = cutover(*args)
@@ -1004,79 +960,42 @@ def test_34_sites_export_and_the_centre_gets_the_matrix_of_one_check_all(
     assert len(codes) == 34
     register = tmp_path / "register.pdf"
     register.write_bytes(b"received plans")
+    # fmt: off
     people = {
         "31": ("mark", "31", "commune-plans", "--by", "Nguyễn Văn A", "--evidence-file", register),
-        "01": (
-            "waive",
-            "01",
-            "online-payment-test",
-            "--reason",
-            "bank link late",
-            "--approver",
-            "Chủ tịch UBND",
-            "--until",
-            "2025-06-30T17:00+07:00",
-        ),
+        "01": ("waive", "01", "online-payment-test", "--reason", "bank link late",
+               "--approver", "Chủ tịch UBND", "--until", "2025-06-30T17:00+07:00"),
     }
+    # fmt: on
     trust = ["provinces:"]
     bundles_dir = tmp_path / "bundles"
     bundles_dir.mkdir()
     for code in codes:
-        keys = cutover("keygen", "--out", tmp_path / "keys", "--name", f"site-{code}")
-        assert keys.code == 0, keys.err
+        ok("keygen", "--out", tmp_path / "keys", "--name", f"site-{code}")
         trust.append(f'  "{code}": {{keys: [keys/site-{code}.pub]}}')
         db = tmp_path / "sites" / f"{code}.db"
         db.parent.mkdir(exist_ok=True)
         if code in people:
-            assert (
-                cutover(*people[code], "--db", db, site=code, at=T - timedelta(hours=1)).code == 0
-            )
-        checked = cutover(
-            "check",
-            "--province",
-            code,
-            "--tag",
-            TAG,
-            "--endpoints",
-            overlay,
-            "--db",
-            db,
-            "--format",
-            "json",
-            site=code,
-        )
+            ok(*people[code], "--db", db, site=code, at=T - timedelta(hours=1))
+        # fmt: off
+        checked = cutover("check", "--province", code, "--tag", TAG, "--endpoints", overlay,
+                          "--db", db, "--format", "json", site=code)
+        # fmt: on
         assert checked.code in (0, 1), checked.err
-        exported = cutover(
-            "export",
-            "--province",
-            code,
-            "--key",
-            tmp_path / "keys" / f"site-{code}.key",
-            "-o",
-            bundles_dir / f"{code}.json",
-            "--db",
-            db,
-            site=code,
-            at=T + timedelta(minutes=5),
-        )
-        assert exported.code == 0, exported.err
+        key = tmp_path / "keys" / f"site-{code}.key"
+        # fmt: off
+        ok("export", "--province", code, "--key", key, "-o", bundles_dir / f"{code}.json",
+           "--db", db, site=code, at=T + timedelta(minutes=5))
+        # fmt: on
     (tmp_path / "trust.yaml").write_text("\n".join(trust) + "\n", encoding="utf-8")
 
     reference = tmp_path / "reference.db"
     for args in people.values():
-        assert cutover(*args, "--db", reference, at=T - timedelta(hours=1)).code == 0
-    single = cutover(
-        "check",
-        "--all",
-        "--tag",
-        TAG,
-        "--endpoints",
-        overlay,
-        "--db",
-        reference,
-        "--format",
-        "json",
-    )
+        ok(*args, "--db", reference, at=T - timedelta(hours=1))
+    # fmt: off
+    single = cutover("check", "--all", "--tag", TAG, "--endpoints", overlay, "--db", reference,
+                     "--format", "json")
+    # fmt: on
     assert single.code == 1, single.err
 
     central = tmp_path / "central.db"
