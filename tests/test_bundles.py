@@ -517,6 +517,32 @@ def test_key_the_trust_file_does_not_list(loaded: World) -> None:
     )
 
 
+def test_the_keyid_is_only_a_hint(loaded: World) -> None:
+    """DSSE: a signature without a keyid, or with a wrong one, is tried with every trusted
+    key; what counts is which key verifies it."""
+    envelope = json.loads(loaded.export("2.json", "hp-officer", "hp-leader").read_text())
+    del envelope["signatures"][0]["keyid"]
+    envelope["signatures"][1]["keyid"] = keyid_of_pub(loaded.root / "keys/hn.pub")
+    hinted = loaded.root / "hints.json"
+    hinted.write_text(json.dumps(envelope), encoding="utf-8")
+    ran = loaded.verify(hinted)
+    assert ran.code == 0, ran.out
+    officer = keyid_of_pub(loaded.root / "keys/hp-officer.pub")
+    leader = keyid_of_pub(loaded.root / "keys/hp-leader.pub")
+    assert ran.lines[1:4] == [
+        f"  signature 1: keyid {officer[:16]}… keys/hp-officer.pub (for 31): valid",
+        f"  signature 2: keyid {leader[:16]}… keys/hp-leader.pub (for 31): valid",
+        "  2 valid signatures, 1 required for province 31",
+    ]
+    assert loaded.import_(hinted).code == 0
+    envelope["signatures"] = envelope["signatures"][:1]
+    envelope["payload"] = base64.b64encode(b"{}").decode()
+    hinted.write_text(json.dumps(envelope), encoding="utf-8")
+    rejected(
+        loaded, hinted, "untrusted signature: a signature without keyid: no trusted key verifies it"
+    )
+
+
 def test_missing_signature(loaded: World) -> None:
     envelope = json.loads(loaded.export("2.json").read_text(encoding="utf-8"))
     envelope["signatures"] = []
@@ -883,7 +909,12 @@ def test_export_of_an_empty_store_is_refused(tmp_path: Path, elsewhere: Path) ->
         (
             'provinces:\n  "31": {keys: [keys/nope.pub]}\n',
             "trust.yaml:2:17: provinces.31.keys[0]: cannot read public key keys/nope.pub: "
-            "No such file or directory",
+            "no such file",
+        ),
+        (
+            'provinces:\n  "31": {keys: [keys]}\n',
+            "trust.yaml:2:17: provinces.31.keys[0]: cannot read public key keys: "
+            "not a regular file (a directory)",
         ),
         (
             'provinces:\n  "31": {keys: [keys/hp-officer.key]}\n',

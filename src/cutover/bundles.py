@@ -577,9 +577,9 @@ def load_signer(path: Path, passphrase: Callable[[Path], bytes]) -> CryptoSigner
 def load_public_key(path: Path, display: str) -> PublicKey:
     """A SubjectPublicKeyInfo PEM file; raises ValueError with what is wrong."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"cannot read public key {display}: {exc.strerror or exc}") from None
+        data = _read_regular(path, 65_536)
+    except Rejected as exc:
+        raise ValueError(f"cannot read public key {display}: {exc.reason}") from None
     try:
         public = serialization.load_pem_public_key(data)
     except ValueError:
@@ -771,12 +771,14 @@ class SignatureCheck:
     provinces: tuple[str, ...] = ()  # what that key may sign for
 
     def line(self) -> str:
-        hint = self.keyid[:16] or "(no keyid)"
         if self.verdict == "valid" and self.key is not None:
-            return f"keyid {hint}… {self.key.path} (for {', '.join(self.provinces)}): valid"
+            key = self.key
+            return f"keyid {key.keyid[:16]}… {key.path} (for {', '.join(self.provinces)}): valid"
+        if not self.keyid:
+            return "a signature without keyid: no trusted key verifies it"
         if self.verdict == "invalid":
-            return f"keyid {hint}…: does not verify with any trusted key"
-        return f"keyid {hint}…: not a key the trust file lists"
+            return f"keyid {self.keyid[:16]}…: does not verify with any trusted key"
+        return f"keyid {self.keyid[:16]}…: not a key the trust file lists"
 
 
 @dataclass(frozen=True)
