@@ -18,9 +18,6 @@ from cutover.bundles.schema import PAYLOAD_TYPE, Rejected, canonical
 MAX_SIGNATURES = 16  # each one may be tried against every trusted key
 
 
-# --- DSSE ----------------------------------------------------------------------------------
-
-
 def pae(payload_type: str, payload: bytes) -> bytes:
     """DSSE's pre-authentication encoding: what each signature covers."""
     kind = payload_type.encode("utf-8")

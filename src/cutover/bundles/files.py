@@ -18,9 +18,6 @@ MAX_BUNDLE_BYTES = 64 * 2**20  # per file; a province's full history is a few hu
 JSONL_SUFFIX = ".intoto.jsonl"
 
 
-# --- reading bundle files ------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Piece:
     """One envelope from a bundle file (`FILE`, or `FILE:LINE` in JSON Lines), or why the

@@ -21,9 +21,6 @@ from cutover.errors import UsageError
 KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
-# --- keys ----------------------------------------------------------------------------------
-
-
 def keyid_of(public: Ed25519PublicKey) -> str:
     der = public.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

@@ -6,17 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import (
-    Field,
-)
+from pydantic import Field
 
 from cutover.bundles.keys import PublicKey, load_public_key
 from cutover.errors import ConfigError, Problem, UsageError
 from cutover.geo import Geography
 from cutover.models import Strict, validate
 from cutover.yamlio import load_file
-
-# --- the trust file ------------------------------------------------------------------------
 
 
 class TrustEntry(Strict):

@@ -7,9 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import (
-    ValidationError,
-)
+from pydantic import ValidationError
 from securesystemslib.signer import Signature
 
 from cutover.bundles.envelope import RawEnvelope, pae, parse_envelope
@@ -29,12 +27,7 @@ from cutover.bundles.statement import evidence_records, evidence_subjects
 from cutover.bundles.trust import ProvinceTrust, Trust
 from cutover.checklist import LoadedChecklist
 from cutover.geo import Geography
-from cutover.store.base import (
-    BundleOrigin,
-    ProvinceEvidence,
-)
-
-# --- verification --------------------------------------------------------------------------
+from cutover.store.base import BundleOrigin, ProvinceEvidence
 
 Verdict = Literal["valid", "invalid", "unknown key"]
 
