@@ -895,6 +895,16 @@ def test_export_of_an_empty_store_is_refused(tmp_path: Path, elsewhere: Path) ->
     ]
 
 
+def test_a_site_name_too_long_for_a_bundle_is_a_usage_error(world: World) -> None:
+    ran = cutover("export", "-p", "31", "--key", world.key("hp-officer"), "-o",
+                  world.root / "b.json", "--db", world.site_db, site="x" * 300)  # fmt: skip
+    assert ran.code == 2
+    assert ran.err_lines == [
+        "cutover: error: cannot export province 31: site: String should have at most 256 characters"
+    ]
+    assert not (world.root / "b.json").exists()
+
+
 # --- the trust file ------------------------------------------------------------------------
 
 

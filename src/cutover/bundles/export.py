@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from securesystemslib.signer import CryptoSigner
 
 from cutover.bundles.envelope import sign
@@ -40,14 +41,21 @@ def export(
             f"the store {store.location} holds nothing about province {province.code} "
             f"({province.name}); run `cutover check --province {province.code}` first"
         )
-    sequence = store.record_export(site, province.code, at)
-    statement = build_statement(
-        evidence,
-        province=province,
-        checklist=checklist,
-        site=site,
-        sequence=sequence,
-        exported_at=at,
-        exported_by=by,
-    )
+    sequence = store.record_export(site, province.code, at)  # gaps are harmless: order counts
+    try:
+        statement = build_statement(
+            evidence,
+            province=province,
+            checklist=checklist,
+            site=site,
+            sequence=sequence,
+            exported_at=at,
+            exported_by=by,
+        )
+    except ValidationError as exc:  # e.g. a site name over 256 characters
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(
+            f"cannot export province {province.code}: {where}: {first['msg']}"
+        ) from None
     return Exported(sign(statement, signers), sequence, evidence)
