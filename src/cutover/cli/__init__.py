@@ -11,4 +11,9 @@ from __future__ import annotations
 from cutover.cli import check, db, demo, files, people, sim, views
 from cutover.cli.app import app, main
 
-__all__ = ["app", "check", "db", "demo", "files", "main", "people", "sim", "views"]
+# isort: off
+from cutover.cli import bundles  # registered last, so --help lists it after the core commands
+
+# isort: on
+
+__all__ = ["app", "bundles", "check", "db", "demo", "files", "main", "people", "sim", "views"]

@@ -179,6 +179,64 @@ class RawEvidence:
     runs: Sequence[RunRecord]  # complete runs that may confirm a row, newest first
 
 
+@dataclass(frozen=True, slots=True)
+class ResultRecord:
+    """A stored probe result as it travels between sites: its run is named by uid, since row
+    ids are local to one store.  (run uid, unit, at) identifies it in every store."""
+
+    run_uid: str
+    province: str
+    step: str
+    commune: str
+    outcome: ProbeOutcome
+    reason: str
+    observed: str | None
+    at: datetime
+    insecure: bool
+    duration_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class ProvinceEvidence:
+    """Every stored row about one province: its results, the runs they came from or that
+    confirm them (scopes narrowed to the province), its attestations and waivers.  What a
+    signed bundle carries (see `cutover.bundles`)."""
+
+    province: str
+    runs: tuple[RunRecord, ...]
+    results: tuple[ResultRecord, ...]
+    attestations: tuple[AttestationRecord, ...]
+    waivers: tuple[WaiverRecord, ...]
+
+
+@dataclass(frozen=True)
+class BundleOrigin:
+    """Where an imported bundle came from: the exporting site, its per-province sequence
+    number (replay protection), and the signed payload's SHA-256 (idempotence)."""
+
+    site: str
+    province: str
+    sequence: int
+    exported_at: datetime
+    payload_sha256: str
+    signed_by: tuple[str, ...]  # key ids that verified
+
+
+ImportStatus = Literal["imported", "already imported", "replay", "conflict"]
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What `Store.import_evidence` did; anything but "imported" changed nothing."""
+
+    status: ImportStatus
+    detail: str = ""
+    runs: int = 0  # new rows of each kind
+    results: int = 0
+    attestations: int = 0
+    waivers: int = 0
+
+
 class OutcomeChange(NamedTuple):
     """A probe row or attestation as the history series replays it (light: 100,000s of them)."""
 
@@ -237,6 +295,18 @@ class Store(Protocol):
     def start_run(self, start: RunStart) -> RunWriter: ...
     def add_attestation(self, record: AttestationRecord) -> AttestationRecord: ...
     def add_waiver(self, record: WaiverRecord) -> WaiverRecord: ...
+    def record_export(self, site: str, province: str, at: datetime) -> int:
+        """Number the next bundle this store exports for a province (1, 2, …), and keep it."""
+        ...
+
+    def import_evidence(
+        self, origin: BundleOrigin, evidence: ProvinceEvidence, at: datetime
+    ) -> ImportOutcome:
+        """Add a verified bundle's rows in one transaction, keeping their uids and sites.
+        Idempotent (rows already present by identity are skipped); a bundle already imported,
+        or not newer than the last one from its site and province (replay), or whose rows
+        contradict stored rows with the same identity (conflict), changes nothing."""
+        ...
 
     # reading
     def raw_evidence(
@@ -252,6 +322,7 @@ class Store(Protocol):
         self, provinces: Sequence[str], steps: Sequence[str], start: datetime, end: datetime
     ) -> list[OutcomeChange]: ...
     def evaluation_times(self, until: datetime, limit: int) -> list[datetime]: ...
+    def province_evidence(self, province: str) -> ProvinceEvidence: ...
     def last_run(self) -> RunRecord | None: ...
     def last_change(self) -> datetime | None: ...
     def runs(self, limit: int = 20) -> list[RunRecord]: ...

@@ -10,6 +10,7 @@ Results, attestations and waivers are append-only.  Results are written only whe
 state changes; a complete run confirms the unchanged units of its scope (see
 `cutover.store.base`).  Versions 1 and 2 were the SQLite-only layout of cutover 0.1; a 0.1
 file is converted in place by `LEGACY_SQLITE_UPGRADE` (see `cutover.store.sqlite`).
+Version 4 adds the ledgers of signed bundles exported and imported.
 """
 
 from __future__ import annotations
@@ -108,6 +109,29 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
         "CREATE INDEX waivers_cell_at ON waivers (province, step, at)",
         "CREATE INDEX waivers_at ON waivers (at)",
+    ),
+    # Signed bundles (cutover.bundles): what this store exported, numbered per province, and
+    # what it imported, per exporting site and province (replay protection, idempotence).
+    4: (
+        """CREATE TABLE bundle_exports (
+            id {pk},
+            site TEXT NOT NULL,
+            province TEXT NOT NULL,
+            seq {big} NOT NULL,
+            exported_at {big} NOT NULL,
+            UNIQUE (site, province, seq)
+        )""",
+        """CREATE TABLE bundle_imports (
+            id {pk},
+            site TEXT NOT NULL,
+            province TEXT NOT NULL,
+            seq {big} NOT NULL,
+            exported_at {big} NOT NULL,
+            payload_sha256 TEXT NOT NULL UNIQUE,
+            signed_by TEXT NOT NULL,
+            imported_at {big} NOT NULL,
+            UNIQUE (site, province, seq)
+        )""",
     ),
 }
 

@@ -18,9 +18,12 @@ from pathlib import Path
 from cutover.errors import StoreError
 from cutover.store.base import (
     AttestationRecord,
+    BundleOrigin,
+    ImportOutcome,
     OutcomeChange,
     ProbeResultLike,
     ProbeRow,
+    ProvinceEvidence,
     RawEvidence,
     RunRecord,
     RunStart,
@@ -316,6 +319,25 @@ class SqliteStore:
                 ),
             )
         return replace(record, id=int(cur.lastrowid or 0))
+
+    # --- signed bundles (cutover.store.sqlite_bundles) --------------------------------
+
+    def record_export(self, site: str, province: str, at: datetime) -> int:
+        from cutover.store import sqlite_bundles
+
+        return sqlite_bundles.record_export(self, site, province, at)
+
+    def import_evidence(
+        self, origin: BundleOrigin, evidence: ProvinceEvidence, at: datetime
+    ) -> ImportOutcome:
+        from cutover.store import sqlite_bundles
+
+        return sqlite_bundles.import_evidence(self, origin, evidence, at)
+
+    def province_evidence(self, province: str) -> ProvinceEvidence:
+        from cutover.store import sqlite_bundles
+
+        return sqlite_bundles.province_evidence(self, province)
 
     # --- reading ----------------------------------------------------------------------
 

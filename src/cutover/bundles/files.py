@@ -1,0 +1,101 @@
+"""Bundle files: reading one without blocking (FIFOs, directories, devices are refused; a
+size limit), JSON or JSON Lines, and writing one atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cutover.bundles.schema import Rejected
+from cutover.errors import UsageError
+
+MAX_BUNDLE_BYTES = 64 * 2**20  # per file; a province's full history is a few hundred KB
+JSONL_SUFFIX = ".intoto.jsonl"
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One envelope from a bundle file (`FILE`, or `FILE:LINE` in JSON Lines), or why the
+    file cannot be read."""
+
+    label: str
+    raw: bytes = b""
+    problem: str = ""
+
+
+def read_bundle_file(path: Path, limit: int = MAX_BUNDLE_BYTES) -> list[Piece]:
+    label = str(path)
+    try:
+        data = read_regular(path, limit)
+    except Rejected as exc:
+        return [Piece(label, problem=exc.reason)]
+    if not path.name.endswith((".jsonl", ".JSONL")):
+        return [Piece(label, data)]
+    pieces = [
+        Piece(f"{label}:{n}", line) for n, line in enumerate(data.split(b"\n"), 1) if line.strip()
+    ]
+    return pieces or [Piece(label, problem="empty JSON Lines file: no envelope")]
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes.  Opening does not block, so a
+    FIFO or a device is refused at once instead of waiting for a writer."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        raise Rejected("no such file") from None
+    except OSError as exc:
+        raise Rejected(f"cannot open: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Rejected(f"not a regular file ({_kind(info.st_mode)})")
+        if info.st_size > limit:
+            raise Rejected(f"too large: {info.st_size:,} bytes, over the {limit:,}-byte limit")
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise Rejected(f"too large: over the {limit:,}-byte limit")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise Rejected(f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return "not a file"
+
+
+def write_bundle(path: Path, envelopes: Sequence[Mapping[str, Any]]) -> None:
+    """One envelope as a JSON document, or JSON Lines for a `.intoto.jsonl` name; written to
+    a temporary file first, so a reader never sees half a bundle."""
+    if path.name.endswith(JSONL_SUFFIX):
+        text = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in envelopes)
+    elif len(envelopes) == 1:
+        text = json.dumps(envelopes[0], indent=2) + "\n"
+    else:
+        raise UsageError(f"-o {path}: several provinces need a {JSONL_SUFFIX} file")
+    temporary = path.with_name(f".{path.name}.partial")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise UsageError(f"-o {path}: {exc.strerror or exc}") from None

@@ -1,0 +1,1085 @@
+"""Signed evidence bundles (issue 12): `keygen`, `export`, `import` and `verify` on real files.
+
+Commands run in-process through `cli.main` with an environment frozen at the telegram's time,
+so every site's evidence is stamped as it would have been at 13:00 on 28 June 2025.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cutover.cli import main
+from cutover.env import Environment, fixed_clock
+
+T = datetime.fromisoformat("2025-06-28T13:00:00+07:00")
+TAG = "telegram-2025-06-28"
+TABLES = ("runs", "units", "results", "attestations", "waivers", "bundle_imports")
+
+
+@dataclass
+class Ran:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def lines(self) -> list[str]:
+        return self.out.splitlines()
+
+    @property
+    def err_lines(self) -> list[str]:
+        return self.err.splitlines()
+
+
+def cutover(
+    *args: str | Path,
+    site: str = "central",
+    at: datetime = T,
+    environ: dict[str, str] | None = None,
+) -> Ran:
+    out, err = io.StringIO(), io.StringIO()
+    env = Environment(
+        clock=fixed_clock(at),
+        environ={"NO_COLOR": "1", "CUTOVER_SITE": site, **(environ or {})},
+        stdout=out,
+        stderr=err,
+        user="tester",
+        host="test-host",
+    )
+    code = 0
+    try:
+        main([str(a) for a in args], env=env)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    return Ran(code, out.getvalue(), err.getvalue())
+
+
+def ok(*args: str | Path, **kw: Any) -> Ran:
+    ran = cutover(*args, **kw)
+    assert ran.code == 0, ran.err
+    return ran
+
+
+def counts(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as conn:
+        found = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES}
+    conn.close()
+    return found
+
+
+def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        found = conn.execute(sql).fetchall()
+    conn.close()
+    return found
+
+
+def keyid_of_pub(path: Path) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    public = serialization.load_pem_public_key(path.read_bytes())
+    der = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()
+
+
+def statement_of(path: Path) -> dict[str, Any]:
+    envelope = json.loads(path.read_text(encoding="utf-8"))
+    return json.loads(base64.b64decode(envelope["payload"]))  # type: ignore[no-any-return]
+
+
+def jcs(data: object) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# --- keys --------------------------------------------------------------------------------
+
+
+def test_keygen_writes_a_private_pem_and_a_public_pem_and_prints_the_key_id(
+    tmp_path: Path,
+) -> None:
+    ran = cutover("keygen", "--out", tmp_path / "keys", "--name", "hp-officer")
+    assert ran.code == 0, ran.err
+    private, public = tmp_path / "keys/hp-officer.key", tmp_path / "keys/hp-officer.pub"
+    keyid = keyid_of_pub(public)
+    assert ran.lines == [
+        f"keyid {keyid}",
+        f"private key: {private} (mode 0600, not encrypted); it stays with its signer",
+        f"public key: {public}; list it in the importer's trust file",
+    ]
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert private.read_text().startswith("-----BEGIN PRIVATE KEY-----\n")  # PKCS#8
+    assert public.read_text().startswith("-----BEGIN PUBLIC KEY-----\n")  # SubjectPublicKeyInfo
+    # The documented key id, computed by another tool.
+    if shutil.which("openssl"):
+        der = subprocess.run(
+            ["openssl", "pkey", "-pubin", "-in", str(public), "-outform", "DER"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        assert hashlib.sha256(der).hexdigest() == keyid
+    again = cutover("keygen", "--out", tmp_path / "keys", "--name", "hp-officer")
+    assert again.code == 2
+    assert again.err_lines == [
+        f"cutover: error: {private} already exists; choose another --name or move it away"
+    ]
+    assert cutover("keygen", "--out", tmp_path, "--name", "../x").code == 2
+
+
+def test_a_passphrase_protected_key_signs_only_with_its_passphrase(
+    tmp_path: Path, demo_copy: Path, elsewhere: Path
+) -> None:
+    # fmt: off
+    ran = cutover("keygen", "--out", tmp_path, "--name", "enc", "--passphrase-env", "KEYPASS",
+                  environ={"KEYPASS": "correct horse"})
+    # fmt: on
+    assert ran.code == 0, ran.err
+    assert "(mode 0600, passphrase-protected)" in ran.lines[1]
+    assert (tmp_path / "enc.key").read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    export = ("export", "-p", "31", "--key", tmp_path / "enc.key", "-o", tmp_path / "b.json")
+    export += ("--db", demo_copy)  # type: ignore[assignment]
+    no_pass = cutover(*export)
+    assert no_pass.code == 2
+    assert no_pass.err_lines == [
+        f"cutover: error: --key {tmp_path / 'enc.key'}: give the passphrase with "
+        "--passphrase-env VAR"
+    ]
+    wrong = cutover(*export, "--passphrase-env", "KEYPASS", environ={"KEYPASS": "wrong"})
+    assert wrong.err_lines == [f"cutover: error: --key {tmp_path / 'enc.key'}: wrong passphrase"]
+    unset = cutover(*export, "--passphrase-env", "NOPE")
+    assert unset.err_lines == [
+        "cutover: error: --passphrase-env NOPE: the variable is not set or is empty"
+    ]
+    assert not (tmp_path / "b.json").exists()
+    right = cutover(*export, "--passphrase-env", "KEYPASS", environ={"KEYPASS": "correct horse"})
+    assert right.code == 0, right.err
+    assert (tmp_path / "b.json").is_file()
+
+
+def test_a_private_key_others_can_read_is_refused(
+    tmp_path: Path, demo_copy: Path, elsewhere: Path
+) -> None:
+    cutover("keygen", "--out", tmp_path, "--name", "k")
+    (tmp_path / "k.key").chmod(0o644)
+    # fmt: off
+    ran = cutover("export", "-p", "31", "--key", tmp_path / "k.key", "-o", tmp_path / "b.json",
+                  "--db", demo_copy)
+    # fmt: on
+    assert ran.code == 2
+    assert ran.err_lines == [
+        f"cutover: error: --key {tmp_path / 'k.key'}: private key is accessible by others "
+        f"(mode 0644); run `chmod 600 {tmp_path / 'k.key'}`"
+    ]
+
+
+# --- a small world: one site's store, keys for 31 (two) and 01, another key, a trust file -
+
+
+@dataclass
+class World:
+    root: Path
+    site_db: Path  # the demo store, as site 31 holds it
+    central: Path
+    trust: Path
+
+    def key(self, name: str) -> Path:
+        return self.root / "keys" / f"{name}.key"
+
+    def export(self, name: str, *keys: str, province: str = "31", **kw: Any) -> Path:
+        out = self.root / name
+        args: list[str | Path] = ["export", "-p", province, "-o", out, "--db", self.site_db]
+        for k in keys or ("hp-officer",):
+            args += ["--key", self.key(k)]
+        ran = cutover(*args, site=kw.get("site", "31"), at=kw.get("at", T + timedelta(hours=1)))
+        assert ran.code == 0, ran.err
+        return out
+
+    def import_(self, *paths: Path, trust: Path | None = None) -> Ran:
+        return cutover("import", "--trust", trust or self.trust, *paths, "--db", self.central)
+
+    def verify(self, *paths: Path, trust: Path | None = None) -> Ran:
+        return cutover("verify", *paths, "--trust", trust or self.trust)
+
+    def resign(
+        self,
+        source: Path,
+        name: str,
+        change: Callable[[dict[str, Any]], None],
+        key: str = "hp-officer",
+        reseal: bool = True,
+    ) -> Path:
+        """A statement changed and signed again with a trusted key: what a dishonest or
+        buggy site could produce.  `reseal` recomputes the province digest as an honest
+        producer would."""
+        from cutover import bundles
+
+        statement = statement_of(source)
+        change(statement)
+        if reseal:
+            evidence = statement["predicate"]["evidence"]
+            statement["subject"][0]["digest"]["sha256"] = hashlib.sha256(jcs(evidence)).hexdigest()
+        signer = bundles.load_signer(self.key(key), lambda _: b"")
+        out = self.root / name
+        out.write_text(json.dumps(bundles.sign(statement, [signer])), encoding="utf-8")
+        return out
+
+
+@pytest.fixture
+def world(tmp_path: Path, demo_copy: Path, elsewhere: Path) -> World:
+    from cutover.bundles import write_keypair
+
+    for name in ("hp-officer", "hp-leader", "hn", "stranger"):
+        write_keypair(tmp_path / "keys", name, None)
+    trust = tmp_path / "trust.yaml"
+    trust.write_text(
+        "provinces:\n"
+        '  "31": {keys: [keys/hp-officer.pub, keys/hp-leader.pub]}\n'
+        '  "01": {keys: [keys/hn.pub]}\n',
+        encoding="utf-8",
+    )
+    evidence = tmp_path / "register.pdf"
+    evidence.write_bytes(b"%PDF-1.4 the steering committee's register of received plans")
+    # fmt: off
+    ok("mark", "31", "commune-plans", "--by", "Nguyễn Văn A", "--evidence-file", evidence,
+       "--db", demo_copy, site="31", at=T - timedelta(hours=2))
+    ok("waive", "31", "online-payment-test", "--reason", "bank link late",
+       "--approver", "Chủ tịch UBND", "--until", "2025-06-30T17:00+07:00",
+       "--db", demo_copy, site="31", at=T - timedelta(hours=1))
+    # fmt: on
+    return World(tmp_path, demo_copy, tmp_path / "central.db", trust)
+
+
+def test_export_carries_the_province_its_evidence_and_the_runs_in_an_intoto_statement(
+    world: World,
+) -> None:
+    bundle = world.export("31.json", "hp-officer", "hp-leader")
+    envelope = json.loads(bundle.read_text(encoding="utf-8"))
+    assert envelope["payloadType"] == "application/vnd.in-toto+json"
+    assert [s["keyid"] for s in envelope["signatures"]] == [
+        keyid_of_pub(world.root / "keys/hp-officer.pub"),
+        keyid_of_pub(world.root / "keys/hp-leader.pub"),
+    ]
+    statement = statement_of(bundle)
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    assert statement["predicateType"] == "https://cutover.example/readiness-evidence/v1"
+    predicate = statement["predicate"]
+    evidence = predicate["evidence"]
+    register = hashlib.sha256((world.root / "register.pdf").read_bytes()).hexdigest()
+    (attestation,) = evidence["attestations"]
+    assert statement["subject"] == [
+        {"name": "province/31", "digest": {"sha256": hashlib.sha256(jcs(evidence)).hexdigest()}},
+        {
+            "name": f"evidence/{attestation['uid']}/register.pdf",
+            "digest": {"sha256": register},
+        },
+    ]
+    assert attestation["evidenceSha256"] == register and attestation["site"] == "31"
+    assert attestation["by"] == "Nguyễn Văn A"
+    assert [w["reason"] for w in evidence["waivers"]] == ["bank link late"]
+    assert predicate["province"] == {"code": "31", "name": "Thành phố Hải Phòng"}
+    assert predicate["site"] == "31"
+    assert predicate["export"]["sequence"] == 1
+    assert predicate["export"]["exportedAt"] == "2025-06-28T07:00:00.000000Z"
+    assert predicate["checklist"]["id"] == "cutover-2025-06"
+    # The demo's national run, narrowed to this province; every result is about 31.
+    (run,) = evidence["runs"]
+    assert run["scope"]["provinces"] == ["31"] and run["complete"] is True
+    assert len(evidence["results"]) == 121
+    assert {r["province"] for r in evidence["results"]} == {"31"}
+    assert {r["run"] for r in evidence["results"]} == {run["uid"]}
+    again = statement_of(world.export("31-again.json"))["predicate"]["export"]
+    assert again["sequence"] == 2
+
+
+def test_securesystemslib_verifies_a_cutover_bundle_without_cutover(world: World) -> None:
+    """Independent code: securesystemslib's DSSE envelope and keys, then a hand-written PAE
+    with pyca/cryptography.  Nothing from cutover is imported."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    from securesystemslib.dsse import Envelope
+    from securesystemslib.signer import SSlibKey
+
+    bundle = world.export("31.json", "hp-officer", "hp-leader")
+    keys = []
+    for name in ("hp-officer", "hp-leader"):
+        public = load_pem_public_key((world.root / f"keys/{name}.pub").read_bytes())
+        keys.append(
+            SSlibKey.from_crypto(public, keyid=keyid_of_pub(world.root / f"keys/{name}.pub"))
+        )  # type: ignore[arg-type]
+    envelope = Envelope.from_dict(json.loads(bundle.read_text(encoding="utf-8")))
+    accepted = envelope.verify(keys, 2)
+    assert set(accepted) == {k.keyid for k in keys}
+    assert json.loads(envelope.payload)["_type"] == "https://in-toto.io/Statement/v1"
+
+    raw = json.loads(bundle.read_text(encoding="utf-8"))
+    payload = base64.b64decode(raw["payload"])
+    kind = raw["payloadType"].encode()
+    pae = b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+    for signature, name in zip(raw["signatures"], ("hp-officer", "hp-leader"), strict=True):
+        public = load_pem_public_key((world.root / f"keys/{name}.pub").read_bytes())
+        public.verify(base64.b64decode(signature["sig"]), pae)  # type: ignore[union-attr,call-arg]
+        with pytest.raises(InvalidSignature):
+            public.verify(base64.b64decode(signature["sig"]), pae + b" ")  # type: ignore[union-attr,call-arg]
+
+
+def test_pae_is_the_dsse_one() -> None:
+    from securesystemslib.dsse import Envelope
+
+    from cutover.bundles import pae
+
+    # The example of the DSSE protocol document.
+    assert pae("http://example.com/HelloWorld", b"hello world") == (
+        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    )
+    body = "Hải Phòng".encode()
+    assert (
+        pae("application/vnd.in-toto+json", body)
+        == Envelope(body, "application/vnd.in-toto+json", {}).pae()
+    )
+
+
+def test_verify_shows_who_signed_what(world: World) -> None:
+    bundle = world.export("31.json", "hp-officer", "hp-leader")
+    officer = keyid_of_pub(world.root / "keys/hp-officer.pub")
+    leader = keyid_of_pub(world.root / "keys/hp-leader.pub")
+    ran = world.verify(bundle)
+    assert ran.code == 0, ran.out
+    digest = statement_of(bundle)["predicate"]["checklist"]["digest"]["sha256"]
+    assert ran.lines == [
+        f"{bundle}: verified: province 31 (Thành phố Hải Phòng) from site 31, sequence 1, "
+        "exported 2025-06-28T07:00:00+00:00 by tester@test-host",
+        f"  signature 1: keyid {officer[:16]}… keys/hp-officer.pub (for 31): valid",
+        f"  signature 2: keyid {leader[:16]}… keys/hp-leader.pub (for 31): valid",
+        "  2 valid signatures, 1 required for province 31",
+        f"  signed contents: checklist cutover-2025-06 sha256:{digest[:12]}…, 1 runs, "
+        "121 results, 1 attestations (1 evidence files), 1 waivers",
+    ]
+    assert not world.central.exists()  # verification only
+
+
+def test_import_keeps_the_origin_and_is_idempotent(world: World) -> None:
+    bundle = world.export("31.json")
+    first = world.import_(bundle)
+    assert first.code == 0, first.err
+    assert first.lines == [
+        f"imported {bundle}: province 31 from site 31, sequence 1, 1 of 1 required "
+        "signatures: 1 runs, 121 results, 1 attestations, 1 waivers new"
+    ]
+    site = {
+        "runs": rows(
+            world.site_db, "SELECT uid, site, started_at, confirmed_at, complete FROM runs"
+        ),
+        "attestations": rows(
+            world.site_db, "SELECT uid, site, at, evidence_sha256 FROM attestations"
+        ),
+        "waivers": rows(world.site_db, "SELECT uid, site, at, until_at FROM waivers"),
+    }
+    central = {
+        "runs": rows(
+            world.central, "SELECT uid, site, started_at, confirmed_at, complete FROM runs"
+        ),
+        "attestations": rows(
+            world.central, "SELECT uid, site, at, evidence_sha256 FROM attestations"
+        ),
+        "waivers": rows(world.central, "SELECT uid, site, at, until_at FROM waivers"),
+    }
+    assert central == site
+    assert rows(world.central, "SELECT scope_provinces FROM runs") == [("31",)]
+    before = counts(world.central)
+    again = world.import_(bundle)
+    assert again.code == 0
+    assert again.lines == [
+        f"already imported {bundle}: province 31 from site 31, sequence 1; nothing changed"
+    ]
+    assert counts(world.central) == before
+    # A newer export of the same rows adds nothing but its own ledger line.
+    newer = world.export("31-2.json")
+    added = world.import_(newer).lines[0]
+    assert added.endswith("0 runs, 0 results, 0 attestations, 0 waivers new")
+    assert counts(world.central) == {**before, "bundle_imports": 2}
+
+
+def test_a_province_matrix_survives_the_trip(world: World) -> None:
+    bundle = world.export("31.json")
+    assert world.import_(bundle).code == 0
+    args = ("matrix", "-p", "31", "--format", "json", "--as-of", "2025-06-28T13:00+07:00")
+    site = json.loads(cutover(*args, "--db", world.site_db).out)
+    central = json.loads(cutover(*args, "--db", world.central).out)
+    assert central["cells"] == site["cells"]
+    statuses = {c["step"]: c["status"] for c in central["cells"]}
+    assert statuses["commune-plans"] == "done" and statuses["online-payment-test"] == "waived"
+
+
+# --- rejections: each on a real file, and nothing of the bundle reaches the store -----------
+
+
+@pytest.fixture
+def loaded(world: World) -> World:
+    """The central store already holds one bundle from site 31 (sequence 1)."""
+    assert world.import_(world.export("first.json")).code == 0
+    return world
+
+
+def rejected(world: World, bundle: Path, reason: str, trust: Path | None = None) -> None:
+    """Import refuses `bundle` with exactly `reason`, exit 1, and changes nothing."""
+    before = counts(world.central)
+    ran = world.import_(bundle, trust=trust)
+    assert (ran.code, ran.out) == (1, ""), ran
+    assert ran.err_lines == [f"cutover: rejected {bundle}: {reason}"]
+    assert counts(world.central) == before
+    check = world.verify(bundle, trust=trust)
+    if not reason.startswith(("replay", "conflict")):  # the store's checks; verify has none
+        assert check.code == 1 and check.lines[0] == f"{bundle}: rejected: {reason}"
+
+
+def _payload(bundle: Path, change: Callable[[bytes], bytes], name: str) -> Path:
+    envelope = json.loads(bundle.read_text(encoding="utf-8"))
+    payload = change(base64.b64decode(envelope["payload"]))
+    envelope["payload"] = base64.b64encode(payload).decode()
+    out = bundle.with_name(name)
+    out.write_text(json.dumps(envelope), encoding="utf-8")
+    return out
+
+
+def test_tampered_payload(loaded: World) -> None:
+    bundle = loaded.export("2.json")
+    text = statement_of(bundle)["predicate"]["evidence"]["results"]
+    assert any(r["outcome"] == "fail" for r in text)
+    tampered = _payload(
+        bundle, lambda p: p.replace(b'"outcome":"fail"', b'"outcome":"pass"'), "tampered.json"
+    )
+    keyid = keyid_of_pub(loaded.root / "keys/hp-officer.pub")
+    rejected(
+        loaded,
+        tampered,
+        f"bad signature: keyid {keyid[:16]}…: does not verify with any trusted key",
+    )
+
+
+def test_swapped_signature(loaded: World) -> None:
+    one, two = loaded.export("2.json"), loaded.export("3.json")
+    envelope = json.loads(one.read_text(encoding="utf-8"))
+    envelope["signatures"] = json.loads(two.read_text(encoding="utf-8"))["signatures"]
+    swapped = loaded.root / "swapped.json"
+    swapped.write_text(json.dumps(envelope), encoding="utf-8")
+    keyid = keyid_of_pub(loaded.root / "keys/hp-officer.pub")
+    rejected(
+        loaded, swapped, f"bad signature: keyid {keyid[:16]}…: does not verify with any trusted key"
+    )
+
+
+def test_one_bad_signature_among_good_ones_rejects(loaded: World) -> None:
+    good = loaded.export("2.json", "hp-officer", "hp-leader")
+    other = loaded.export("3.json", "hp-officer", "hp-leader")
+    envelope = json.loads(good.read_text(encoding="utf-8"))
+    envelope["signatures"][1] = json.loads(other.read_text(encoding="utf-8"))["signatures"][1]
+    mixed = loaded.root / "mixed.json"
+    mixed.write_text(json.dumps(envelope), encoding="utf-8")
+    keyid = keyid_of_pub(loaded.root / "keys/hp-leader.pub")
+    rejected(
+        loaded, mixed, f"bad signature: keyid {keyid[:16]}…: does not verify with any trusted key"
+    )
+
+
+def test_key_of_another_province(loaded: World) -> None:
+    bundle = loaded.export("2.json", "hn")
+    keyid = keyid_of_pub(loaded.root / "keys/hn.pub")
+    rejected(
+        loaded,
+        bundle,
+        f"key keys/hn.pub (keyid {keyid[:16]}…) is trusted for 01, not for province 31",
+    )
+
+
+def test_key_the_trust_file_does_not_list(loaded: World) -> None:
+    bundle = loaded.export("2.json", "stranger")
+    keyid = keyid_of_pub(loaded.root / "keys/stranger.pub")
+    rejected(
+        loaded, bundle, f"untrusted signature: keyid {keyid[:16]}…: not a key the trust file lists"
+    )
+
+
+def test_the_keyid_is_only_a_hint(loaded: World) -> None:
+    """DSSE: a signature without a keyid, or with a wrong one, is tried with every trusted
+    key; what counts is which key verifies it."""
+    envelope = json.loads(loaded.export("2.json", "hp-officer", "hp-leader").read_text())
+    del envelope["signatures"][0]["keyid"]
+    envelope["signatures"][1]["keyid"] = keyid_of_pub(loaded.root / "keys/hn.pub")
+    hinted = loaded.root / "hints.json"
+    hinted.write_text(json.dumps(envelope), encoding="utf-8")
+    ran = loaded.verify(hinted)
+    assert ran.code == 0, ran.out
+    officer = keyid_of_pub(loaded.root / "keys/hp-officer.pub")
+    leader = keyid_of_pub(loaded.root / "keys/hp-leader.pub")
+    assert ran.lines[1:4] == [
+        f"  signature 1: keyid {officer[:16]}… keys/hp-officer.pub (for 31): valid",
+        f"  signature 2: keyid {leader[:16]}… keys/hp-leader.pub (for 31): valid",
+        "  2 valid signatures, 1 required for province 31",
+    ]
+    assert loaded.import_(hinted).code == 0
+    envelope["signatures"] = envelope["signatures"][:1]
+    envelope["payload"] = base64.b64encode(b"{}").decode()
+    hinted.write_text(json.dumps(envelope), encoding="utf-8")
+    rejected(
+        loaded, hinted, "untrusted signature: a signature without keyid: no trusted key verifies it"
+    )
+
+
+def test_missing_signature(loaded: World) -> None:
+    envelope = json.loads(loaded.export("2.json").read_text(encoding="utf-8"))
+    envelope["signatures"] = []
+    bare = loaded.root / "bare.json"
+    bare.write_text(json.dumps(envelope), encoding="utf-8")
+    rejected(loaded, bare, "not signed: the envelope has no signatures")
+
+
+def test_fewer_valid_signatures_than_the_threshold(loaded: World) -> None:
+    strict = loaded.root / "strict.yaml"
+    strict.write_text(
+        'provinces:\n  "31": {keys: [keys/hp-officer.pub, keys/hp-leader.pub], threshold: 2}\n',
+        encoding="utf-8",
+    )
+    one = loaded.export("2.json", "hp-officer")
+    rejected(loaded, one, "1 valid signature for province 31, 2 required", trust=strict)
+    both = loaded.export("3.json", "hp-officer", "hp-leader")
+    ran = loaded.import_(both, trust=strict)
+    assert ran.code == 0, ran.err
+    assert "2 of 2 required signatures" in ran.lines[0]
+
+
+def test_replayed_older_bundle(loaded: World) -> None:
+    older, newer = loaded.export("2.json"), loaded.export("3.json")
+    assert loaded.import_(newer).code == 0
+    rejected(
+        loaded,
+        older,
+        "replay: sequence 2 from site 31 for province 31 is not newer than sequence 3 "
+        "already imported (exported 2025-06-28T07:00:00+00:00)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("result", "cross-province row: result for province 01 in a bundle for province 31"),
+        (
+            "commune",
+            "cross-province row: result for commune {commune}, which is not in province 31",
+        ),
+        (
+            "attestation",
+            "cross-province row: attestation for province 01 in a bundle for province 31",
+        ),
+        ("waiver", "cross-province row: waiver for province 01 in a bundle for province 31"),
+        ("step", "result for step 'no-such-step', which no known checklist has"),
+        ("run", "cross-province row: run {uid} covers province 01"),
+    ],
+)
+def test_row_about_another_province(loaded: World, case: str, reason: str) -> None:
+    from cutover.geo import load_geography
+
+    hanoi = load_geography().by_code["01"].communes[0].code
+
+    def change(statement: dict[str, Any]) -> None:
+        evidence = statement["predicate"]["evidence"]
+        if case == "result":
+            evidence["results"][0]["province"] = "01"
+        elif case == "commune":
+            next(r for r in evidence["results"] if r["commune"])["commune"] = hanoi
+        elif case in ("attestation", "waiver"):
+            evidence[f"{case}s"][0]["province"] = "01"
+        elif case == "step":
+            evidence["results"][0]["step"] = "no-such-step"
+        else:
+            evidence["runs"][0]["scope"]["provinces"].append("01")
+
+    bundle = loaded.resign(loaded.export("2.json"), "cross.json", change)
+    uid = statement_of(bundle)["predicate"]["evidence"]["runs"][0]["uid"]
+    rejected(loaded, bundle, reason.format(uid=uid, commune=hanoi))
+
+
+def test_evidence_that_does_not_match_its_subject_digest(loaded: World) -> None:
+    def change(statement: dict[str, Any]) -> None:
+        statement["predicate"]["evidence"]["results"][0]["reason"] = "edited after sealing"
+
+    bundle = loaded.resign(loaded.export("2.json"), "unsealed.json", change, reseal=False)
+    rejected(loaded, bundle, "the digest of province/31 does not match the evidence it carries")
+
+
+def test_unknown_checklist_digest_is_named(loaded: World) -> None:
+    from cutover.checklist import packaged_checklists
+
+    edited = loaded.root / "cutover-2025-06.yaml"
+    text = (packaged_checklists() / "cutover-2025-06.yaml").read_text(encoding="utf-8")
+    edited.write_text(text + "\n# edited at the site\n", encoding="utf-8")
+    digest = hashlib.sha256(edited.read_bytes()).hexdigest()
+    out = loaded.root / "edited.json"
+    # fmt: off
+    ran = cutover("export", "-p", "31", "--key", loaded.key("hp-officer"), "-o", out,
+                  "--checklist", edited, "--db", loaded.site_db, site="31")
+    # fmt: on
+    assert ran.code == 0, ran.err
+    known = hashlib.sha256(text.encode()).hexdigest()
+    rejected(
+        loaded,
+        out,
+        f"unknown checklist cutover-2025-06 sha256:{digest}; this importer knows "
+        f"cutover-2025-06 sha256:{known[:12]}… (load that version with --checklist FILE)",
+    )
+    # An importer that loads both versions accepts it.
+    # fmt: off
+    both = cutover("import", "--trust", loaded.trust, out, "--checklist", edited, "--checklist",
+                   "cutover-2025-06", "--db", loaded.central)
+    # fmt: on
+    assert both.code == 0, both.err
+
+
+def test_truncated_file(loaded: World) -> None:
+    bundle = loaded.export("2.json")
+    data = bundle.read_bytes()
+    bundle.write_bytes(data[: len(data) // 2])
+    before = counts(loaded.central)
+    ran = loaded.import_(bundle)
+    assert ran.code == 1
+    (line,) = ran.err_lines
+    assert line.startswith(f"cutover: rejected {bundle}: malformed JSON: ")
+    assert counts(loaded.central) == before
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (
+            b'{"payload": "e30=", "payloadType": "application/vnd.in-toto+json"}',
+            "malformed envelope: no 'signatures'; not a DSSE envelope",
+        ),
+        (b"[1, 2]", "malformed envelope: not a JSON object"),
+        (
+            b'{"payload": "%%%", "payloadType": "x", "signatures": []}',
+            "malformed envelope: payload is not base64",
+        ),
+        (
+            b'{"payload": "e30=", "payloadType": "application/json", "signatures": []}',
+            "payloadType is 'application/json', expected 'application/vnd.in-toto+json'",
+        ),
+    ],
+)
+def test_malformed_envelope(loaded: World, content: bytes, reason: str) -> None:
+    bundle = loaded.root / "bad.json"
+    bundle.write_bytes(content)
+    rejected(loaded, bundle, reason)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        (
+            "_type",
+            "https://in-toto.io/Statement/v0.1",
+            "not an in-toto Statement v1 (_type 'https://in-toto.io/Statement/v0.1')",
+        ),
+        (
+            "predicateType",
+            "https://slsa.dev/provenance/v1",
+            "predicateType 'https://slsa.dev/provenance/v1' is not "
+            "https://cutover.example/readiness-evidence/v1",
+        ),
+        (
+            "sequence",
+            "2",
+            "malformed statement: predicate.export.sequence: Input should be a valid integer",
+        ),
+        (
+            "site",
+            "",
+            "malformed statement: predicate.site: String should have at least 1 character",
+        ),
+        (
+            "at",
+            "2025-06-28 06:00",
+            "malformed statement: predicate.evidence.results.0.at: Value error, expected a UTC "
+            "time like 2025-06-28T06:00:00.000000Z",
+        ),
+    ],
+)
+def test_malformed_statement_signed_by_a_trusted_key(
+    loaded: World, field: str, value: str, reason: str
+) -> None:
+    def change(statement: dict[str, Any]) -> None:
+        predicate = statement["predicate"]
+        if field in ("_type", "predicateType"):
+            statement[field] = value
+        elif field == "sequence":
+            predicate["export"]["sequence"] = value
+        elif field == "site":
+            predicate["site"] = value
+        else:
+            predicate["evidence"]["results"][0]["at"] = value
+
+    rejected(loaded, loaded.resign(loaded.export("2.json"), "odd.json", change), reason)
+
+
+def test_too_many_signatures(loaded: World) -> None:
+    envelope = json.loads(loaded.export("2.json").read_text(encoding="utf-8"))
+    envelope["signatures"] *= 17
+    crowded = loaded.root / "crowded.json"
+    crowded.write_text(json.dumps(envelope), encoding="utf-8")
+    rejected(loaded, crowded, "malformed envelope: 17 signatures, at most 16")
+
+
+def test_oversized_file(loaded: World) -> None:
+    from cutover.bundles import MAX_BUNDLE_BYTES
+
+    big = loaded.root / "big.json"
+    with big.open("wb") as handle:  # sparse: costs no disk
+        handle.truncate(MAX_BUNDLE_BYTES + 1)
+    rejected(
+        loaded,
+        big,
+        f"too large: {MAX_BUNDLE_BYTES + 1:,} bytes, over the {MAX_BUNDLE_BYTES:,}-byte limit",
+    )
+
+
+def test_a_fifo_or_a_directory_is_refused_without_blocking(loaded: World) -> None:
+    fifo = loaded.root / "pipe.json"
+    os.mkfifo(fifo)
+    folder = loaded.root / "folder.json"
+    folder.mkdir()
+    missing = loaded.root / "missing.json"
+    result: list[Ran] = []
+    worker = threading.Thread(
+        target=lambda: result.append(loaded.import_(fifo, folder, missing)), daemon=True
+    )
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "import blocked on a FIFO"
+    (ran,) = result
+    assert ran.code == 1
+    assert ran.err_lines == [
+        f"cutover: rejected {fifo}: not a regular file (a FIFO)",
+        f"cutover: rejected {folder}: not a regular file (a directory)",
+        f"cutover: rejected {missing}: no such file",
+    ]
+
+
+@pytest.mark.parametrize("kind", ["attestation", "waiver", "result", "run"])
+def test_a_conflicting_row_rejects_the_whole_bundle(loaded: World, kind: str) -> None:
+    """A newer bundle with a new attestation and one row that contradicts the stored row
+    with the same identity: nothing of it is imported (one transaction)."""
+    ok("mark", "31", "service-centre-addresses", "--by", "Trần B",
+       "--evidence", "https://example.gov.vn/list", "--db", loaded.site_db, site="31")  # fmt: skip
+
+    def change(statement: dict[str, Any]) -> None:
+        evidence = statement["predicate"]["evidence"]
+        if kind == "attestation":
+            evidence["attestations"][0]["note"] = "rewritten history"
+        elif kind == "waiver":
+            evidence["waivers"][0]["reason"] = "rewritten history"
+        elif kind == "result":
+            evidence["results"][0]["reason"] = "rewritten history"
+        else:
+            evidence["runs"][0]["startedAt"] = "2025-06-27T00:00:00.000000Z"
+
+    bundle = loaded.resign(loaded.export("2.json"), "conflict.json", change)
+    evidence = statement_of(bundle)["predicate"]["evidence"]
+    assert len(evidence["attestations"]) == 2  # the new one is not imported either
+    result = evidence["results"][0]
+    reason = {
+        "attestation": f"attestation {evidence['attestations'][0]['uid']} differs from the "
+        "stored one with that uid",
+        "waiver": f"waiver {evidence['waivers'][0]['uid']} differs from the stored one with "
+        "that uid",
+        "result": f"the result of run {result['run']} for 31 {result['step']} "
+        f"{result['commune']} at 2025-06-28T06:00:00+00:00 differs from the stored one",
+        "run": f"run {evidence['runs'][0]['uid']} differs from the stored run with that uid "
+        "(started_at)",
+    }[kind]
+    rejected(loaded, bundle, f"conflict: {reason}")
+
+
+def test_a_run_seen_running_gets_its_end_from_a_later_bundle(world: World) -> None:
+    """A bundle exported while a run was still going carries the run without an end; the
+    next bundle records its end, and only then does the run confirm anything."""
+    with sqlite3.connect(world.site_db) as conn:
+        saved = conn.execute("SELECT finished_at, confirmed_at, complete FROM runs").fetchone()
+        conn.execute("UPDATE runs SET finished_at = NULL, confirmed_at = NULL, complete = 0")
+    conn.close()
+    assert world.import_(world.export("running.json")).code == 0
+    assert rows(world.central, "SELECT finished_at, complete FROM runs") == [(None, 0)]
+    with sqlite3.connect(world.site_db) as conn:
+        conn.execute("UPDATE runs SET finished_at = ?, confirmed_at = ?, complete = ?", saved)
+    conn.close()
+    ran = world.import_(world.export("finished.json"))
+    assert ran.code == 0
+    assert ran.lines[0].endswith("0 runs, 0 results, 0 attestations, 0 waivers new")
+    assert rows(world.central, "SELECT finished_at, confirmed_at, complete FROM runs") == [saved]
+
+
+def test_json_lines_hold_several_envelopes_each_judged_alone(world: World) -> None:
+    office = world.root / "office.yaml"
+    office.write_text(
+        'provinces:\n  "31": {keys: [keys/hp-officer.pub]}\n'
+        '  "01": {keys: [keys/hp-officer.pub]}\n',
+        encoding="utf-8",
+    )
+    out = world.root / "both.intoto.jsonl"
+    # fmt: off
+    ran = cutover("export", "-p", "31", "-p", "01", "--key", world.key("hp-officer"), "-o", out,
+                  "--db", world.site_db, site="office")
+    # fmt: on
+    assert ran.code == 0, ran.err
+    assert [ln.split(":")[0] for ln in ran.lines] == [
+        "exported province 01 (Thành phố Hà Nội) from site office, sequence 1",
+        "exported province 31 (Thành phố Hải Phòng) from site office, sequence 1",
+        "signed by " + keyid_of_pub(world.root / "keys/hp-officer.pub") + f" -> {out}",
+    ]
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2 and all(json.loads(ln)["payloadType"] for ln in lines)
+    out.write_text(lines[0] + "\n" + lines[1][:100] + "\n", encoding="utf-8")  # cut the last
+    imported = world.import_(out, trust=office)
+    assert imported.code == 1
+    assert imported.lines[0].startswith(f"imported {out}:1: province 01 from site office")
+    (line,) = imported.err_lines
+    assert line.startswith(f"cutover: rejected {out}:2: malformed JSON")
+    assert rows(world.central, "SELECT DISTINCT province FROM results") == [("01",)]
+    # The demo's national run is in both provinces' bundles: one run, both in its scope.
+    again = world.root / "31.json"
+    ok("export", "-p", "31", "--key", world.key("hp-officer"), "-o", again,
+       "--db", world.site_db, site="office")  # fmt: skip
+    added = world.import_(again, trust=office).lines[0]
+    assert added.endswith("0 runs, 121 results, 1 attestations, 1 waivers new")
+    assert rows(world.central, "SELECT scope_provinces FROM runs") == [("01,31",)]
+    # fmt: off
+    several = cutover("export", "-p", "31", "-p", "01", "--key", world.key("hp-officer"), "-o",
+                      world.root / "both.json", "--db", world.site_db)
+    # fmt: on
+    assert several.code == 2
+    assert several.err_lines == [
+        f"cutover: error: -o {world.root / 'both.json'}: several provinces need a "
+        ".intoto.jsonl file"
+    ]
+
+
+def test_export_of_an_empty_store_is_refused(tmp_path: Path, elsewhere: Path) -> None:
+    from cutover.bundles import write_keypair
+    from cutover.store.sqlite import SqliteStore
+
+    SqliteStore(tmp_path / "empty.db", environ={}).close()
+    write_keypair(tmp_path, "k", None)
+    # fmt: off
+    ran = cutover("export", "-p", "hai phong", "--key", tmp_path / "k.key", "-o",
+                  tmp_path / "b.json", "--db", tmp_path / "empty.db")
+    # fmt: on
+    assert ran.code == 2
+    assert ran.err_lines == [
+        f"cutover: error: the store {tmp_path / 'empty.db'} holds nothing about province 31 "
+        "(Thành phố Hải Phòng); run `cutover check --province 31` first"
+    ]
+
+
+def test_a_site_name_too_long_for_a_bundle_is_a_usage_error(world: World) -> None:
+    ran = cutover("export", "-p", "31", "--key", world.key("hp-officer"), "-o",
+                  world.root / "b.json", "--db", world.site_db, site="x" * 300)  # fmt: skip
+    assert ran.code == 2
+    assert ran.err_lines == [
+        "cutover: error: cannot export province 31: site: String should have at most 256 characters"
+    ]
+    assert not (world.root / "b.json").exists()
+
+
+# --- the trust file ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            'provinces:\n  "31": {keys: [keys/hp-officer.pub], treshold: 1}\n',
+            "trust.yaml:2:39: provinces.31.treshold: unknown key 'treshold' "
+            "(did you mean 'threshold'?)",
+        ),
+        (
+            'provinces:\n  "31": {keys: [keys/nope.pub]}\n',
+            "trust.yaml:2:17: provinces.31.keys[0]: cannot read public key keys/nope.pub: "
+            "no such file",
+        ),
+        (
+            'provinces:\n  "31": {keys: [keys]}\n',
+            "trust.yaml:2:17: provinces.31.keys[0]: cannot read public key keys: "
+            "not a regular file (a directory)",
+        ),
+        (
+            'provinces:\n  "31": {keys: [keys/hp-officer.key]}\n',
+            "trust.yaml:2:17: provinces.31.keys[0]: keys/hp-officer.key is not a PEM public key",
+        ),
+        (
+            'provinces:\n  "31": {keys: [keys/hp-officer.pub], threshold: 2}\n',
+            "trust.yaml:2:39: provinces.31.threshold: threshold 2 is more than the 1 keys listed",
+        ),
+        (
+            "provinces:\n  01: {keys: [keys/hn.pub]}\n",
+            'trust.yaml:2:3: provinces.1: quote the province code: "01"',
+        ),
+        (
+            'provinces:\n  "qq": {keys: [keys/hn.pub]}\n',
+            "trust.yaml:2:3: provinces.qq: unknown province 'qq' (see `cutover provinces`)",
+        ),
+        (
+            'provinces:\n  "31": {keys: [keys/hn.pub]}\n  "hai-phong": {keys: [keys/hn.pub]}\n',
+            "trust.yaml:3:3: provinces.hai-phong: province 31 is listed twice",
+        ),
+        (
+            'provinces:\n  "31": {keys: [keys/hn.pub], threshold: 0}\n',
+            "trust.yaml:2:31: provinces.31.threshold: Input should be greater than or equal to 1 "
+            "(got int 0)",
+        ),
+    ],
+)
+def test_trust_file_errors_are_located(world: World, text: str, problem: str) -> None:
+    trust = world.root / "trust.yaml"
+    trust.write_text(text, encoding="utf-8")
+    bundle = world.export("31.json")
+    for command in (world.import_(bundle, trust=trust), world.verify(bundle, trust=trust)):
+        assert command.code == 2
+        assert command.err_lines == [f"cutover: error: {world.root}/{problem}"]
+    assert not world.central.exists()
+
+
+def test_without_the_optional_dependencies_each_command_says_how_to_get_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in [m for m in sys.modules if m.split(".")[0] == "securesystemslib"]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "securesystemslib", None)
+    for name in [m for m in sys.modules if m.startswith("cutover.bundles")]:
+        monkeypatch.delitem(sys.modules, name)
+    for args in (
+        ("keygen", "--out", tmp_path, "--name", "k"),
+        ("export", "-p", "31", "--key", tmp_path / "k.key", "-o", tmp_path / "b.json"),
+        ("import", "--trust", tmp_path / "t.yaml", tmp_path / "b.json"),
+        ("verify", tmp_path / "b.json", "--trust", tmp_path / "t.yaml"),
+    ):
+        ran = cutover(*args)
+        assert ran.code == 2
+        (line,) = ran.err_lines
+        assert line.startswith("cutover: error: signed bundles need the optional dependencies (")
+        assert line.endswith("is missing): pip install 'cutover[bundles]'")
+    assert not (tmp_path / "k.key").exists()
+
+
+# --- the whole path: 34 sites, one centre ---------------------------------------------------
+
+
+def test_34_sites_export_and_the_centre_gets_the_matrix_of_one_check_all(
+    telegram_sim, overlay_file, tmp_path: Path, elsewhere: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Each province checks itself against one simulator into its own SQLite file (site =
+    its code) and exports a bundle signed with its own key; the centre imports all 34.  The
+    national matrix equals the one from a single `check --all` over the same scenario, with
+    the same attestation and waiver recorded at the sites and at the reference."""
+    from cutover.geo import load_geography
+
+    overlay = overlay_file(telegram_sim.base_url)
+    codes = [p.code for p in load_geography().provinces]
+    assert len(codes) == 34
+    register = tmp_path / "register.pdf"
+    register.write_bytes(b"received plans")
+    # fmt: off
+    people = {
+        "31": ("mark", "31", "commune-plans", "--by", "Nguyễn Văn A", "--evidence-file", register),
+        "01": ("waive", "01", "online-payment-test", "--reason", "bank link late",
+               "--approver", "Chủ tịch UBND", "--until", "2025-06-30T17:00+07:00"),
+    }
+    # fmt: on
+    trust = ["provinces:"]
+    bundles_dir = tmp_path / "bundles"
+    bundles_dir.mkdir()
+    for code in codes:
+        ok("keygen", "--out", tmp_path / "keys", "--name", f"site-{code}")
+        trust.append(f'  "{code}": {{keys: [keys/site-{code}.pub]}}')
+        db = tmp_path / "sites" / f"{code}.db"
+        db.parent.mkdir(exist_ok=True)
+        if code in people:
+            ok(*people[code], "--db", db, site=code, at=T - timedelta(hours=1))
+        # fmt: off
+        checked = cutover("check", "--province", code, "--tag", TAG, "--endpoints", overlay,
+                          "--db", db, "--format", "json", site=code)
+        # fmt: on
+        assert checked.code in (0, 1), checked.err
+        key = tmp_path / "keys" / f"site-{code}.key"
+        # fmt: off
+        ok("export", "--province", code, "--key", key, "-o", bundles_dir / f"{code}.json",
+           "--db", db, site=code, at=T + timedelta(minutes=5))
+        # fmt: on
+    (tmp_path / "trust.yaml").write_text("\n".join(trust) + "\n", encoding="utf-8")
+
+    reference = tmp_path / "reference.db"
+    for args in people.values():
+        ok(*args, "--db", reference, at=T - timedelta(hours=1))
+    # fmt: off
+    single = cutover("check", "--all", "--tag", TAG, "--endpoints", overlay, "--db", reference,
+                     "--format", "json")
+    # fmt: on
+    assert single.code == 1, single.err
+
+    central = tmp_path / "central.db"
+    files = sorted(bundles_dir.iterdir())
+    imported = cutover("import", "--trust", tmp_path / "trust.yaml", *files, "--db", central)
+    assert imported.code == 0, imported.err
+    assert imported.err == ""
+    assert len(imported.lines) == 34
+    assert all(line.startswith("imported ") for line in imported.lines)
+
+    def cells(db: Path) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
+        ran = cutover("matrix", "--format", "json", "--as-of", "2025-06-28T13:00+07:00", "--db", db)
+        assert ran.code == 1, ran.err
+        data = json.loads(ran.out)
+        found = [
+            (c["province"], c["step"], c["status"], c["reason"], c["communes"])
+            for c in data["cells"]
+        ]
+        return found, data["totals"]
+
+    national, totals = cells(central)
+    assert (national, totals) == cells(reference)
+    assert len(national) == 34 * 17
+    assert totals["portal-closure"]["done"] == 32  # the telegram's 32/34, not an empty table
+    statuses = {(p, s): status for p, s, status, _, _ in national}
+    assert statuses[("31", "commune-plans")] == "done"
+    assert statuses[("01", "online-payment-test")] == "waived"
+
+    # Every run, attestation and waiver kept its uid and its site.
+    site_runs = set()
+    for code in codes:
+        site_runs |= set(rows(tmp_path / "sites" / f"{code}.db", "SELECT uid, site FROM runs"))
+    assert set(rows(central, "SELECT uid, site FROM runs")) == site_runs
+    assert {site for _, site in site_runs} == set(codes)
+    assert rows(central, "SELECT uid, site FROM attestations") == rows(
+        tmp_path / "sites" / "31.db", "SELECT uid, site FROM attestations"
+    )
+    assert rows(central, "SELECT uid, site FROM waivers") == rows(
+        tmp_path / "sites" / "01.db", "SELECT uid, site FROM waivers"
+    )
+    before = counts(central)
+    again = cutover("import", "--trust", tmp_path / "trust.yaml", *files, "--db", central)
+    assert again.code == 0
+    assert all(line.startswith("already imported ") for line in again.lines)
+    assert counts(central) == before
