@@ -75,6 +75,19 @@ def _verbatim(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)
+def _segments(text: str) -> tuple[tuple[str, str | None], ...]:
+    """A template split once into (literal text, placeholder key or None) pairs: the same few
+    templates are rendered for every commune of a run."""
+    parts: list[tuple[str, str | None]] = []
+    pos = 0
+    for match in PLACEHOLDER.finditer(text):
+        parts.append((text[pos : match.start()], f"{match[1]}.{match[2]}"))
+        pos = match.end()
+    parts.append((text[pos:], None))
+    return tuple(parts)
+
+
 def render(
     text: str,
     values: Mapping[str, str | None],
@@ -88,17 +101,16 @@ def render(
     escape = re.escape if regex else _verbatim
 
     def refs(part: str, esc: Callable[[str], str]) -> str:
-        return resolve(part, esc) if resolve else part
+        return resolve(part, esc) if resolve and "${" in part else part
 
-    out, pos = [], 0
-    for match in PLACEHOLDER.finditer(text):
-        key = f"{match[1]}.{match[2]}"
-        value = values.get(key)
-        if value is None:
-            raise MissingValue(f"no value for {{{key}}}")
-        out += [refs(text[pos : match.start()], escape), escape(refs(value, _verbatim))]
-        pos = match.end()
-    out.append(refs(text[pos:], escape))
+    out = []
+    for literal, key in _segments(text):
+        out.append(refs(literal, escape))
+        if key is not None:
+            value = values.get(key)
+            if value is None:
+                raise MissingValue(f"no value for {{{key}}}")
+            out.append(escape(refs(value, _verbatim)))
     return "".join(out)
 
 
@@ -132,8 +144,15 @@ def _render_value(
 
 def _regex_fields(model: BaseModel) -> set[str]:
     marked = set(_marked_fields(type(model)))
-    dynamic = getattr(type(model), "regex_fields", None)  # on the class: no pydantic lookup
-    return marked | set(dynamic(model)) if callable(dynamic) else marked
+    dynamic = _dynamic_regex_fields(type(model))
+    return marked | set(dynamic(model)) if dynamic is not None else marked
+
+
+@functools.cache
+def _dynamic_regex_fields(model: type[BaseModel]) -> Callable[[BaseModel], Any] | None:
+    """A model's own `regex_fields()` method, looked up once per class."""
+    method = getattr(model, "regex_fields", None)
+    return method if callable(method) else None
 
 
 @functools.cache
