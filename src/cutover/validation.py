@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +45,7 @@ def _kind(doc: Document) -> str:
 Named = tuple[Path, str]  # a path and how to show it
 
 
-def default_paths() -> list[Named]:
+def default_paths(environ: Mapping[str, str]) -> list[Named]:
     """provinces.yaml, every checklist, and the overlay from CUTOVER_ENDPOINTS if set."""
     paths = [geomod.default_provinces_path()]
     local = Path("checklists")
@@ -56,8 +56,9 @@ def default_paths() -> list[Named]:
             (p, f"<packaged>/checklists/{p.name}")
             for p in sorted(cl.packaged_checklists().glob("*.yaml"))
         ]
-    if os.environ.get("CUTOVER_ENDPOINTS"):
-        paths.append((Path(os.environ["CUTOVER_ENDPOINTS"]), os.environ["CUTOVER_ENDPOINTS"]))
+    overlay = environ.get("CUTOVER_ENDPOINTS")
+    if overlay:
+        paths.append((Path(overlay), overlay))
     return paths
 
 

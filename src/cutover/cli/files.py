@@ -26,8 +26,9 @@ def validate(
     """Check checklists, provinces.yaml and endpoint overlays."""
     from cutover.validation import default_paths, validate_paths
 
-    io = Output(env_of(ctx))
-    report = validate_paths([(p, str(p)) for p in paths] if paths else default_paths())
+    env = env_of(ctx)
+    io = Output(env)
+    report = validate_paths([(p, str(p)) for p in paths] if paths else default_paths(env.environ))
     for line in report.ok:
         io.out(line)
     for problem in report.warnings:

@@ -55,6 +55,7 @@ class TlsSpec(ProbeSpec):
                 await writer.wait_closed()
         if "notAfter" not in cert:
             raise Undecided(f"{self.host}: certificate details unavailable (insecure mode)")
+        # Real time, not the run's clock: OpenSSL has just judged the certificate by it too.
         days = (ssl.cert_time_to_seconds(cert["notAfter"]) - time.time()) / 86400
         if days < self.min_days:
             return Outcome.fail(
