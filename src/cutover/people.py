@@ -131,12 +131,18 @@ def history_lines(store: Store, province: str | None, step: str | None, zone: st
     """Changes only: an event is shown when its unit's outcome differs from the previous one
     (attestations and waivers always show: a person acted).  A unit whose state a later run
     found again says when it was last confirmed."""
+    from functools import lru_cache
     from zoneinfo import ZoneInfo
 
     tz = ZoneInfo(zone)
+    shown = lru_cache(maxsize=1024)(terminal)  # runs repeat the same reasons and names
 
-    def when(moment: datetime) -> str:
-        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    @lru_cache(maxsize=1024)
+    def minute(stamp: int) -> str:
+        return datetime.fromtimestamp(stamp * 60, tz).strftime("%Y-%m-%d %H:%M")
+
+    def when(moment: datetime) -> str:  # events of one run share their minute
+        return minute(int(moment.timestamp()) // 60)
 
     last: dict[tuple[str, str, str], str] = {}
     lines = []
@@ -150,8 +156,8 @@ def history_lines(store: Store, province: str | None, step: str | None, zone: st
                 f"{previous or 'new'} -> {event.outcome}" if event.kind != "waiver" else "waived"
             )
             text = " ".join(t for t in (event.reason.strip(), _evidence(event.evidence)) if t)
-            detail = f"  {terminal(text)}" if text else ""
-            who = terminal(event.who)
+            detail = f"  {shown(text)}" if text else ""
+            who = shown(event.who)
             lines.append(f"{when(event.at)}  {unit} {event.step}  {arrow}{detail}  ({who})")
         if event.confirmed_at and event.confirmed_at > event.at:
             lines.append(
