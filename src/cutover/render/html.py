@@ -7,7 +7,17 @@ from __future__ import annotations
 from datetime import datetime
 from html import escape
 
-from cutover.render.base import SYMBOL, RenderOptions, abbreviations, insecure_note, local, title
+from cutover.render.base import (
+    SYMBOL,
+    RenderOptions,
+    abbreviations,
+    insecure_note,
+    local,
+    silent_legend,
+    silent_mark,
+    silent_note,
+    title,
+)
 from cutover.rollup import Matrix
 
 COLOURS = {
@@ -110,8 +120,8 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
         _matrix(matrix, options),
         _chart(matrix, options),
         _attention(matrix, options),
-        _insecure(matrix, options),
-        _legend(),
+        _insecure(matrix, options) + _silent(matrix, options),
+        _legend(matrix, options),
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
@@ -150,7 +160,8 @@ def _matrix(matrix: Matrix, options: RenderOptions) -> str:
                 tip += f" [{w['insecure']}]"
             cells.append(f'<td class="c {cell.status}" title="{escape(tip)}">{escape(text)}</td>')
         rows.append(
-            f'<tr class="province" data-code="{escape(p.code)}"><td class="p">{escape(p.code)} '
+            f'<tr class="province" data-code="{escape(p.code)}"><td class="p">'
+            f"{escape(silent_mark(matrix, p.code))}{escape(p.code)} "
             f"{escape(name)}</td>{''.join(cells)}</tr>"
         )
     totals = "".join(
@@ -239,9 +250,16 @@ def _insecure(matrix: Matrix, options: RenderOptions) -> str:
     return f'<p id="insecure"><strong>{escape(note)}</strong></p>' if note else ""
 
 
-def _legend() -> str:
+def _silent(matrix: Matrix, options: RenderOptions) -> str:
+    note = silent_note(matrix, options.lang)
+    return f'<p id="silent"><strong>{escape(note)}</strong></p>' if note else ""
+
+
+def _legend(matrix: Matrix, options: RenderOptions) -> str:
     items = "".join(
         f'<span><i class="sw" style="background:{c}"></i>{SYMBOL[s]} {s}</span>'
         for s, c in COLOURS.items()
     )
+    if matrix.silent_after is not None:
+        items += f"<span>{escape(silent_legend(matrix, options.lang))}</span>"
     return f'<p class="legend">{items}</p>'

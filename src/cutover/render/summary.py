@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from cutover.checklist import Step
-from cutover.render.base import RenderOptions, insecure_note, local
+from cutover.render.base import RenderOptions, insecure_note, local, silent_note
 from cutover.rollup import Matrix
 
 MONTHS = [
@@ -68,6 +68,8 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
     lines = [f"{opening} {when(matrix.as_of, zone, lang)}, " + "; ".join(parts) + "."]
     lines += _behind(matrix, lang)
     if note := insecure_note(matrix, options.lang):
+        lines.append(note + ".")
+    if note := silent_note(matrix, options.lang):
         lines.append(note + ".")
     lines += _next(matrix, lang)
     return "\n".join(lines) + "\n"
