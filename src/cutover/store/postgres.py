@@ -200,6 +200,10 @@ class PostgresStore(SqlReader):
             finally:
                 self._depth -= 1
 
+    def latest_join(self, table: str, alias: str) -> str:
+        return f"""CROSS JOIN LATERAL (SELECT * FROM {table} x
+            WHERE x.unit_id = u.id AND x.at <= ? ORDER BY x.at DESC, x.id DESC LIMIT 1) {alias}"""
+
     def _rows(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
         return self.conn.execute(to_pg(sql), args).fetchall()
 

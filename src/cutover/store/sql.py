@@ -233,6 +233,13 @@ class SqlReader:
     def _reading(self) -> AbstractContextManager[None]:
         return self.translated()
 
+    def latest_join(self, table: str, alias: str) -> str:
+        """Join each unit `u` to its latest row of `table` at or before a `?` time, as `alias`:
+        an index seek per unit.  SQLite says it with a scalar subquery; PostgreSQL plans that
+        as a scan of the whole table, so it says LATERAL instead."""
+        return f"""JOIN {table} {alias} ON {alias}.id = (SELECT x.id FROM {table} x
+            WHERE x.unit_id = u.id AND x.at <= ? ORDER BY x.at DESC, x.id DESC LIMIT 1)"""
+
     def raw_evidence(
         self,
         provinces: Sequence[str],
@@ -292,9 +299,7 @@ class SqlReader:
     ) -> dict[UnitKey, list[ProbeRow]]:
         select = """SELECT u.province, u.step, u.commune, r.outcome, r.reason, r.observed, r.at,
                            r.insecure, r.run_id, ru.run_by || '@' || ru.host"""
-        at_start = f"""{select} FROM units u
-            JOIN results r ON r.id = (SELECT x.id FROM results x WHERE x.unit_id = u.id
-                                      AND x.at <= ? ORDER BY x.at DESC, x.id DESC LIMIT 1)
+        at_start = f"""{select} FROM units u {self.latest_join("results", "r")}
             JOIN runs ru ON ru.id = r.run_id
             WHERE {units}"""
         window = f"""{select} FROM units u JOIN results r ON r.unit_id = u.id
@@ -318,9 +323,7 @@ class SqlReader:
         select = """SELECT u.province, u.step, u.commune, a.outcome, a.attested_by, a.at,
                            a.evidence_url, a.evidence_sha256, a.evidence_name, a.note, a.site,
                            a.uid, a.id"""
-        at_start = f"""{select} FROM units u
-            JOIN attestations a ON a.id = (SELECT x.id FROM attestations x
-                WHERE x.unit_id = u.id AND x.at <= ? ORDER BY x.at DESC, x.id DESC LIMIT 1)
+        at_start = f"""{select} FROM units u {self.latest_join("attestations", "a")}
             WHERE {units}"""
         window = f"""{select} FROM units u JOIN attestations a ON a.unit_id = u.id
             WHERE {units} AND a.at > ? AND a.at <= ? ORDER BY a.at, a.id"""
