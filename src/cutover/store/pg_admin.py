@@ -7,9 +7,11 @@ policies.  A session's reach comes from `cutover_roles(role, province, writes)`,
 `current_user`, which the client cannot choose for itself:
 
 - a province role (`province = '31'`, `writes`) reads and inserts only rows whose `province`
-  is 31; its runs must have `site = '31'` and `scope_provinces = '31'`, because a complete run
-  confirms the unchanged units of its whole scope, and a run whose scope named another
-  province would refresh that province's evidence;
+  is 31; it reads the runs whose scope includes 31 (its own, and national runs that covered
+  it, without which the rows they wrote about 31 would not join); the runs it writes must
+  have `site = '31'` and `scope_provinces = '31'`, because a complete run confirms the
+  unchanged units of its whole scope, and a run whose scope named another province would
+  refresh that province's evidence;
 - the national reader (`province = '*'`, not `writes`) reads every row and writes none (it is
   only granted SELECT as well);
 - the owner gets a national entry when it creates the schema, so it can record waivers and
@@ -44,6 +46,10 @@ ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 CELL_TABLES = ("units", "results", "attestations", "waivers")  # rows keyed by `province`
 _READ = "(SELECT {s}.cutover_reach(false)) IN ('*', {column})"
 _WRITE = "(SELECT {s}.cutover_reach(true)) IN ('*', province)"
+_READ_RUN = (
+    "(SELECT {s}.cutover_reach(false)) = '*'"
+    " OR (SELECT {s}.cutover_reach(false)) = ANY (string_to_array(scope_provinces, ','))"
+)
 _WRITE_RUN = (
     "(SELECT {s}.cutover_reach(true)) = '*'"
     " OR (site = (SELECT {s}.cutover_reach(true)) AND scope_provinces = site)"
@@ -77,9 +83,7 @@ SECURITY: dict[int, tuple[str, ...]] = {
             f"CREATE POLICY cutover_write ON {{s}}.{t} FOR INSERT WITH CHECK ({_WRITE})"
             for t in CELL_TABLES
         ),
-        f"CREATE POLICY cutover_read ON {{s}}.runs FOR SELECT USING ({_READ})".replace(
-            "{column}", "site"
-        ),
+        f"CREATE POLICY cutover_read ON {{s}}.runs FOR SELECT USING ({_READ_RUN})",
         f"CREATE POLICY cutover_write ON {{s}}.runs FOR INSERT WITH CHECK ({_WRITE_RUN})",
         f"CREATE POLICY cutover_finish ON {{s}}.runs FOR UPDATE USING ({_WRITE_RUN})"
         f" WITH CHECK ({_WRITE_RUN})",

@@ -20,6 +20,7 @@ write each change once, and runs of different provinces never wait for each othe
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -119,6 +120,9 @@ class PostgresStore(SqlReader):
         )  # libpq's own default is to wait forever
         self._depth = 0
         self.conn = self.connect()
+        # Commands leave their store to the end of the process; close it then, or whenever
+        # the store is dropped, rather than leave psycopg to complain about an open one.
+        self._closer = weakref.finalize(self, self.conn.close)
         if check:  # `cutover db init` opens it unchecked, to create or migrate the schema
             self.check_schema()
 
@@ -235,7 +239,7 @@ class PostgresStore(SqlReader):
             )
 
     def close(self) -> None:
-        self.conn.close()
+        self._closer()
 
     # --- writing ----------------------------------------------------------------------
 
