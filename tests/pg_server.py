@@ -34,7 +34,6 @@ import pytest
 
 SUPERUSER = "pgsuper"
 SUPER_PASSWORD = "super-secret-" + uuid.uuid4().hex[:8]
-CANDIDATE_BINS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin")
 
 
 def required() -> bool:
@@ -49,10 +48,18 @@ def unavailable(why: str) -> None:
 
 
 def find_bin() -> Path | None:
+    """CUTOVER_PG_BIN, else Debian's PostgreSQL 15 (what production runs), else the newest
+    version installed."""
     override = os.environ.get("CUTOVER_PG_BIN")
-    for folder in (override, *CANDIDATE_BINS) if override else CANDIDATE_BINS:
-        if folder and (Path(folder) / "initdb").is_file() and (Path(folder) / "postgres").is_file():
-            return Path(folder)
+
+    def preference(folder: Path) -> tuple[bool, int]:
+        version = folder.parent.name
+        return version != "15", -int(version) if version.isdigit() else 0
+
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=preference)
+    for folder in ([Path(override)] if override else []) + found:
+        if (folder / "initdb").is_file() and (folder / "postgres").is_file():
+            return folder
     return None
 
 
@@ -75,9 +82,13 @@ def _unprivileged() -> pwd.struct_passwd | None:
 @dataclass
 class PgServer:
     bin: Path
-    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cutover-pg-")))
+    # In /tmp even when TMPDIR is private: as root, the server runs as another user.
+    root: Path = field(
+        default_factory=lambda: Path(tempfile.mkdtemp(prefix="cutover-pg-", dir="/tmp"))
+    )
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    durable: bool = False  # True: PostgreSQL's defaults (fsync on), for benchmarks
 
     @property
     def data(self) -> Path:
@@ -119,7 +130,8 @@ class PgServer:
         self.process = subprocess.Popen(
             [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port),
              "-k", str(self.root), "-c", "listen_addresses=127.0.0.1",
-             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+             *(() if self.durable else ("-c", "fsync=off", "-c", "synchronous_commit=off",
+                                        "-c", "full_page_writes=off")),
              "-c", "max_connections=300", "-c", "shared_buffers=64MB",
              "-c", "dynamic_shared_memory_type=mmap", "-c", "log_min_messages=warning",
              "-c", "password_encryption=scram-sha-256"],
@@ -217,7 +229,7 @@ def start_server() -> PgServer:
         unavailable("psycopg is not installed (pip install 'cutover[postgres]')")
     folder = find_bin()
     if folder is None:
-        unavailable(f"no PostgreSQL binaries in {', '.join(CANDIDATE_BINS)} (set CUTOVER_PG_BIN)")
+        unavailable("no PostgreSQL binaries in /usr/lib/postgresql/*/bin (set CUTOVER_PG_BIN)")
         raise AssertionError("unreachable")
     server = PgServer(folder)
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pg_server import Database, PgServer, find_bin, start_server
+from pg_server import Database, PgServer, start_server
 from store_helpers import record_run
 
 from cutover.errors import StoreError
@@ -322,6 +322,18 @@ def test_connection_failures_are_one_line_without_the_password(
         assert len(result.err_lines) == 1 and result.out == ""
         assert result.err_lines[0].startswith(f"cutover: error: {expected}")
         assert password not in result.err
+    stranger = sites.db.role("stranger")
+    with sites.db.super_connect() as su:
+        su.execute(f"CREATE ROLE {stranger} LOGIN PASSWORD 'pw-stranger'")  # type: ignore[arg-type]
+    ungranted = cli("matrix", "--db", sites.db.role_url(stranger, "pw-stranger"))
+    assert (ungranted.code, ungranted.err_lines) == (
+        3,
+        [
+            f"cutover: error: role {stranger} may not use store postgresql://{stranger}@"
+            f"127.0.0.1:{port}/{name}; the owner grants it with `cutover db grant-province` or "
+            "`cutover db grant-reader`"
+        ],
+    )
     refused = result.err_lines[0]
     assert re.fullmatch(r"cutover: error: cannot connect to postgresql://\w+@127\.0\.0\.1:\d+/\w+:"
                         r" Connection refused", refused), refused  # fmt: skip
@@ -373,11 +385,7 @@ def test_a_server_that_goes_away_mid_run_keeps_what_was_committed(
 ) -> None:  # type: ignore[no-untyped-def]
     """A server of its own, stopped while a national check is writing (batches of 500): one
     line, exit 3; started again, it has every batch committed before it went."""
-    server = PgServer(find_bin() or Path("/nonexistent"))
-    if find_bin() is None:
-        start_server()  # skips, or fails in CI
-    server.init()
-    server.start()
+    server = start_server()  # a second server, for this test alone
     try:
         db = server.new_database()
         admin.init(db.url, {})
@@ -426,3 +434,16 @@ def _wait_for_rows(db: Database, enough: Callable[[int], bool], timeout: float =
             return int(count)
         time.sleep(0.1)
     raise AssertionError(f"only {count} results were committed in {timeout} s")
+
+
+def test_an_unavailable_server_fails_in_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pg_server import unavailable
+
+    monkeypatch.setenv("CUTOVER_REQUIRE_POSTGRES", "1")  # as scripts/check sets it
+    with pytest.raises(pytest.fail.Exception, match=r"PostgreSQL is required .* but no initdb"):
+        unavailable("no initdb")
+    monkeypatch.delenv("CUTOVER_REQUIRE_POSTGRES")
+    with pytest.raises(pytest.skip.Exception, match="PostgreSQL not available: no initdb"):
+        unavailable("no initdb")

@@ -22,12 +22,13 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from cutover.errors import StoreError
 from cutover.store.base import (
@@ -88,12 +89,14 @@ def public_location(url: str) -> str:
 
 
 def _secrets(url: str) -> tuple[str, ...]:
-    """Strings that must never be printed: the password as written and decoded."""
-    try:
-        raw = urlsplit(url).password or ""
-    except ValueError:
-        return ()
-    return tuple({s for s in (raw, unquote(raw)) if len(s) >= 1})
+    """Strings that must never be printed: the password as written and decoded, whether in
+    the user-info or a `password=` parameter."""
+    found = set()
+    with suppress(ValueError):
+        found.add(urlsplit(url).password or "")
+    with suppress(psycopg.Error):
+        found.add(str(conninfo_to_dict(url).get("password") or ""))
+    return tuple(sorted({s for raw in found for s in (raw, unquote(raw), quote(raw)) if s}))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -217,8 +220,18 @@ class PostgresStore(SqlReader):
             found = self.conn.execute("SELECT to_regclass('cutover_schema')").fetchone()
             if found is None or found[0] is None:
                 return None
-            row = self.conn.execute("SELECT MAX(version) FROM cutover_schema").fetchone()
+            try:
+                row = self.conn.execute("SELECT MAX(version) FROM cutover_schema").fetchone()
+            except psycopg.errors.InsufficientPrivilege:
+                raise StoreError(
+                    f"role {self._role()} may not use store {self.location}; the owner grants "
+                    "it with `cutover db grant-province` or `cutover db grant-reader`"
+                ) from None
         return int(row[0]) if row and row[0] is not None else None
+
+    def _role(self) -> str:
+        row = self.conn.execute("SELECT current_user").fetchone()
+        return str(row[0]) if row else "?"
 
     def check_schema(self) -> None:
         version = self.schema_version()
@@ -362,11 +375,15 @@ class PostgresRunWriter(QueuedWriter):
             + " AND "
             + in_list("step", start.scope_steps)
         )
-        with store.translated():
-            for unit, p, st, c in self._conn.execute(
-                to_pg(f"SELECT id, province, step, commune FROM units WHERE {where}"), scope
-            ):
-                self._units[(p, st, c)] = unit
+        try:
+            with store.translated():
+                for unit, p, st, c in self._conn.execute(
+                    to_pg(f"SELECT id, province, step, commune FROM units WHERE {where}"), scope
+                ):
+                    self._units[(p, st, c)] = unit
+        except BaseException:
+            self._conn.close()
+            raise
         self._start()
 
     def _commit(self, batch: list[ProbeResultLike]) -> None:
