@@ -7,7 +7,10 @@ checklist, 3,560 probes in all) against the simulator, first into a fresh Postgr
 (each process as its own province role, CUTOVER_SITE=P), then into a fresh SQLite file (the
 same 34 processes, one file, SQLite's write lock and busy timeout).  It prints, per backend, the
 median wall time from the first start to the last exit, the results written per second of that
-wall time, and the median of the runs' own durations as the store recorded them, then the ratio.
+wall time, the median of the runs' own durations as the store recorded them, and the CPU time
+the round cost: the 34 `cutover` processes, and the PostgreSQL server (its backends, reaped by
+the postmaster); then the ratio of the wall times.  CPU time depends much less than wall time
+on whatever else the machine is doing.
 
 PostgreSQL is a throwaway server from tests/pg_server.py, with its durable defaults (fsync on,
 synchronous commit); SQLite runs in WAL mode with synchronous=NORMAL, as `cutover` sets it.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,6 +43,19 @@ from cutover.store.base import open_store
 from cutover.yamlio import dump
 
 AS_OF = "2025-06-28T13:00"
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def server_cpu(server: PgServer) -> float:
+    """CPU seconds of the postmaster and every backend it has reaped (/proc/PID/stat)."""
+    assert server.process is not None
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
 
 
 def run_sites(urls: dict[str, str], overlay: Path, folder: Path) -> float:
@@ -67,6 +84,9 @@ def run_sites(urls: dict[str, str], overlay: Path, folder: Path) -> float:
     return time.perf_counter() - started
 
 
+Round = tuple[float, int, float, float, float]  # wall, results, run, client CPU, server CPU
+
+
 def stats(location: str) -> tuple[int, float]:
     """Results written and the median run duration the store recorded."""
     store = open_store(location, environ={})
@@ -78,31 +98,37 @@ def stats(location: str) -> tuple[int, float]:
     return results, statistics.median(durations)
 
 
-def postgres_round(server: PgServer, codes: list[str], overlay: Path, folder: Path) -> tuple:  # type: ignore[type-arg]
+def postgres_round(server: PgServer, codes: list[str], overlay: Path, folder: Path) -> Round:
     db = server.new_database()
     admin.init(db.url, {})
     urls = {}
     for code in codes:
         admin.grant(db.url, {}, db.role(f"p{code}"), code, f"pw-{code}")
         urls[code] = db.role_url(db.role(f"p{code}"), f"pw-{code}")
+    client, before = children_cpu(), server_cpu(server)
     wall = run_sites(urls, overlay, folder)
-    return (wall, *stats(db.url))
+    client, used = children_cpu() - client, server_cpu(server) - before
+    return (wall, *stats(db.url), client, used)
 
 
-def sqlite_round(codes: list[str], overlay: Path, folder: Path, i: int) -> tuple:  # type: ignore[type-arg]
+def sqlite_round(codes: list[str], overlay: Path, folder: Path, i: int) -> Round:
     path = str(folder / f"sites-{i}.db")
     open_store(path, environ={}).close()  # created once, before the sites start
+    client = children_cpu()
     wall = run_sites(dict.fromkeys(codes, path), overlay, folder)
-    return (wall, *stats(path))
+    return (wall, *stats(path), children_cpu() - client, 0.0)
 
 
-def report(name: str, rounds: list[tuple[float, int, float]]) -> float:
-    wall = statistics.median(r[0] for r in rounds)
-    rows = rounds[0][1]
-    run = statistics.median(r[2] for r in rounds)
+def report(name: str, rounds: list[Round]) -> float:
+    def median(i: int) -> float:
+        return statistics.median(r[i] for r in rounds)
+
+    wall, rows = median(0), rounds[0][1]
+    server = f", server {median(4):.1f} s" if median(4) else ""
     print(
         f"{name:>10}: median wall {wall:.2f} s for 34 sites, {rows} results "
-        f"({rows / wall:,.0f} results/s); median run {run:.2f} s; {len(rounds)} rounds"
+        f"({rows / wall:,.0f} results/s); median run {median(2):.2f} s; "
+        f"CPU: cutover processes {median(3):.1f} s{server}; {len(rounds)} rounds"
     )
     return wall
 

@@ -44,7 +44,15 @@ def unavailable(why: str) -> None:
     """Skip, or fail when PostgreSQL tests are required (CI)."""
     if required():
         pytest.fail(f"PostgreSQL is required (CUTOVER_REQUIRE_POSTGRES=1) but {why}")
-    pytest.skip(f"PostgreSQL not available: {why}")
+    pytest.skip(f"PostgreSQL not available: {why}", allow_module_level=True)
+
+
+def need_psycopg() -> None:
+    """For test modules that import psycopg themselves: skip them without it (fail in CI)."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        unavailable("psycopg is not installed (pip install 'cutover[postgres]')")
 
 
 def find_bin() -> Path | None:
@@ -223,10 +231,7 @@ class Database:
 
 
 def start_server() -> PgServer:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        unavailable("psycopg is not installed (pip install 'cutover[postgres]')")
+    need_psycopg()
     folder = find_bin()
     if folder is None:
         unavailable("no PostgreSQL binaries in /usr/lib/postgresql/*/bin (set CUTOVER_PG_BIN)")
