@@ -413,9 +413,11 @@ def test_a_server_that_goes_away_mid_run_keeps_what_was_committed(
         server.start()
         with db.super_connect() as su:
             kept = su.execute("SELECT COUNT(*) FROM results").fetchone()[0]  # type: ignore[index]
-            finished = su.execute("SELECT finished_at FROM runs").fetchall()
+            finished = su.execute("SELECT finished_at, command FROM runs").fetchall()
         assert committed <= kept < 3559
-        assert finished == [(None,)]
+        assert [row[0] for row in finished] == [None]
+        assert "--db postgresql://127.0.0.1:" in finished[0][1]  # stored without user-info
+        assert db.password not in finished[0][1]
     finally:
         server.remove()
 
