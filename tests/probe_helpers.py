@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -14,16 +15,30 @@ _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyProbe)
 
 
 def probe(
-    spec: dict[str, Any], *, limits: Limits | None = None, allow_commands: bool = True
+    spec: dict[str, Any],
+    *,
+    limits: Limits | None = None,
+    allow_commands: bool = True,
+    hosts: dict[str, str] | None = None,
+    resolve: dict[str, list[str]] | None = None,
 ) -> Outcome:
+    """`hosts` makes aiohttp connect those names to the given addresses (a local server
+    standing in for a public host); `resolve` is what the probe believes names resolve to
+    when it decides where it may follow a redirect."""
     import aiohttp
 
     concrete = _ADAPTER.validate_python(spec)
     limits = limits or Limits(timeout=5, retries=1, backoff=0.01)
 
+    async def believed(host: str) -> list[str]:
+        return (resolve or {}).get(host, [])
+
     async def go() -> Outcome:
-        async with aiohttp.ClientSession() as session:
+        connector = aiohttp.TCPConnector(resolver=StaticResolver(hosts)) if hosts else None
+        async with aiohttp.ClientSession(connector=connector) as session:
             ctx = ProbeContext(session, limits, allow_commands=allow_commands)
+            if resolve is not None:
+                ctx.resolve = believed
             try:
                 async with asyncio.timeout(limits.timeout):
                     return await timed(lambda: concrete.run(ctx))
@@ -31,3 +46,30 @@ def probe(
                 return Outcome.unknown(f"timed out after {limits.timeout:g} s")
 
     return asyncio.run(go())
+
+
+class StaticResolver:
+    """An aiohttp resolver with fixed answers (anything else does not resolve)."""
+
+    def __init__(self, hosts: dict[str, str]) -> None:
+        self.hosts = hosts
+
+    async def resolve(
+        self, host: str, port: int = 0, family: int = socket.AF_INET
+    ) -> list[dict[str, Any]]:
+        if host not in self.hosts:
+            raise OSError(f"{host} does not resolve")
+        address = self.hosts[host]
+        return [
+            {
+                "hostname": host,
+                "host": address,
+                "port": port,
+                "family": socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+        ]
+
+    async def close(self) -> None:
+        return None

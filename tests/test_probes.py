@@ -6,6 +6,7 @@ import asyncio
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,8 @@ import pytest
 import trustme
 from aiohttp import web
 from probe_helpers import probe
+
+from cutover.probes import Limits
 
 
 def test_http_pass_and_fail(telegram_sim) -> None:  # type: ignore[no-untyped-def]
@@ -272,10 +275,11 @@ def test_tls_handshake_failure_is_unknown(telegram_sim) -> None:  # type: ignore
     assert out.status == "unknown" and "TLS handshake with 127.0.0.1" in out.reason
 
 
-def test_https_probe_untrusted_is_unknown(tls_server) -> None:  # type: ignore[no-untyped-def]
+def test_https_probe_untrusted_is_failing(tls_server) -> None:  # type: ignore[no-untyped-def]
     port, _, _ = tls_server
     out = probe({"kind": "http", "url": f"https://localhost:{port}/"})
-    assert out.status == "unknown" and "TLS certificate not trusted" in out.reason
+    assert out.status == "fail"
+    assert out.reason.startswith("certificate of localhost not valid: unable to get local issuer")
 
 
 def test_tcp_open_and_refused(telegram_sim) -> None:  # type: ignore[no-untyped-def]
@@ -309,3 +313,125 @@ def test_command() -> None:
 
 def test_manual_is_never_run_as_a_probe() -> None:
     assert probe({"kind": "manual"}).reason == "no attestation"
+
+
+def test_codes_are_matched_whole(tiny_server) -> None:  # type: ignore[no-untyped-def]
+    base = tiny_server(
+        {"/codes": (200, '["000.00.00.H24", "000.01.00.H24\\n", " 000.02.00.H24"]', "text/json")}
+    )
+    out = probe({"kind": "codes", "url": f"{base}/codes"})
+    assert (out.status, out.reason) == (
+        "fail",
+        "2 codes malformed: 000.01.00.H24\n,  000.02.00.H24",
+    )
+
+
+@pytest.mark.parametrize(
+    ("actual", "op", "expected", "holds"),
+    [
+        (1, "==", True, False),
+        (0, "==", False, False),
+        (True, "==", True, True),
+        (True, "!=", 1, True),
+        ([1, 0], "contains", True, False),
+        ([True], "contains", True, True),
+        ({"a": [1]}, "==", {"a": [True]}, False),
+        (True, ">", 0, False),
+        (2, ">", 1, True),
+        ("3", "==", 3, True),
+    ],
+)
+def test_json_comparisons_do_not_confuse_booleans_and_numbers(
+    actual: object, op: str, expected: object, holds: bool
+) -> None:
+    from cutover.probes.conditions import compare
+
+    assert compare(actual, op, expected) is holds  # type: ignore[arg-type]
+
+
+def test_json_true_is_not_1_end_to_end(tiny_server) -> None:  # type: ignore[no-untyped-def]
+    base = tiny_server({"/pay": (200, '{"returned_to_province": 1}', "application/json")})
+    spec = {
+        "kind": "http",
+        "url": f"{base}/pay",
+        "expect": {"json": [{"path": "returned_to_province", "value": True}]},
+    }
+    out = probe(spec)
+    assert (out.status, out.reason) == ("fail", "expected returned_to_province == True, got 1")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")  # a zombie waiting for init is dead
+
+
+def test_command_timeout_kills_its_process_group(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    script = 'sleep 300 & echo $! > "$1"; wait'
+    out = probe(
+        {"kind": "command", "argv": ["sh", "-c", script, "sh", str(pid_file)]},
+        limits=Limits(timeout=1),
+    )
+    assert (out.status, out.reason) == ("unknown", "timed out after 1 s")
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child), "the command's background child survived its timeout"
+
+
+def test_command_output_is_bounded_and_drained() -> None:
+    script = "head -c 20000000 /dev/zero | tr '\\0' x >&2; echo >&2; echo last words >&2; exit 2"
+    out = probe({"kind": "command", "argv": ["sh", "-c", script]}, limits=Limits(timeout=20))
+    assert (out.status, out.reason) == ("fail", "sh exited 2: last words")
+
+
+def test_a_placeholder_inside_a_shell_script_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from cutover.probes.command import CommandSpec
+
+    with pytest.raises(ValidationError, match="parsed by the shell"):
+        CommandSpec.model_validate(
+            {"kind": "command", "argv": ["sh", "-c", "curl {endpoint.portal}"]}
+        )
+    fine = ["sh", "-c", 'curl "$1"', "sh", "{endpoint.portal}"]
+    assert CommandSpec.model_validate({"kind": "command", "argv": fine}).argv == fine
+
+
+def test_address_classes() -> None:
+    from cutover.probes.urls import address_class
+
+    assert [
+        address_class(a)
+        for a in (
+            "127.0.0.1",
+            "::1",
+            "0.0.0.0",
+            "::ffff:127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "fd00::1",
+            "100.64.0.1",
+            "169.254.169.254",
+            "fe80::1%eth0",
+            "8.8.8.8",
+            "2001:4860:4860::8888",
+        )
+    ] == [
+        "loopback",
+        "loopback",
+        "loopback",
+        "loopback",
+        "private",
+        "private",
+        "private",
+        "private",
+        "link-local",
+        "link-local",
+        "public",
+        "public",
+    ]

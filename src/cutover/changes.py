@@ -30,8 +30,10 @@ class Change:
         return None
 
     def line(self) -> str:
+        from cutover.render.text import terminal
+
         return f"{self.province} {self.step}: {self.before or 'new'} -> {self.after}" + (
-            f" ({self.reason})" if self.reason and self.after != "done" else ""
+            f" ({terminal(self.reason)})" if self.reason and self.after != "done" else ""
         )
 
 
@@ -49,20 +51,20 @@ def diff(before: Matrix | None, after: Matrix) -> list[Change]:
 
 
 def redact_url(url: str) -> str:
-    """A URL safe to print or store: no user-info, every query value replaced by `***`
-    (webhook tokens usually travel in the query or as user-info)."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+    """A webhook URL safe to print or store: `secrets.redact_url` (no user-info, no query
+    values), and the path masked too, since chat services put the token there
+    (`https://api.telegram.org/bot<TOKEN>/sendMessage`)."""
+    from urllib.parse import urlsplit, urlunsplit
 
+    from cutover.secrets import redact_url as without_credentials
+
+    shown = without_credentials(url)
     try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
+        parts = urlsplit(shown)
     except ValueError:
-        return "<malformed URL>"
-    if ":" in host:
-        host = f"[{host}]"
-    query = urlencode([(k, "***") for k, _ in parse_qsl(parts.query, keep_blank_values=True)])
-    return urlunsplit((parts.scheme, host + port, parts.path, query, ""))
+        return shown
+    path = "/***" if parts.path.strip("/") else parts.path
+    return urlunsplit(parts._replace(path=path))
 
 
 def check_webhook(url: str) -> str:
@@ -90,6 +92,8 @@ def notify(
     thread that is abandoned at the deadline)."""
     import threading
 
+    from cutover.render.text import clean
+
     notable = [c for c in changes if c.kind]
     if not notable:
         return None
@@ -98,7 +102,7 @@ def notify(
             "source": "cutover",
             "checklist": after.checklist.id,
             "as_of": after.as_of.isoformat(),
-            "changes": [{**asdict(c), "kind": c.kind} for c in notable],
+            "changes": [{**asdict(c), "reason": clean(c.reason), "kind": c.kind} for c in notable],
             "text": "\n".join(c.line() for c in notable),
         },
         ensure_ascii=False,
@@ -106,10 +110,10 @@ def notify(
     shown = redact_url(url)
     outcome: list[str | None] = []
 
+    target, headers = _credentials_as_header(url)
+
     def post() -> None:
-        request = urllib.request.Request(
-            url, body, {"Content-Type": "application/json"}, method="POST"
-        )
+        request = urllib.request.Request(target, body, headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 response.read(65536)
@@ -127,6 +131,21 @@ def notify(
     if not outcome:
         return f"webhook {shown} did not answer within {timeout:g} s"
     return outcome[0]
+
+
+def _credentials_as_header(url: str) -> tuple[str, dict[str, str]]:
+    """urllib would take `user:pw@host` for a host name: send user-info as Basic auth."""
+    import base64
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    headers = {"Content-Type": "application/json"}
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, headers
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+    headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=host)), headers
 
 
 def _scrub(text: str, url: str) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -14,12 +15,12 @@ from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, fi
 from cutover import templates
 from cutover.errors import ConfigError, Problem, UsageError
 from cutover.geo import BaseUrl, Geography, Province
-from cutover.models import Strict, first_close, validate
+from cutover.models import Strict, capped, first_close, shown, validate
 from cutover.probes import AnyProbe
 from cutover.yamlio import Document, load_file
 
 SIX_CLEARS = ("owner", "task", "due", "responsible", "deliverable", "authority")
-_DURATION = re.compile(r"^(\d+)\s*(m|h|d|w)$")
+_DURATION = re.compile(r"^([0-9]{1,6})\s*(m|h|d|w)$")  # 999999w fits in a timedelta
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -28,7 +29,7 @@ def parse_duration(value: Any) -> timedelta:
         return value
     match = _DURATION.match(str(value).strip())
     if not match:
-        raise ValueError(f"expected a duration like 30m, 12h, 7d or 2w, got {value!r}")
+        raise ValueError(f"expected a duration like 30m, 12h, 7d or 2w, got {shown(value)}")
     return timedelta(**{_UNITS[match[2]]: int(match[1])})
 
 
@@ -46,7 +47,7 @@ def parse_due(value: Any) -> datetime:
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"not an ISO 8601 date-time: {value!r}") from None
+            raise ValueError(f"not an ISO 8601 date-time: {shown(value)}") from None
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError(
@@ -119,8 +120,8 @@ class Checklist(Strict):
 
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"unknown time zone {shown(value)}") from None
         return value
 
     def step(self, step_id: str) -> Step:
@@ -244,31 +245,37 @@ def _url_schemes(doc: Document, step: Step, at: tuple[str | int, ...]) -> list[P
 
 
 def _cycles(doc: Document, checklist: Checklist) -> list[Problem]:
+    """Each dependency cycle, found by a depth-first walk with an explicit stack (a chain of
+    thousands of steps must not exhaust Python's recursion limit)."""
     graph = {s.id: s.depends_on for s in checklist.steps}
     index = {s.id: i for i, s in enumerate(checklist.steps)}
-    state: dict[str, int] = {}  # 1 visiting, 2 done
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
     problems: list[Problem] = []
-
-    def visit(node: str, trail: list[str]) -> None:
-        state[node] = 1
-        for dep in graph.get(node, []):
-            if dep not in graph:
-                continue
-            if state.get(dep) == 1:
-                cycle = [*trail[trail.index(dep) :], dep] if dep in trail else [node, dep]
+    for root in graph:
+        if root in state:
+            continue
+        state[root] = 1
+        trail = [root]
+        stack = [iter(graph[root])]
+        while stack:
+            dep = next(stack[-1], None)
+            node = trail[-1]
+            if dep is None:
+                state[node] = 2
+                stack.pop()
+                trail.pop()
+            elif dep in graph and state.get(dep) == 1:
+                cycle = [*trail[trail.index(dep) :], dep]
                 problems.append(
                     doc.problem(
                         ("steps", index[node], "depends_on"),
                         "dependency cycle: " + " -> ".join(cycle),
                     )
                 )
-            elif dep not in state:
-                visit(dep, [*trail, dep])
-        state[node] = 2
-
-    for step_id in graph:
-        if step_id not in state:
-            visit(step_id, [step_id])
+            elif dep in graph and dep not in state:
+                state[dep] = 1
+                trail.append(dep)
+                stack.append(iter(graph[dep]))
     return problems
 
 
@@ -290,7 +297,7 @@ def load_checklist_document(
     checklist = validate(Checklist, doc)
     problems = check_references(doc, checklist, geo, endpoints.names())
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(capped(problems))
     return LoadedChecklist(
         checklist, doc.file, doc.digest, local, tuple(clear_warnings(doc, checklist))
     )
@@ -307,18 +314,28 @@ def resolve_checklist_path(name: str | None) -> tuple[Path, str, bool]:
     """A path, a name in ./checklists, or a name shipped in the wheel."""
     name = name or DEFAULT_CHECKLIST
     given = Path(name)
-    if given.suffix in (".yaml", ".yml") or given.is_file():
+    # Anything that looks like a path or exists is a path: a FIFO or directory is then
+    # refused by the loader with its reason rather than taken for an unknown name.
+    if given.suffix in (".yaml", ".yml") or "/" in name or os.sep in name or _exists(given):
         return given, name, True
     local = Path("checklists") / f"{name}.yaml"
-    if local.is_file():
+    if _exists(local):
         return local, str(local), True
     packaged = packaged_checklists() / f"{name}.yaml"
-    if packaged.is_file():
+    if _exists(packaged):
         return packaged, f"<packaged>/checklists/{name}.yaml", True
     known = sorted(p.stem for p in packaged_checklists().glob("*.yaml"))
     raise UsageError(
         f"no checklist {name!r}{first_close(name, known)}; shipped: {', '.join(known)}"
     )
+
+
+def _exists(path: Path) -> bool:
+    """Whether anything is at `path`; a name the system cannot even look up is not there."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def load_checklist(name: str | None, geo: Geography, endpoints: Endpoints) -> LoadedChecklist:

@@ -46,7 +46,8 @@ class Problem:
     warning: bool = False
 
     def __str__(self) -> str:
-        where = self.file
+        # A path with a newline or escape in it must not break the one-line form.
+        where = self.file if self.file.isprintable() else repr(self.file)[1:-1]
         if self.line is not None:
             where += f":{self.line}"
             if self.column is not None:

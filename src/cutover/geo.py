@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from cutover.errors import ConfigError, Problem, UsageError
-from cutover.models import Strict, validate
+from cutover.models import Strict, capped, validate
 from cutover.yamlio import Document
 
 UNIT_TYPES = {"xã": "communes", "phường": "wards", "đặc khu": "special_zones"}
@@ -28,8 +28,9 @@ _SCHEMES = ("http://", "https://")
 
 
 def check_url(value: str) -> str:
-    """http(s) only; a value starting with a placeholder is checked once rendered."""
-    if value.startswith("{"):
+    """http(s) only; a value starting with a placeholder (`{endpoint.portal}`) or a secret
+    reference (`${env:PORTAL_URL}`, `${file:PATH}`) is checked once rendered at run time."""
+    if value.startswith(("{", "${")):
         return value
     if not value.startswith(_SCHEMES):
         scheme = value.split(":", 1)[0] if ":" in value else value
@@ -239,7 +240,7 @@ def load_document(doc: Document) -> Geography:
     geo = Geography(validate(ProvincesFile, doc), doc.file)
     problems = geo.cross_check(doc)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(capped(problems))
     return geo
 
 

@@ -38,12 +38,54 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return [m for arg in getattr(annotation, "__args__", ()) for m in _models_in(arg)]
 
 
+MAX_PROBLEMS = 20  # per file: past that, one line says how many more
+
+
+def capped(problems: list[Problem], total: int | None = None) -> list[Problem]:
+    """The first MAX_PROBLEMS problems and, if there are more (`total`, by default as many
+    as given), one line counting the rest."""
+    total = len(problems) if total is None else total
+    if total <= MAX_PROBLEMS:
+        return problems
+    more = Problem(problems[0].file, f"... and {total - MAX_PROBLEMS:,} more problems")
+    return [*problems[:MAX_PROBLEMS], more]
+
+
 def validate(model: type[M], doc: Document) -> M:
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
         vocabulary = all_field_names(model)
-        raise ConfigError([_problem(doc, err, vocabulary) for err in exc.errors()]) from None
+        errors = exc.errors()
+        problems = [_problem(doc, err, vocabulary) for err in errors[:MAX_PROBLEMS]]
+        raise ConfigError(capped(problems, len(errors))) from None
+    except RecursionError:
+        # A validator recursed without bound: in practice `re.compile` on a pattern with
+        # thousands of nested groups.  Point at the most deeply bracketed string.
+        path, depth = _most_bracketed(doc.data, ())
+        message = f"nested too deeply to check ({depth:,} levels of brackets)"
+        raise ConfigError([doc.problem(path, message)]) from None
+
+
+def _most_bracketed(data: Any, path: KeyPath) -> tuple[KeyPath, int]:
+    """The path of the string with the deepest (), [] or {} nesting, and that depth."""
+    if isinstance(data, str):
+        depth = deepest = 0
+        for char in data:
+            depth += (char in "([{") - (char in ")]}")
+            deepest = max(deepest, depth)
+        return path, deepest
+    if isinstance(data, dict):
+        children: list[tuple[str | int, Any]] = [(str(k), v) for k, v in data.items()]
+    elif isinstance(data, list):
+        children = list(enumerate(data))
+    else:
+        return path, 0
+    best: tuple[KeyPath, int] = (path, 0)
+    for key, value in children:
+        found = _most_bracketed(value, (*path, key))
+        best = found if found[1] > best[1] else best
+    return best
 
 
 def _real_path(data: Any, loc: tuple[Any, ...]) -> KeyPath:
@@ -68,29 +110,39 @@ def _problem(doc: Document, err: Any, vocabulary: set[str]) -> Problem:
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else ""
         close = difflib.get_close_matches(key, sorted(vocabulary), n=1)
-        message = f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+        message = f"unknown key {shown(key)}" + (f" (did you mean {close[0]!r}?)" if close else "")
     elif kind == "missing":
-        message = f"missing required key {path[-1]!r}" if path else "missing required key"
+        message = f"missing required key {shown(path[-1])}" if path else "missing required key"
     elif kind == "union_tag_invalid":
         ctx = err.get("ctx", {})
         tag = ctx.get("tag", "")
         expected = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
         close = difflib.get_close_matches(str(tag), expected, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        message = f"unknown probe kind {tag!r}{hint}; known: {', '.join(expected)}"
+        message = f"unknown probe kind {shown(tag)}{hint}; known: {', '.join(expected)}"
         path = (*path, "kind")
     elif kind == "union_tag_not_found":
         message = "missing required key 'kind'"
     elif message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
     elif "input" in err and kind not in ("missing",):
-        message = f"{message} (got {type(err['input']).__name__} {_short(err['input'])})"
+        message = f"{message} (got {type(err['input']).__name__} {shown(err['input'])})"
     return doc.problem(path, message)
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
+def shown(value: Any) -> str:
+    """A value quoted in a message: its repr, cut to 40 characters."""
+    if isinstance(value, str) and len(value) > 40:
+        value = value[:40]  # never repr a megabyte to keep 37 characters of it
+    text = repr(value) if not isinstance(value, (list, dict)) else _shallow(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _shallow(value: list[Any] | dict[Any, Any]) -> str:
+    """repr of a container without walking all of it (it may hold 50,000 values)."""
+    items = list(value.items())[:5] if isinstance(value, dict) else value[:5]
+    text = repr(dict(items) if isinstance(value, dict) else items)
+    return text if len(value) <= 5 else f"{text[:-1]}, ...{text[-1]}"
 
 
 def first_close(word: str, candidates: list[str]) -> str:

@@ -3,7 +3,6 @@ history timeline.  Attestations and waivers are new rows, never edits."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +11,8 @@ from cutover.checklist import Step
 from cutover.errors import UsageError
 from cutover.geo import Province
 from cutover.models import first_close
+from cutover.render.text import bound, terminal
+from cutover.safefiles import sha256_regular
 from cutover.store.base import AttestationRecord, PersonOutcome, Store, WaiverRecord
 
 
@@ -29,18 +30,14 @@ def evidence_of(url: str | None, file: Path | None) -> Evidence:
     if (url is None) == (file is None):
         raise UsageError("give exactly one of --evidence URL or --evidence-file PATH")
     if url is not None:
-        if not url.startswith(("http://", "https://")):
-            raise UsageError(f"--evidence must be an http(s) URL, got {url!r}")
+        if not url.startswith(("http://", "https://")) or any(
+            ch.isspace() or not ch.isprintable() for ch in url
+        ):
+            raise UsageError(f"--evidence must be an http(s) URL without spaces, got {url!r}")
         return Evidence(url=url)
     assert file is not None
-    try:
-        digest = hashlib.sha256()
-        with file.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as exc:
-        raise UsageError(f"--evidence-file {file}: {exc.strerror or exc}") from None
-    return Evidence(sha256=digest.hexdigest(), name=file.name)
+    digest = sha256_regular(file, what=f"--evidence-file {file}")
+    return Evidence(sha256=digest, name=file.name)
 
 
 def commune_code(province: Province, step: Step, commune: str | None) -> str:
@@ -90,17 +87,18 @@ def mark(
             step.id,
             code,
             outcome,
-            bounded(by),
+            bound(by),
             at,
             evidence.url,
             evidence.sha256,
             evidence.name,
-            bounded(note) if note is not None else None,
+            bound(note) if note is not None else None,
             site,
         )
     )
     unit = f"{province.code}{'/' + code if code else ''}"
-    return f"attestation {record.id}: {unit} {step.id} {status} by {by} ({evidence.describe()})"
+    shown = f"{terminal(by)} ({terminal(evidence.describe())})"
+    return f"attestation {record.id}: {unit} {step.id} {status} by {shown}"
 
 
 def waive(
@@ -121,11 +119,11 @@ def waive(
     if not step.applies(province):
         raise UsageError(f"step {step.id} does not apply to {province.name}")
     record = store.add_waiver(
-        WaiverRecord(province.code, step.id, bounded(reason), bounded(approver), until, now, site)
+        WaiverRecord(province.code, step.id, bound(reason), bound(approver), until, now, site)
     )
     return (
         f"waiver {record.id}: {province.code} {step.id} waived until {until.isoformat()} "
-        f"(approved by {approver})"
+        f"(approved by {terminal(approver)})"
     )
 
 
@@ -152,8 +150,9 @@ def history_lines(store: Store, province: str | None, step: str | None, zone: st
                 f"{previous or 'new'} -> {event.outcome}" if event.kind != "waiver" else "waived"
             )
             text = " ".join(t for t in (event.reason.strip(), _evidence(event.evidence)) if t)
-            detail = f"  {text}" if text else ""
-            lines.append(f"{when(event.at)}  {unit} {event.step}  {arrow}{detail}  ({event.who})")
+            detail = f"  {terminal(text)}" if text else ""
+            who = terminal(event.who)
+            lines.append(f"{when(event.at)}  {unit} {event.step}  {arrow}{detail}  ({who})")
         if event.confirmed_at and event.confirmed_at > event.at:
             lines.append(
                 f"{when(event.confirmed_at)}  {unit} {event.step}  still {event.outcome}"
@@ -164,13 +163,3 @@ def history_lines(store: Store, province: str | None, step: str | None, zone: st
 
 def _evidence(evidence: str) -> str:
     return f"evidence {evidence}" if evidence else ""
-
-
-FREE_TEXT_LIMIT = 4096
-
-
-def bounded(text: str) -> str:
-    """Free text people type is kept to 4 KB, with a visible marker when cut."""
-    if len(text) <= FREE_TEXT_LIMIT:
-        return text
-    return f"{text[:FREE_TEXT_LIMIT]}… [cut, {len(text):,} characters]"

@@ -145,8 +145,11 @@ async def run_checks(
     import asyncio
 
     from cutover import engine
+    from cutover.secrets import Secrets, check_references
     from cutover.store.base import RunStart
 
+    # A missing ${env:…} or ${file:…} is a usage error before anything is probed or stored.
+    check_references(ctx.targets, ctx.endpoints, env.environ, env.cwd)
     run = run if run is not None else Run()
     run.keep_results = store is None
     targets = ctx.targets
@@ -187,6 +190,7 @@ async def run_checks(
             allow_commands=allow_commands and ctx.loaded.local,
             on_result=collect,
             clock=env.clock,
+            secrets=Secrets(env.environ, env.cwd),
         )
     except asyncio.CancelledError:
         run.interrupted = True

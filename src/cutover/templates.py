@@ -1,12 +1,20 @@
-"""`{endpoint.portal}/api/units?p={province.code}`: the only substitution language in files."""
+"""`{endpoint.portal}/api/units?p={province.code}`: the only substitution language in files.
+
+Secret references (`${env:NAME}`, `${file:PATH}`, see cutover.secrets) are resolved after the
+placeholders; here they are only checked for form.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, get_args
+
+from pydantic import BaseModel
 
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\.([A-Za-z0-9_-]+)\}")
+_REFERENCE_LIKE = re.compile(r"\$\{([^}]*)\}")
 PROVINCE_FIELDS = {"code", "slug", "name", "name_en", "unit_count", "eid_code"}
 COMMUNE_FIELDS = {"code", "name", "type"}
 
@@ -35,6 +43,12 @@ def check(text: str, endpoints: set[str], commune_level: bool) -> list[str]:
             problems.append(f"{{commune.{name}}} used in a province-level step")
         elif scope not in ("endpoint", "province", "commune"):
             problems.append(f"unknown placeholder scope {scope!r} in {{{scope}.{name}}}")
+    for body in _REFERENCE_LIKE.findall(text):
+        source, _, name = body.partition(":")
+        if source not in ("env", "file") or not name:  # `${evn:TOKEN}` would be sent verbatim
+            problems.append(
+                f"malformed secret reference ${{{body}}}: write ${{env:NAME}} or ${{file:PATH}}"
+            )
     return problems
 
 
@@ -42,26 +56,98 @@ class MissingValue(Exception):
     """A placeholder whose value is not known for this target (e.g. no endpoint configured)."""
 
 
-def render(text: str, values: Mapping[str, str | None]) -> str:
-    def one(match: re.Match[str]) -> str:
+class _RegexMarker:
+    """In a field's `Annotated` metadata: the string is a regular expression, so a value
+    substituted into it is escaped and matches only itself (`{endpoint.national}` holding
+    `https://dichvucong.gov.vn` must not match `https://dichvucong-gov.vn`)."""
+
+    def __repr__(self) -> str:
+        return "REGEX"
+
+
+REGEX = _RegexMarker()
+
+# Resolves `${env:…}`/`${file:…}` references in a text, passing each value through `escape`.
+Resolve = Callable[[str, Callable[[str], str]], str]
+
+
+def _verbatim(text: str) -> str:
+    return text
+
+
+def render(
+    text: str,
+    values: Mapping[str, str | None],
+    *,
+    regex: bool = False,
+    resolve: Resolve | None = None,
+) -> str:
+    """Substitute placeholders.  Secret references are resolved afterwards, in the literal
+    text and inside substituted values alike (an overlay URL may carry one); in a regex
+    every substituted or resolved value is escaped."""
+    escape = re.escape if regex else _verbatim
+
+    def refs(part: str, esc: Callable[[str], str]) -> str:
+        return resolve(part, esc) if resolve else part
+
+    out, pos = [], 0
+    for match in PLACEHOLDER.finditer(text):
         key = f"{match[1]}.{match[2]}"
         value = values.get(key)
         if value is None:
             raise MissingValue(f"no value for {{{key}}}")
-        return value
+        out += [refs(text[pos : match.start()], escape), escape(refs(value, _verbatim))]
+        pos = match.end()
+    out.append(refs(text[pos:], escape))
+    return "".join(out)
 
-    return PLACEHOLDER.sub(one, text)
+
+def render_model(
+    model: BaseModel, values: Mapping[str, str | None], resolve: Resolve | None = None
+) -> dict[str, Any]:
+    """The fields set on a (nested) model, by alias, every string rendered: ready to be
+    validated again.  Fields marked with REGEX, or named by the model's `regex_fields()`,
+    get escaped values."""
+    regex = _regex_fields(model)
+    return {
+        (info.alias or name): _render_value(getattr(model, name), values, name in regex, resolve)
+        for name, info in type(model).model_fields.items()
+        if name in model.model_fields_set
+    }
 
 
-def render_all(data: Any, values: Mapping[str, str | None]) -> Any:
-    """Substitute in every string of a nested structure."""
-    if isinstance(data, str):
-        return render(data, values)
-    if isinstance(data, list):
-        return [render_all(v, values) for v in data]
-    if isinstance(data, dict):
-        return {k: render_all(v, values) for k, v in data.items()}
-    return data
+def _render_value(
+    value: Any, values: Mapping[str, str | None], regex: bool, resolve: Resolve | None
+) -> Any:
+    if isinstance(value, BaseModel):
+        return render_model(value, values, resolve)
+    if isinstance(value, str):
+        return render(value, values, regex=regex, resolve=resolve)
+    if isinstance(value, list):
+        return [_render_value(v, values, regex, resolve) for v in value]
+    if isinstance(value, dict):
+        return {k: _render_value(v, values, regex, resolve) for k, v in value.items()}
+    return value
+
+
+def _regex_fields(model: BaseModel) -> set[str]:
+    marked = set(_marked_fields(type(model)))
+    dynamic = getattr(type(model), "regex_fields", None)  # on the class: no pydantic lookup
+    return marked | set(dynamic(model)) if callable(dynamic) else marked
+
+
+@functools.cache
+def _marked_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The fields a model's annotations mark as regular expressions: the same for every
+    instance, so worked out once per class (this runs for every probe of a run)."""
+    fields = model.model_fields
+    return frozenset(n for n, f in fields.items() if REGEX in f.metadata or _marked(f.annotation))
+
+
+def _marked(annotation: Any) -> bool:
+    if any(m is REGEX for m in getattr(annotation, "__metadata__", ())):
+        return True
+    return any(_marked(arg) for arg in get_args(annotation))
 
 
 def strings_in(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cutover import checklist as cl
 from cutover import geo as geomod
+from cutover import templates
 from cutover.errors import ConfigError, Problem
 from cutover.yamlio import Document, load_file
 
@@ -83,6 +87,8 @@ def validate_paths(paths: list[Named]) -> Report:
         return report
     overlay = overlays[-1] if overlays else None
     endpoints = cl.Endpoints(geo, overlay)
+    for doc in by_kind.get("checklist", []) + by_kind.get("overlay", []):
+        report.problems += secret_warnings(doc)
     for doc in by_kind.get("checklist", []):
         try:
             loaded = cl.load_checklist_document(doc, geo, endpoints, local=True)
@@ -129,3 +135,86 @@ def _overlay(doc: Document, report: Report) -> cl.Overlay | None:
         f"{len(overlay.province_endpoints)} per-province endpoints)"
     )
     return overlay
+
+
+# Literals that look like credentials.  A secret belongs in the environment or a file the
+# probe reads at run time (`${env:NAME}`, `${file:PATH}`), never in a checklist or overlay
+# that is copied, committed and printed.  The warning names where, never the value.
+_REFERENCE = re.compile(r"\$\{(?:env|file):[^}]*\}")
+_SECRET_NAMES = {"password", "passwd", "pwd", "passphrase", "secret", "token", "apikey", "key"}
+_SECRET_WORDS = {"password", "passwd", "passphrase", "secret", "token", "apikey"}
+_AUTH_HEADERS = {"authorization", "proxyauthorization", "cookie", "xapikey", "xauthtoken"}
+_AUTH_SCHEMES = {"bearer", "basic", "token", "digest", "negotiate", "apikey"}
+_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@")
+_QUERY = re.compile(r"[?&;]([^=&#;]+)=([^&#;]*)")
+_WELL_KNOWN = re.compile(
+    r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\."  # a JWT
+    r"|\b(?:gh[pousr]_[A-Za-z0-9]{20,}|glpat-[A-Za-z0-9_-]{20,}|xox[abprs]-[A-Za-z0-9-]{10,}"
+    r"|AKIA[0-9A-Z]{16}|sk-[A-Za-z0-9_-]{20,})"
+)
+_RUN = re.compile(r"[A-Za-z0-9_+=-]{32,}")
+_SUGGEST = "; write a reference such as ${env:NAME} or ${file:PATH} instead"
+
+
+def secret_warnings(doc: Document) -> list[Problem]:
+    """A warning for each string in `doc` that looks like a password, token or key."""
+    found = []
+    for path, text in templates.strings_in(doc.data):
+        key = path[-1] if path and isinstance(path[-1], str) else ""
+        reason = looks_secret(key, text)
+        if reason:
+            found.append(doc.problem(path, reason + _SUGGEST, warning=True))
+    return found
+
+
+def looks_secret(key: str, text: str) -> str | None:
+    """Why the value `text` of key `key` looks like a literal credential, or None."""
+    literal = templates.PLACEHOLDER.sub("", _REFERENCE.sub("", text)).strip()
+    if not literal:
+        return None
+    name = _name(key)
+    bare = _REFERENCE.sub("", text)  # references are fine wherever they are
+    userinfo = _USERINFO.match(bare)
+    if userinfo:
+        user, colon, password = userinfo[1].partition(":")
+        if _literal(password if colon else user):
+            return "URL with a literal password or token before the @"
+    for param, value in _QUERY.findall(bare):
+        if _sensitive(_name(param)) and _literal(value):
+            return f"URL query parameter {param[:40]!r} with a literal value"
+    if name in _AUTH_HEADERS:
+        words = literal.split()
+        if len(words) > 1 or words[0].lower() not in _AUTH_SCHEMES:
+            return f"literal credential in the {key[:40]} header"
+    elif _sensitive(name) and not _is_url(literal):
+        return f"literal value for {key[:40]!r}"
+    if _WELL_KNOWN.search(literal):
+        return "looks like an access token or API key"
+    if any(_random(run) for run in _RUN.findall(literal)):
+        return "a long random-looking string (a token or key?)"
+    return None
+
+
+def _name(key: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", key.lower())
+
+
+def _sensitive(name: str) -> bool:
+    return name in _SECRET_NAMES or any(word in name for word in _SECRET_WORDS)
+
+
+def _literal(value: str) -> bool:
+    return bool(templates.PLACEHOLDER.sub("", _REFERENCE.sub("", value)).strip())
+
+
+def _is_url(value: str) -> bool:
+    return value.startswith(("http://", "https://", "/"))
+
+
+def _random(run: str) -> bool:
+    """Mixed case and digits with high per-character entropy: not a word, path or hex id."""
+    if not (any(c.isdigit() for c in run) and run.lower() != run and run.upper() != run):
+        return False
+    counts = Counter(run)
+    entropy = -sum(n / len(run) * math.log2(n / len(run)) for n in counts.values())
+    return entropy >= 3.5

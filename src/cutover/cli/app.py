@@ -41,6 +41,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> N
         env.stderr.write(f"cutover: {line}\n")
 
     try:
+        _refuse_undecodable(args)
         # Without standalone mode the parser returns `typer.Exit` codes instead of exiting.
         code = app(args=args, prog_name="cutover", standalone_mode=False, obj=env)
         sys.exit(code if isinstance(code, int) else 0)
@@ -62,6 +63,17 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> N
             show()  # the parser's own "Usage: ... Error: ..." message
             sys.exit(ExitCode.INVALID_INPUT)
         sys.exit(internal_error(exc, env))
+
+
+def _refuse_undecodable(args: list[str]) -> None:
+    """Bytes that are not UTF-8 reach Python as lone surrogates, which no file, store or
+    terminal can take: refuse them here, once, with the argument named."""
+    from cutover.errors import UsageError
+
+    for arg in args:
+        if any("\ud800" <= ch <= "\udfff" for ch in arg):
+            shown = arg.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+            raise UsageError(f"argument {shown!r} is not valid UTF-8")
 
 
 def internal_error(exc: BaseException, env: Environment) -> int:

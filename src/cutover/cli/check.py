@@ -26,10 +26,18 @@ from cutover.errors import UsageError
 
 
 def recorded_command(argv: tuple[str, ...]) -> str:
-    """The command line as stored with a run: URLs lose their user-info and query values."""
-    from cutover.changes import redact_url
+    """The command line as stored with a run: URLs lose their user-info and query values, and
+    the --notify URL its path as well (where chat services keep their tokens)."""
+    from cutover.changes import redact_url as webhook
+    from cutover.secrets import redact_url
 
-    return " ".join(redact_url(a) if "://" in a else a for a in argv)
+    shown = []
+    for i, arg in enumerate(argv):
+        if (i > 0 and argv[i - 1] == "--notify") or arg.startswith("--notify="):
+            shown.append(webhook(arg))
+        else:
+            shown.append(redact_url(arg) if "://" in arg else arg)
+    return " ".join(shown)
 
 
 def _explicit_file(checklist: str | None) -> bool:

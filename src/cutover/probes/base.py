@@ -39,6 +39,10 @@ class Undecided(Exception):
     """Raised inside a probe when the answer cannot be known (network, timeout, bad body)."""
 
 
+class Failed(Exception):
+    """Raised deep inside a probe when a verified fact already decides it (a bad certificate)."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """Keyword-only knobs of the engine, one object so they travel together."""
@@ -50,6 +54,29 @@ class Limits:
     backoff: float = 0.2
     max_body: int = 2 * 1024 * 1024
     max_redirects: int = 10
+    # A probe stops counting against its host's `per_host` limit after this long without
+    # finishing (default: a tenth of the timeout), so a hanging path neither starves the
+    # host's healthy paths nor costs a timeout per queued batch.  `jobs` still bounds them all.
+    host_grace: float | None = None
+
+    @property
+    def grace(self) -> float:
+        return self.timeout / 10 if self.host_grace is None else self.host_grace
+
+
+Resolve = Callable[[str], Awaitable[list[str]]]
+
+
+async def resolve_host(host: str) -> list[str]:
+    """The addresses a host name resolves to (empty when it does not resolve)."""
+    import asyncio
+    import socket
+
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return []
+    return sorted({str(info[4][0]) for info in infos})
 
 
 @dataclass
@@ -58,6 +85,7 @@ class ProbeContext:
     limits: Limits
     allow_commands: bool = True
     values: dict[str, str | None] = field(default_factory=dict)
+    resolve: Resolve = resolve_host  # how followed URLs' hosts are classified (tests replace it)
 
 
 class ProbeSpec(Strict):
@@ -73,6 +101,10 @@ class ProbeSpec(Strict):
     def summary(self) -> str:
         return self.kind
 
+    def host_key(self) -> str | None:
+        """The host the engine's per-host limit counts this probe against (None: no host)."""
+        return None
+
     async def run(self, ctx: ProbeContext) -> Outcome:
         raise NotImplementedError
 
@@ -83,5 +115,7 @@ async def timed(coro: Callable[[], Awaitable[Outcome]]) -> Outcome:
         outcome = await coro()
     except Undecided as exc:
         outcome = Outcome.unknown(str(exc))
+    except Failed as exc:
+        outcome = Outcome.fail(str(exc))
     ms = (time.perf_counter() - start) * 1000
     return Outcome(outcome.status, outcome.reason, outcome.observed, round(ms, 1))

@@ -10,14 +10,14 @@ import re
 from collections import Counter
 from typing import Literal
 
-from pydantic import field_validator
-
 from cutover.geo import Url
-from cutover.probes.base import Outcome, ProbeContext, ProbeSpec, Undecided
-from cutover.probes.conditions import check_regex, lookup
+from cutover.probes.base import Outcome, ProbeContext, Undecided
+from cutover.probes.conditions import Regex, lookup
 from cutover.probes.fetch import fetch
+from cutover.probes.web import WebProbe
 
-EID_PATTERN = r"^(?=.{1,35}$)[0-9A-Z]+(\.[0-9A-Z]+)+$"
+# Matched against the whole code (re.fullmatch): a trailing newline or space is malformed.
+EID_PATTERN = r"(?=.{1,35}\Z)[0-9A-Z]+(\.[0-9A-Z]+)+"
 
 
 def _sample(items: list[str], n: int = 3) -> str:
@@ -25,27 +25,29 @@ def _sample(items: list[str], n: int = 3) -> str:
     return ", ".join(items[:n]) + more
 
 
-class CodesSpec(ProbeSpec):
+class CodesSpec(WebProbe):
     kind: Literal["codes"]
     url: Url
     path: str = "$"
     field: str | None = None  # when the list holds objects: the key with the code
-    pattern: str = EID_PATTERN
+    pattern: Regex = EID_PATTERN
     expected_count: int | str | None = None
     required: list[str] = []
-
-    _regex = field_validator("pattern")(check_regex)
 
     def summary(self) -> str:
         return f"codes {self.url}"
 
+    def own_url(self) -> str:
+        return self.url
+
     async def run(self, ctx: ProbeContext) -> Outcome:
-        resp = await fetch(ctx, self.url, insecure=self.insecure)
+        resp = await fetch(ctx, self.url, self.request())
         if resp.status != 200:
             return Outcome.fail(f"{self.url}: expected status 200, got {resp.status}")
         codes = self._codes(resp.json())
+        expected = self._expected_count()
         problems = []
-        bad = [c for c in codes if not re.search(self.pattern, c)]
+        bad = [c for c in codes if not re.fullmatch(self.pattern, c)]
         if bad:
             problems.append(f"{len(bad)} code{'s' * (len(bad) > 1)} malformed: {_sample(bad)}")
         dupes = sorted(c for c, n in Counter(codes).items() if n > 1)
@@ -55,13 +57,19 @@ class CodesSpec(ProbeSpec):
         if missing:
             problems.append(f"missing {_sample(missing)}")
         distinct = len(set(codes) - set(bad))
-        if self.expected_count is not None and distinct < int(self.expected_count):
-            problems.append(
-                f"{distinct} valid codes published, expected {int(self.expected_count)}"
-            )
+        if expected is not None and distinct < expected:
+            problems.append(f"{distinct} valid codes published, expected {expected}")
         if problems:
             return Outcome.fail("; ".join(problems), distinct)
         return Outcome.ok(distinct)
+
+    def _expected_count(self) -> int | None:
+        if self.expected_count is None:
+            return None
+        try:
+            return int(self.expected_count)
+        except ValueError:
+            raise Undecided(f"expected_count {self.expected_count!r} is not a number") from None
 
     def _codes(self, document: object) -> list[str]:
         try:

@@ -6,10 +6,11 @@ Each failure says expected vs actual in one line.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, model_validator
 
+from cutover import templates
 from cutover.models import Strict
 from cutover.probes.base import Outcome, Undecided
 from cutover.probes.fetch import Response
@@ -24,7 +25,13 @@ def check_regex(value: str | None) -> str | None:
             re.compile(value)
         except re.error as exc:
             raise ValueError(f"invalid regular expression: {exc}") from None
+        except (RecursionError, OverflowError):
+            raise ValueError("regular expression nested too deeply") from None
     return value
+
+
+# A regular expression; a template value substituted into it is escaped (matched literally).
+Regex = Annotated[str, AfterValidator(check_regex), templates.REGEX]
 
 
 def lookup(data: Any, path: str) -> Any:
@@ -55,29 +62,46 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def same(actual: Any, expected: Any) -> bool:
+    """JSON equality where true is not 1 and false is not 0 (Python says they are)."""
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return type(actual) is type(expected) and actual == expected
+    a, e = _number(actual), _number(expected)
+    if a is not None and e is not None:
+        return a == e
+    if isinstance(actual, list) and isinstance(expected, list):
+        return len(actual) == len(expected) and all(map(same, actual, expected))
+    if isinstance(actual, dict) and isinstance(expected, dict):
+        keys = actual.keys()
+        return keys == expected.keys() and all(same(actual[k], expected[k]) for k in keys)
+    return bool(actual == expected)
+
+
+_ORDER = {
+    ">=": lambda x, y: x >= y,
+    "<=": lambda x, y: x <= y,
+    ">": lambda x, y: x > y,
+    "<": lambda x, y: x < y,
+}
+
+
 def compare(actual: Any, op: Op, expected: Any) -> bool:
     if op == "exists":
         return True
     if op == "contains":
-        return expected in actual if isinstance(actual, (str, list, dict)) else False
+        if isinstance(actual, list):
+            return any(same(item, expected) for item in actual)
+        return isinstance(actual, (str, dict)) and isinstance(expected, str) and expected in actual
     if op == "matches":
         return re.search(str(expected), str(actual)) is not None
+    if op in ("==", "!="):
+        return same(actual, expected) == (op == "==")
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return False  # true is not greater than 0
     a, e = _number(actual), _number(expected)
-    if a is not None and e is not None:
-        pair: tuple[Any, Any] = (a, e)
-    else:
-        pair = (actual, expected)
+    pair: tuple[Any, Any] = (a, e) if a is not None and e is not None else (actual, expected)
     try:
-        return bool(
-            {
-                "==": lambda x, y: x == y,
-                "!=": lambda x, y: x != y,
-                ">=": lambda x, y: x >= y,
-                "<=": lambda x, y: x <= y,
-                ">": lambda x, y: x > y,
-                "<": lambda x, y: x < y,
-            }[op](*pair)
-        )
+        return bool(_ORDER[op](*pair))
     except TypeError:
         return False
 
@@ -92,6 +116,18 @@ class JsonCheck(Strict):
     op: Op = "=="
     value: Any = None
     length: bool = False  # compare the length of the list/object at `path`
+
+    @model_validator(mode="after")
+    def _pattern(self) -> JsonCheck:
+        if self.op == "matches":
+            if not isinstance(self.value, str):
+                raise ValueError("op matches needs a regular expression as value")
+            check_regex(self.value)
+        return self
+
+    def regex_fields(self) -> set[str]:
+        """Fields that hold a regular expression (templates substitute escaped values)."""
+        return {"value"} if self.op == "matches" else set()
 
     def evaluate(self, document: Any) -> str | None:
         try:
@@ -110,17 +146,19 @@ class JsonCheck(Strict):
 
 class Expect(Strict):
     status: int | list[int] = 200
-    headers: dict[str, str] = {}
+    headers: dict[str, Regex] = {}
     body_contains: str | None = None
     body_not_contains: str | None = None
-    body_regex: str | None = None
+    body_regex: Regex | None = None
     json_checks: list[JsonCheck] = Field(default=[], alias="json")
     max_ms: float | None = Field(default=None, gt=0)
 
-    _regex = field_validator("body_regex")(check_regex)
+    @property
+    def statuses(self) -> list[int]:
+        return [self.status] if isinstance(self.status, int) else self.status
 
     def evaluate(self, resp: Response) -> Outcome:
-        statuses = [self.status] if isinstance(self.status, int) else self.status
+        statuses = self.statuses
         if resp.status not in statuses:
             want = " or ".join(map(str, statuses))
             return Outcome.fail(
@@ -153,4 +191,4 @@ class Expect(Strict):
         return problems
 
 
-__all__ = ["Expect", "JsonCheck", "Undecided", "compare", "lookup"]
+__all__ = ["Expect", "JsonCheck", "Regex", "Undecided", "compare", "lookup", "same"]

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Literal
 
 from cutover.geo import Url
-from cutover.probes.base import Outcome, ProbeContext, ProbeSpec, Undecided
+from cutover.probes.base import Outcome, ProbeContext, Undecided
 from cutover.probes.conditions import compare, lookup
 from cutover.probes.fetch import fetch
+from cutover.probes.web import WebProbe
 
 
-class CountSpec(ProbeSpec):
+class CountSpec(WebProbe):
     kind: Literal["count"]
     url: Url
     path: str = "$"
@@ -21,8 +22,11 @@ class CountSpec(ProbeSpec):
     def summary(self) -> str:
         return f"count {self.url}"
 
+    def own_url(self) -> str:
+        return self.url
+
     async def run(self, ctx: ProbeContext) -> Outcome:
-        resp = await fetch(ctx, self.url, insecure=self.insecure)
+        resp = await fetch(ctx, self.url, self.request())
         if resp.status != 200:
             return Outcome.fail(f"{self.url}: expected status 200, got {resp.status}")
         try:

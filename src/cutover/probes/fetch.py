@@ -1,18 +1,26 @@
 """One HTTP request with the engine's limits: retries for connection errors and 5xx, a body cap.
 
-Everything that means "could not find out" becomes `Undecided` with a one-line reason.
+Everything that means "could not find out" becomes `Undecided` with a one-line reason; a
+certificate that fails verification is a verified fact and becomes `Failed`.  Decompression
+is aiohttp's, which from 3.13.3 stops at the size asked for (a gzip bomb costs the cap).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from cutover.probes.base import ProbeContext, Undecided
+from cutover.probes.base import Failed, ProbeContext, Undecided
+from cutover.probes.web import Request
+
+if TYPE_CHECKING:
+    import aiohttp
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})  # 304-306 carry no Location to follow
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,8 @@ class Response:
             return json.loads(self.body)
         except ValueError as exc:
             raise Undecided(f"{self.url}: response is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise Undecided(f"{self.url}: response JSON is nested too deeply") from None
 
     def require_whole(self) -> None:
         if self.truncated:
@@ -49,12 +59,17 @@ class Response:
 async def fetch(
     ctx: ProbeContext,
     url: str,
+    request: Request | None = None,
     *,
     method: str = "GET",
-    headers: Mapping[str, str] | None = None,
-    insecure: bool = False,
+    accept: Collection[int] = (),
 ) -> Response:
-    """A single request, redirects not followed (probes that follow do it themselves)."""
+    """A single request, redirects not followed (probes that follow do it themselves).
+
+    A 5xx still answered after the retries is undecided (the service is down, which says
+    nothing about the step) unless the probe expects that status (`accept`).  A certificate
+    that fails verification decides the probe: it is failing.
+    """
     import asyncio
 
     import aiohttp
@@ -62,36 +77,16 @@ async def fetch(
     if ctx.session is None:
         raise Undecided("no HTTP session")
     limits = ctx.limits
+    attempts = limits.retries + 1
     last = ""
-    for attempt in range(limits.retries + 1):
+    for attempt in range(attempts):
         if attempt:
             await asyncio.sleep(limits.backoff * 2 ** (attempt - 1))
         start = time.perf_counter()
         try:
-            async with ctx.session.request(
-                method,
-                url,
-                headers=headers,
-                allow_redirects=False,
-                ssl=not insecure,
-            ) as resp:
-                body = await _read_capped(resp.content, limits.max_body)
-                elapsed = (time.perf_counter() - start) * 1000
-                if resp.status >= 500 and attempt < limits.retries:
-                    last = f"HTTP {resp.status}"
-                    continue
-                return Response(
-                    resp.status,
-                    dict(resp.headers),
-                    body,
-                    str(resp.url),
-                    elapsed,
-                    len(body) > limits.max_body,
-                )
+            resp = await _once(ctx.session, method, url, request, limits.max_body)
         except aiohttp.ClientConnectorCertificateError as exc:
-            raise Undecided(
-                f"{url}: TLS certificate not trusted ({exc.certificate_error})"
-            ) from None
+            raise Failed(_certificate_problem(url, exc.certificate_error)) from None
         except aiohttp.ClientSSLError as exc:
             raise Undecided(f"{url}: TLS handshake failed ({exc})") from None
         except aiohttp.ClientConnectorDNSError:
@@ -100,9 +95,40 @@ async def fetch(
             raise Undecided(f"invalid URL {url!r}") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            continue
         except aiohttp.ClientResponseError as exc:
             raise Undecided(f"{url}: malformed response ({exc.message})") from None
-    raise Undecided(f"{url}: {_plain(last)} after {limits.retries + 1} attempts")
+        status, headers, body, final = resp
+        if status >= 500 and status not in accept:
+            last = f"service unavailable: {status}"
+            continue
+        elapsed = (time.perf_counter() - start) * 1000
+        return Response(status, headers, body, final, elapsed, len(body) > limits.max_body)
+    plural = "s" * (attempts != 1)
+    raise Undecided(f"{url}: {_plain(last)} after {attempts} attempt{plural}")
+
+
+async def _once(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    request: Request | None,
+    cap: int,
+) -> tuple[int, dict[str, str], bytes, str]:
+    async with session.request(
+        method,
+        url,
+        headers=request.headers_for(url) if request else None,
+        allow_redirects=False,
+        ssl=request.ssl if request else True,
+    ) as resp:
+        body = await _read_capped(resp.content, cap)
+        return resp.status, dict(resp.headers), body, str(resp.url)
+
+
+def _certificate_problem(url: str, error: Exception) -> str:
+    detail = getattr(error, "verify_message", None) or str(error)
+    return f"certificate of {urlsplit(url).hostname} not valid: {detail}"
 
 
 async def _read_capped(stream: Any, cap: int) -> bytes:

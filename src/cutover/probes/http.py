@@ -7,23 +7,26 @@ from typing import Literal
 from pydantic import Field
 
 from cutover.geo import Url
-from cutover.probes.base import Outcome, ProbeContext, ProbeSpec
+from cutover.probes.base import Outcome, ProbeContext
 from cutover.probes.conditions import Expect
 from cutover.probes.fetch import fetch
+from cutover.probes.web import WebProbe
 
 
-class HttpSpec(ProbeSpec):
+class HttpSpec(WebProbe):
     kind: Literal["http"]
     url: Url
     method: Literal["GET", "HEAD", "POST"] = "GET"
-    headers: dict[str, str] = {}
     expect: Expect = Field(default_factory=Expect)
 
     def summary(self) -> str:
         return f"{self.method} {self.url}"
 
+    def own_url(self) -> str:
+        return self.url
+
     async def run(self, ctx: ProbeContext) -> Outcome:
         resp = await fetch(
-            ctx, self.url, method=self.method, headers=self.headers, insecure=self.insecure
+            ctx, self.url, self.request(), method=self.method, accept=self.expect.statuses
         )
         return self.expect.evaluate(resp)

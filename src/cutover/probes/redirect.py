@@ -8,28 +8,30 @@ from __future__ import annotations
 
 import re
 from typing import Literal
-from urllib.parse import urljoin
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from cutover.geo import Url
-from cutover.probes.base import Outcome, ProbeContext, ProbeSpec, Undecided
-from cutover.probes.conditions import check_regex
-from cutover.probes.fetch import Response, fetch
+from cutover.probes.base import Outcome, ProbeContext, Undecided
+from cutover.probes.conditions import Regex
+from cutover.probes.fetch import REDIRECTS, Response, fetch
+from cutover.probes.urls import absolute
+from cutover.probes.web import WebProbe
 
 
-class RedirectSpec(ProbeSpec):
+class RedirectSpec(WebProbe):
     kind: Literal["redirect"]
     url: Url
-    final_url: str
-    notice: str | None = None
-    forbid: str = r"<form\b"
+    final_url: Regex
+    notice: Regex | None = None
+    forbid: Regex = r"<form\b"
     max_redirects: int | None = Field(default=None, ge=0, le=50)
-
-    _regex = field_validator("final_url", "notice", "forbid")(check_regex)
 
     def summary(self) -> str:
         return f"redirect {self.url} -> /{self.final_url}/"
+
+    def own_url(self) -> str:
+        return self.url
 
     async def run(self, ctx: ProbeContext) -> Outcome:
         resp, hops = await self._follow(ctx)
@@ -47,15 +49,15 @@ class RedirectSpec(ProbeSpec):
 
     async def _follow(self, ctx: ProbeContext) -> tuple[Response, int]:
         limit = self.max_redirects if self.max_redirects is not None else ctx.limits.max_redirects
+        request, follow = self.request(), self.follow(ctx)
         url, seen = self.url, [self.url]
         for hops in range(limit + 1):
-            resp = await fetch(ctx, url, insecure=self.insecure)
-            if resp.status not in (301, 302, 303, 307, 308) or not resp.location:
+            resp = await fetch(ctx, url, request)
+            if resp.status not in REDIRECTS or not resp.location:
                 return resp, hops
-            url = urljoin(url, resp.location)
-            if not url.startswith(("http://", "https://")):
-                raise Undecided(f"redirect to non-HTTP location {url}")
+            url = absolute(url, resp.location, "redirect to")
             if url in seen:
                 raise Undecided(f"redirect loop: {' -> '.join([*seen[seen.index(url) :], url])}")
+            await follow.check(url, "redirect to")
             seen.append(url)
         raise Undecided(f"more than {limit} redirects from {self.url}")

@@ -18,6 +18,9 @@ class TcpSpec(ProbeSpec):
     def summary(self) -> str:
         return f"tcp {self.host}:{self.port}"
 
+    def host_key(self) -> str | None:
+        return self.host
+
     async def run(self, ctx: ProbeContext) -> Outcome:
         import asyncio
 

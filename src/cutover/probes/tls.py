@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from cutover.probes.base import Outcome, ProbeContext, ProbeSpec, Undecided
+from cutover.probes.web import trusting
 
 
 class TlsSpec(ProbeSpec):
@@ -20,15 +21,20 @@ class TlsSpec(ProbeSpec):
     def summary(self) -> str:
         return f"tls {self.host}:{self.port}"
 
+    def host_key(self) -> str | None:
+        return self.host
+
     async def run(self, ctx: ProbeContext) -> Outcome:
         import asyncio
         import ssl
         import time
 
-        context = ssl.create_default_context(cafile=self.ca_file)
         if self.insecure:
+            context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
+        else:
+            context = trusting(self.ca_file) if self.ca_file else ssl.create_default_context()
         try:
             _, writer = await asyncio.open_connection(
                 self.host, self.port, ssl=context, server_hostname=self.host

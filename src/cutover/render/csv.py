@@ -1,4 +1,8 @@
-"""One row per cell, UTF-8 with a BOM so spreadsheet programs show Vietnamese correctly."""
+"""One row per cell, UTF-8 with a BOM so spreadsheet programs show Vietnamese correctly.
+
+Every text cell goes through `text.csv_cell`: bounded, control characters removed, formula
+starters neutralised, so the file opens as data in a spreadsheet and reads with the csv
+module's default settings."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import io
 from collections.abc import Iterator
 
 from cutover.render.base import RenderOptions, title
+from cutover.render.text import csv_cell
 from cutover.rollup import Matrix
 
 HEADER = [
@@ -32,20 +37,20 @@ def header(matrix: Matrix) -> list[str]:
 
 def cell_rows(matrix: Matrix, options: RenderOptions) -> Iterator[list[str | int | None]]:
     """One row per cell in `header(matrix)`'s order; communes are None for province-level
-    steps.  Shared by the csv and xlsx formats."""
+    steps; every string already a `csv_cell`.  Shared by the csv and xlsx formats."""
     for p in matrix.provinces:
         silent = _silent(matrix, p.code)
         for step in matrix.steps:
             cell = matrix.cell(p.code, step.id)
             yield [
-                p.code,
-                p.spec.name,
-                step.id,
-                title(step, options.lang),
+                csv_cell(p.code),
+                csv_cell(p.spec.name),
+                csv_cell(step.id),
+                csv_cell(title(step, options.lang)),
                 step.due.isoformat(),
-                step.owner or "",
+                csv_cell(step.owner or ""),
                 cell.status,
-                cell.reason,
+                csv_cell(cell.reason),
                 cell.evidence_at.isoformat() if cell.evidence_at else "",
                 cell.done_units,
                 cell.total_units,

@@ -1,11 +1,11 @@
 """One self-contained HTML file: heat map, progress bars, done-over-time chart, the overdue
-and regressed list.  Inline CSS and SVG only (a CSP forbids any fetch); every string from
-data or people is escaped."""
+and regressed list.  Inline CSS and SVG only (a CSP forbids any fetch, script, base URL or form
+target); every string from data or people goes through `text.html_text`, in element content and
+attribute values alike."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from html import escape
 
 from cutover.render.base import (
     SYMBOL,
@@ -18,6 +18,7 @@ from cutover.render.base import (
     silent_note,
     title,
 )
+from cutover.render.text import html_text
 from cutover.rollup import Matrix
 
 COLOURS = {
@@ -80,6 +81,9 @@ WORDS = {
         "insecure": "Tắt kiểm tra TLS",
     },
 }
+# No script, no fetch: default-src covers scripts, frames and connections; base-uri and
+# form-action do not fall back to it, so they are closed explicitly.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1f2328}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
@@ -109,13 +113,12 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
     parts = [
         "<!doctype html>",
         f'<html lang="{options.lang}"><head><meta charset="utf-8">',
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-        "style-src 'unsafe-inline'; img-src data:\">",
-        f"<title>{escape(head)}</title><style>{CSS}{_status_css()}</style></head><body>",
-        f"<h1>{escape(head)}</h1>",
-        f'<p class="meta">{w["as_of"]} <strong id="as-of">{as_of}</strong> ({escape(zone)}) · '
-        f"{w['checklist']} <code>{escape(matrix.checklist.id)}</code> "
-        f"sha256:{escape(matrix.digest[:12])}</p>",
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+        f"<title>{html_text(head)}</title><style>{CSS}{_status_css()}</style></head><body>",
+        f"<h1>{html_text(head)}</h1>",
+        f'<p class="meta">{w["as_of"]} <strong id="as-of">{as_of}</strong> ({html_text(zone)}) · '
+        f"{w['checklist']} <code>{html_text(matrix.checklist.id)}</code> "
+        f"sha256:{html_text(matrix.digest[:12])}</p>",
         _bars(matrix, options),
         _matrix(matrix, options),
         _chart(matrix, options),
@@ -134,7 +137,7 @@ def _bars(matrix: Matrix, options: RenderOptions) -> str:
         pct = 100 * t.done / t.total if t.total else 0
         waived = f" (+{t.counts['waived']} waived)" if t.counts.get("waived") else ""
         rows.append(
-            f"<tr><td><code>{escape(step.id)}</code></td><td>{escape(title(step, options.lang))}</td>"
+            f"<tr><td><code>{html_text(step.id)}</code></td><td>{html_text(title(step, options.lang))}</td>"
             f'<td><div class="bar" title="{pct:.0f}%"><span style="width:{pct:.1f}%"></span></div></td>'
             f"<td>{t.done}/{t.total}{waived}</td></tr>"
         )
@@ -145,7 +148,7 @@ def _matrix(matrix: Matrix, options: RenderOptions) -> str:
     w = WORDS[options.lang]
     abbr = abbreviations(matrix.steps)
     head = "".join(
-        f'<th title="{escape(s.id)}: {escape(title(s, options.lang))}">{escape(abbr[s.id])}</th>'
+        f'<th title="{html_text(s.id)}: {html_text(title(s, options.lang))}">{html_text(abbr[s.id])}</th>'
         for s in matrix.steps
     )
     rows = []
@@ -158,11 +161,13 @@ def _matrix(matrix: Matrix, options: RenderOptions) -> str:
             tip = f"{step.id}: {cell.status}" + (f" — {cell.reason}" if cell.reason else "")
             if cell.insecure:
                 tip += f" [{w['insecure']}]"
-            cells.append(f'<td class="c {cell.status}" title="{escape(tip)}">{escape(text)}</td>')
+            cells.append(
+                f'<td class="c {cell.status}" title="{html_text(tip)}">{html_text(text)}</td>'
+            )
         rows.append(
-            f'<tr class="province" data-code="{escape(p.code)}"><td class="p">'
-            f"{escape(silent_mark(matrix, p.code))}{escape(p.code)} "
-            f"{escape(name)}</td>{''.join(cells)}</tr>"
+            f'<tr class="province" data-code="{html_text(p.code)}"><td class="p">'
+            f"{html_text(silent_mark(matrix, p.code))}{html_text(p.code)} "
+            f"{html_text(name)}</td>{''.join(cells)}</tr>"
         )
     totals = "".join(
         f"<td>{matrix.totals[s.id].done}/{matrix.totals[s.id].total}</td>" for s in matrix.steps
@@ -202,7 +207,7 @@ def _chart(matrix: Matrix, options: RenderOptions) -> str:
             f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>{dots}'
         )
         legend.append(
-            f'<span><i class="sw" style="background:{colour}"></i>{escape(step.id)}</span>'
+            f'<span><i class="sw" style="background:{colour}"></i>{html_text(step.id)}</span>'
         )
     zone = matrix.checklist.timezone
     first = local(series[0][0], zone).strftime("%d/%m %H:%M")
@@ -231,10 +236,10 @@ def _attention(matrix: Matrix, options: RenderOptions) -> str:
             cell = matrix.cell(p.code, step.id)
             if cell.status in ("overdue", "regressed"):
                 rows.append(
-                    f"<tr><td>{escape(p.code)} {escape(p.spec.name)}</td><td>{escape(step.id)}</td>"
+                    f"<tr><td>{html_text(p.code)} {html_text(p.spec.name)}</td><td>{html_text(step.id)}</td>"
                     f'<td><span class="sw" style="background:{COLOURS[cell.status]}"></span>'
-                    f"{cell.status}</td><td>{escape(step.owner or '')}</td>"
-                    f"<td>{escape(cell.reason)}</td></tr>"
+                    f"{cell.status}</td><td>{html_text(step.owner or '')}</td>"
+                    f"<td>{html_text(cell.reason)}</td></tr>"
                 )
     if not rows:
         return f'<h2>{w["attention"]}</h2><p id="attention">{w["none"]}</p>'
@@ -247,12 +252,12 @@ def _attention(matrix: Matrix, options: RenderOptions) -> str:
 
 def _insecure(matrix: Matrix, options: RenderOptions) -> str:
     note = insecure_note(matrix, options.lang)
-    return f'<p id="insecure"><strong>{escape(note)}</strong></p>' if note else ""
+    return f'<p id="insecure"><strong>{html_text(note)}</strong></p>' if note else ""
 
 
 def _silent(matrix: Matrix, options: RenderOptions) -> str:
     note = silent_note(matrix, options.lang)
-    return f'<p id="silent"><strong>{escape(note)}</strong></p>' if note else ""
+    return f'<p id="silent"><strong>{html_text(note)}</strong></p>' if note else ""
 
 
 def _legend(matrix: Matrix, options: RenderOptions) -> str:
@@ -261,5 +266,5 @@ def _legend(matrix: Matrix, options: RenderOptions) -> str:
         for s, c in COLOURS.items()
     )
     if matrix.silent_after is not None:
-        items += f"<span>{escape(silent_legend(matrix, options.lang))}</span>"
+        items += f"<span>{html_text(silent_legend(matrix, options.lang))}</span>"
     return f'<p class="legend">{items}</p>'

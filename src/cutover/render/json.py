@@ -1,11 +1,18 @@
-"""The matrix as versioned JSON (`cutover.matrix/1`)."""
+"""The matrix as versioned JSON (`cutover.matrix/1`).
+
+JSON escapes any character by construction; text from outside still goes through `text.clean`
+so every format carries the same bounded text, free of NUL (which e.g. PostgreSQL's jsonb
+refuses), terminal escapes (C1 controls are not escaped by `ensure_ascii=False`) and bidi
+controls."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from cutover.checklist import Title
 from cutover.render.base import RenderOptions
+from cutover.render.text import clean
 from cutover.rollup import Matrix
 
 SCHEMA_ID = "cutover.matrix/1"
@@ -18,24 +25,29 @@ def as_dict(matrix: Matrix) -> dict[str, Any]:
         "as_of": matrix.as_of.isoformat(),
         "checklist": {
             "id": checklist.id,
-            "title": checklist.title.model_dump(),
+            "title": _title(checklist.title),
             "digest": matrix.digest,
             "timezone": checklist.timezone,
         },
         "steps": [
             {
                 "id": s.id,
-                "title": s.title.model_dump(),
+                "title": _title(s.title),
                 "due": s.due.isoformat(),
                 "level": s.level,
-                "owner": s.owner,
-                "tags": list(s.tags),
+                "owner": None if s.owner is None else clean(s.owner),
+                "tags": [clean(t) for t in s.tags],
                 "kind": s.verify.kind,
             }
             for s in matrix.steps
         ],
         "provinces": [
-            {"code": p.code, "slug": p.slug, "name": p.spec.name, "name_en": p.spec.name_en}
+            {
+                "code": p.code,
+                "slug": p.slug,
+                "name": clean(p.spec.name),
+                "name_en": clean(p.spec.name_en),
+            }
             for p in matrix.provinces
         ],
         "cells": [
@@ -43,7 +55,7 @@ def as_dict(matrix: Matrix) -> dict[str, Any]:
                 "province": c.province,
                 "step": c.step,
                 "status": c.status,
-                "reason": c.reason,
+                "reason": clean(c.reason),
                 "evidence_at": c.evidence_at.isoformat() if c.evidence_at else None,
                 "communes": None
                 if c.total_units is None
@@ -52,8 +64,8 @@ def as_dict(matrix: Matrix) -> dict[str, Any]:
                 "waiver": None
                 if c.waiver is None
                 else {
-                    "reason": c.waiver.reason,
-                    "approver": c.waiver.approver,
+                    "reason": clean(c.waiver.reason),
+                    "approver": clean(c.waiver.approver),
                     "until": c.waiver.until.isoformat(),
                 },
             }
@@ -79,6 +91,10 @@ def silent(matrix: Matrix) -> dict[str, Any]:
             ],
         }
     }
+
+
+def _title(title: Title) -> dict[str, str]:
+    return {"vi": clean(title.vi), "en": clean(title.en)}
 
 
 def render(matrix: Matrix, options: RenderOptions) -> str:

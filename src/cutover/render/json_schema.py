@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from cutover.render.text import LIMIT
 from cutover.rollup import STATUSES
 
+# Text from outside (titles, names, owners, reasons, waivers), as `text.clean` leaves it.
+_FREE = {
+    "type": "string",
+    "maxLength": LIMIT,
+    "description": f"free text: no control characters but tab and newline, at most {LIMIT} "
+    "characters, a longer text ending with ' … [cut, N characters]'",
+}
 _TITLE = {
     "type": "object",
     "required": ["vi", "en"],
     "additionalProperties": False,
-    "properties": {"vi": {"type": "string"}, "en": {"type": "string"}},
+    "properties": {"vi": _FREE, "en": _FREE},
 }
 _TIME = {"type": "string", "format": "date-time"}
 
@@ -46,8 +54,8 @@ MATRIX_SCHEMA: dict[str, Any] = {
                     "title": _TITLE,
                     "due": _TIME,
                     "level": {"enum": ["province", "commune"]},
-                    "owner": {"type": ["string", "null"]},
-                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "owner": {"anyOf": [_FREE, {"type": "null"}]},
+                    "tags": {"type": "array", "items": _FREE},
                     "kind": {"type": "string"},
                 },
             },
@@ -61,8 +69,8 @@ MATRIX_SCHEMA: dict[str, Any] = {
                 "properties": {
                     "code": {"type": "string", "pattern": r"^\d{2}$"},
                     "slug": {"type": "string"},
-                    "name": {"type": "string"},
-                    "name_en": {"type": "string"},
+                    "name": _FREE,
+                    "name_en": _FREE,
                 },
             },
         },
@@ -85,7 +93,7 @@ MATRIX_SCHEMA: dict[str, Any] = {
                     "province": {"type": "string"},
                     "step": {"type": "string"},
                     "status": {"enum": list(STATUSES)},
-                    "reason": {"type": "string"},
+                    "reason": _FREE,
                     "evidence_at": {"anyOf": [_TIME, {"type": "null"}]},
                     "communes": {
                         "anyOf": [
@@ -110,8 +118,8 @@ MATRIX_SCHEMA: dict[str, Any] = {
                                 "required": ["reason", "approver", "until"],
                                 "additionalProperties": False,
                                 "properties": {
-                                    "reason": {"type": "string"},
-                                    "approver": {"type": "string"},
+                                    "reason": _FREE,
+                                    "approver": _FREE,
                                     "until": _TIME,
                                 },
                             },

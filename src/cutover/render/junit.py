@@ -2,6 +2,7 @@
 
 Not done → <failure>, n/a or waived → <skipped/>.  Valid against the common JUnit XSD
 (windyroad), which wants a timestamp without a zone, properties, system-out and system-err.
+Text from outside goes through `text.xml_text`: no NUL or other character XML forbids, bounded.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from datetime import UTC
 from xml.etree import ElementTree as ET
 
 from cutover.render.base import RenderOptions, heartbeat_text, title
+from cutover.render.text import xml_text
 from cutover.rollup import Matrix
 
 SKIPPED = ("n/a", "waived")
@@ -38,9 +40,9 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
         )
         props = ET.SubElement(suite, "properties")
         for name, value in (
-            ("title", title(step, options.lang)),
+            ("title", xml_text(title(step, options.lang))),
             ("due", step.due.isoformat()),
-            ("owner", step.owner or ""),
+            ("owner", xml_text(step.owner or "")),
             ("as_of", matrix.as_of.isoformat()),
             *_silent(matrix),
         ):
@@ -49,14 +51,15 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
             case = ET.SubElement(
                 suite,
                 "testcase",
-                name=f"{p.code} {p.spec.name}",
+                name=xml_text(f"{p.code} {p.spec.name}"),
                 classname=f"{matrix.checklist.id}.{step.id}",
                 time="0",
             )
             if cell.status in SKIPPED:
-                ET.SubElement(case, "skipped", message=cell.reason or cell.status)
+                ET.SubElement(case, "skipped", message=xml_text(cell.reason) or cell.status)
             elif cell.status != "done":
-                detail = cell.reason + (f" [{cell.fraction} communes]" if cell.fraction else "")
+                fraction = f" [{cell.fraction} communes]" if cell.fraction else ""
+                detail = xml_text(cell.reason) + fraction
                 failure = ET.SubElement(
                     case, "failure", message=f"{cell.status}: {detail}", type=cell.status
                 )

@@ -1,4 +1,7 @@
-"""A GitHub-flavoured Markdown table: provinces × steps, a totals row, a legend."""
+"""A GitHub-flavoured Markdown table: provinces × steps, a totals row, a legend.
+
+Text from outside goes through `text.markdown_cell`: one line, `|` and markup escaped, so every
+row keeps its columns and nothing becomes a link, an image or HTML."""
 
 from __future__ import annotations
 
@@ -13,14 +16,8 @@ from cutover.render.base import (
     silent_note,
     title,
 )
+from cutover.render.text import markdown_cell
 from cutover.rollup import Cell, Matrix
-
-
-def escape(text: str) -> str:
-    """Keep user text from breaking the table or turning into markup."""
-    for char in "\\|*_`[]<>#":
-        text = text.replace(char, "\\" + char)
-    return text.replace("\n", " ")
 
 
 def _cell(cell: Cell) -> str:
@@ -35,13 +32,13 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
     abbr = abbreviations(matrix.steps)
     as_of = local(matrix.as_of, matrix.checklist.timezone).strftime("%H:%M %d/%m/%Y")
     head = title_of(matrix, options)
-    lines = [f"# {escape(head)}", "", f"As of {as_of} ({matrix.checklist.timezone})", ""]
+    lines = [f"# {markdown_cell(head)}", "", f"As of {as_of} ({matrix.checklist.timezone})", ""]
     lines.append("| Province | " + " | ".join(abbr[s.id] for s in matrix.steps) + " |")
     lines.append("|---|" + "|".join(":-:" for _ in matrix.steps) + "|")
     for p in matrix.provinces:
         name = p.spec.name if options.lang == "vi" else p.spec.name_en
         cells = " | ".join(_cell(matrix.cell(p.code, s.id)) for s in matrix.steps)
-        lines.append(f"| {silent_mark(matrix, p.code)}{p.code} {escape(name)} | {cells} |")
+        lines.append(f"| {silent_mark(matrix, p.code)}{p.code} {markdown_cell(name)} | {cells} |")
     totals = matrix.totals
     lines.append(
         "| **Done** | "
@@ -52,12 +49,12 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
     for step in matrix.steps:
         due = local(step.due, matrix.checklist.timezone).strftime("%H:%M %d/%m/%Y")
         lines.append(
-            f"| {abbr[step.id]} | `{step.id}`: {escape(title(step, options.lang))} | {due} |"
+            f"| {abbr[step.id]} | `{step.id}`: {markdown_cell(title(step, options.lang))} | {due} |"
         )
     if note := insecure_note(matrix, options.lang):
-        lines += ["", f"**{escape(note)}**"]
+        lines += ["", f"**{markdown_cell(note)}**"]
     if note := silent_note(matrix, options.lang):
-        lines += ["", f"**{escape(note)}**"]
+        lines += ["", f"**{markdown_cell(note)}**"]
     silent = f"; {silent_legend(matrix, options.lang)}" if matrix.silent_after else ""
     lines += [
         "",

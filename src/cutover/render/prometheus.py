@@ -1,13 +1,17 @@
-"""Text exposition for the node-exporter textfile collector (checked with promtool)."""
+"""Text exposition for the node-exporter textfile collector (checked with promtool).
+
+Every label value goes through `text.prom_label` (escaped as the exposition format defines)."""
 
 from __future__ import annotations
 
 from cutover.render.base import RenderOptions
+from cutover.render.text import prom_label
 from cutover.rollup import STATUSES, Matrix
 
 
-def label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+def labels(**pairs: str) -> str:
+    """`{name="value",…}` with every value escaped."""
+    return "{" + ",".join(f'{name}="{prom_label(value)}"' for name, value in pairs.items()) + "}"
 
 
 def render(matrix: Matrix, options: RenderOptions) -> str:
@@ -19,10 +23,8 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
         for step in matrix.steps:
             cell = matrix.cell(p.code, step.id)
             for status in STATUSES:
-                out.append(
-                    f'cutover_cell_status{{province="{p.code}",step="{label(step.id)}",'
-                    f'status="{status}"}} {int(cell.status == status)}'
-                )
+                where = labels(province=p.code, step=step.id, status=status)
+                out.append(f"cutover_cell_status{where} {int(cell.status == status)}")
     insecure = [c for c in matrix.cells.values() if c.insecure]
     if insecure:
         out += [
@@ -30,20 +32,19 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
             "# TYPE cutover_cell_insecure gauge",
         ]
         out += [
-            f'cutover_cell_insecure{{province="{c.province}",step="{label(c.step)}"}} 1'
-            for c in insecure
+            f"cutover_cell_insecure{labels(province=c.province, step=c.step)} 1" for c in insecure
         ]
     totals = matrix.totals
     out += [
         "# HELP cutover_step_done_total Provinces done on a step.",
         "# TYPE cutover_step_done_total counter",
     ]
-    out += [f'cutover_step_done_total{{step="{label(k)}"}} {t.done}' for k, t in totals.items()]
+    out += [f"cutover_step_done_total{labels(step=k)} {t.done}" for k, t in totals.items()]
     out += [
         "# HELP cutover_step_applicable Provinces a step applies to.",
         "# TYPE cutover_step_applicable gauge",
     ]
-    out += [f'cutover_step_applicable{{step="{label(k)}"}} {t.total}' for k, t in totals.items()]
+    out += [f"cutover_step_applicable{labels(step=k)} {t.total}" for k, t in totals.items()]
     if matrix.silent_after is not None:
         beat = int(matrix.silent_after.total_seconds())
         out += [
@@ -52,7 +53,7 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
             "# TYPE cutover_province_silent gauge",
         ]
         out += [
-            f'cutover_province_silent{{province="{p.code}"}} {int(p.code in matrix.silent)}'
+            f"cutover_province_silent{labels(province=p.code)} {int(p.code in matrix.silent)}"
             for p in matrix.provinces
         ]
     out += [

@@ -1,7 +1,8 @@
 """The written national summary in the telegram's manner, in Vietnamese or English.
 
 "As of 13:00 on 28 June 2025, 34/34 provinces and cities had declared …; 32/34 had closed …",
-then who is behind on each step, then the next deadlines of the checklist.
+then who is behind on each step, then the next deadlines of the checklist.  Names, titles and
+clauses go through `text.terminal`: the summary is read in terminals and pasted into messages.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from datetime import datetime
 
 from cutover.checklist import Step
 from cutover.render.base import RenderOptions, insecure_note, local, silent_note
+from cutover.render.text import terminal
 from cutover.rollup import Matrix
 
 MONTHS = [
@@ -38,8 +40,8 @@ def when(moment: datetime, zone: str, lang: str) -> str:
 
 def clause(step: Step, lang: str) -> str:
     if step.summary:
-        return step.summary.vi if lang == "vi" else step.summary.en
-    text = step.title.vi if lang == "vi" else step.title.en
+        return terminal(step.summary.vi if lang == "vi" else step.summary.en)
+    text = terminal(step.title.vi if lang == "vi" else step.title.en)
     return text[:1].lower() + text[1:]
 
 
@@ -68,9 +70,9 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
     lines = [f"{opening} {when(matrix.as_of, zone, lang)}, " + "; ".join(parts) + "."]
     lines += _behind(matrix, lang)
     if note := insecure_note(matrix, options.lang):
-        lines.append(note + ".")
+        lines.append(terminal(note) + ".")
     if note := silent_note(matrix, options.lang):
-        lines.append(note + ".")
+        lines.append(terminal(note) + ".")
     lines += _next(matrix, lang)
     return "\n".join(lines) + "\n"
 
@@ -83,7 +85,7 @@ def _behind(matrix: Matrix, lang: str) -> list[str]:
             cell = matrix.cell(p.code, step.id)
             if cell.status in ("done", "n/a", "waived"):
                 continue
-            name = p.spec.name if lang == "vi" else p.spec.name_en
+            name = terminal(p.spec.name if lang == "vi" else p.spec.name_en)
             names.append(f"{name} ({cell.fraction})" if cell.fraction else name)
         if names:
             lead = "Chưa hoàn thành" if lang == "vi" else "Behind on"
@@ -104,7 +106,7 @@ def _next(matrix: Matrix, lang: str) -> list[str]:
         ]
     items = []
     for step in upcoming[:NEXT_DEADLINES]:
-        title = step.title.vi if lang == "vi" else step.title.en
+        title = terminal(step.title.vi if lang == "vi" else step.title.en)
         items.append(f"{when(step.due, zone, lang)}: {title}")
     lead = "Các thời hạn tiếp theo" if lang == "vi" else "Next deadlines"
     return [f"{lead}: " + "; ".join(items) + "."]

@@ -1,4 +1,7 @@
-"""The terminal matrix: provinces × steps, a symbol per cell, totals like 32/34, a legend."""
+"""The terminal matrix: provinces × steps, a symbol per cell, totals like 32/34, a legend.
+
+Text from outside goes through `text.terminal` and is handed to rich as `Text`, never as a
+string rich would parse as markup (`[link=…]`, or a stray `[/]` that raises)."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from cutover.render.base import (
     title,
 )
 from cutover.render.base import console as make_console
+from cutover.render.text import terminal
 from cutover.rollup import Cell, Matrix
 
 
@@ -35,7 +39,7 @@ def build(matrix: Matrix, options: RenderOptions) -> Table:
     zone = matrix.checklist.timezone
     as_of = local(matrix.as_of, zone).strftime("%H:%M %d/%m/%Y")
     table = Table(
-        title=f"{matrix.checklist.id} as of {as_of}",
+        title=Text(f"{matrix.checklist.id} as of {as_of}"),
         title_justify="left",
         show_edge=False,
         pad_edge=False,
@@ -48,7 +52,7 @@ def build(matrix: Matrix, options: RenderOptions) -> Table:
     for p in matrix.provinces:
         name = p.spec.name_en if options.lang == "en" else p.spec.name.removeprefix("Thành phố ")
         table.add_row(
-            f"{silent_mark(matrix, p.code)}{p.code} {name}",
+            Text(f"{silent_mark(matrix, p.code)}{p.code} {terminal(name)}"),
             *(cell_text(matrix.cell(p.code, s.id)) for s in matrix.steps),
         )
     totals = matrix.totals
@@ -67,14 +71,14 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
     abbr = abbreviations(matrix.steps)
     for step in matrix.steps:
         console.print(
-            f"{abbr[step.id]:>4} {step.id}: {title(step, options.lang)}",
+            Text(f"{abbr[step.id]:>4} {step.id}: {terminal(title(step, options.lang))}"),
             overflow="ellipsis",
             no_wrap=True,
         )
     if note := insecure_note(matrix, options.lang):
-        console.print(note, style="bold yellow")
+        console.print(Text(terminal(note), style="bold yellow"))
     if note := silent_note(matrix, options.lang):
-        console.print(note, style="bold magenta")
+        console.print(Text(terminal(note), style="bold magenta"))
     legend = Text("  ".join(f"{SYMBOL[s]} {s}" for s in SYMBOL) + "  n/m communes done")
     if matrix.silent_after is not None:
         legend.append("  " + silent_legend(matrix, options.lang))
