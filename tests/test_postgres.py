@@ -324,6 +324,14 @@ def test_connection_failures_are_one_line_without_the_password(
         assert len(result.err_lines) == 1 and result.out == ""
         assert result.err_lines[0].startswith(f"cutover: error: {expected}")
         assert password not in result.err
+    in_query = cli("matrix", "--db", f"postgresql://{role}@127.0.0.1:{port}/{name}"
+                   f"?password=wrong-{password}&connect_timeout=5")  # fmt: skip
+    assert in_query.code == 3 and len(in_query.err_lines) == 1
+    assert in_query.err_lines[0].startswith(
+        f"cutover: error: cannot log in to postgresql://{role}@127.0.0.1:{port}/{name}"
+        "?password=***&connect_timeout=***: password authentication failed"
+    )
+    assert password not in in_query.err
     stranger = sites.db.role("stranger")
     with sites.db.super_connect() as su:
         su.execute(f"CREATE ROLE {stranger} LOGIN PASSWORD 'pw-stranger'")  # type: ignore[arg-type]
