@@ -144,3 +144,7 @@ def demo_copy(demo_db: Path, tmp_path: Path) -> Path:
     target = tmp_path / "demo.db"
     shutil.copy(demo_db, target)
     return target
+
+
+# A real PostgreSQL server for the session, and a fresh database per test (tests/pg_server.py).
+from pg_server import pg_db, pg_server  # noqa: E402, F401

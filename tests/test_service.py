@@ -1,25 +1,21 @@
-"""The library on fixed clocks: rollup's status rules, changes, gates, the store's change-only
-history (confirmations, as-of, the history series), query plans."""
+"""The library on fixed clocks: rollup's status rules, changes, gates, SQLite's query plans.
+The store's change-only history (confirmations, as-of, the history series) is tested on both
+backends in test_store_contract.py."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from store_helpers import record_run
 
 from cutover import changes, service
 from cutover.checklist import Overlay
-from cutover.engine import Result
 from cutover.errors import UsageError
-from cutover.probes import Limits, Outcome
 from cutover.rollup import Evidence, History, Waiver, unit_status
-from cutover.store.base import AttestationRecord, RunStart, WaiverRecord, open_store
-from cutover.store.evidence import evidence_at
-from cutover.store.series import done_series
+from cutover.store.base import open_store
 
 T0 = datetime(2025, 6, 27, 8, 0, tzinfo=UTC)  # before every telegram deadline
 HOUR = timedelta(hours=1)
@@ -155,96 +151,12 @@ def test_parse_time_on_a_fixed_clock() -> None:
         service.parse_time("tomorrow", T0, "--until")
 
 
-# --- the store: change-only history, confirmations, as-of, series -------------------------
-
-
-def _run(store, ctx, at: datetime, outcomes: dict[tuple[str, str, str], str], *, complete=True):  # type: ignore[no-untyped-def]
-    """One run over `outcomes`' units at `at`; an incomplete run leaves one unit out."""
-    keys = list(outcomes)
-    steps = tuple(sorted({k[1] for k in keys}))
-    provinces = tuple(sorted({k[0] for k in keys}))
-    writer = store.start_run(
-        RunStart("c", "d" * 64, "s", "check", "u", "h", "site", at, provinces, steps, len(keys))
-    )
-    for i, key in enumerate(keys if complete else keys[:-1]):
-        status = outcomes[key]
-        reason = "" if status == "pass" else f"{status} reason"
-        writer.put(Result(*key, Outcome(status, reason, None, 1.0), at + timedelta(seconds=i)))  # type: ignore[arg-type]
-    return writer.finish(interrupted=not complete, finished_at=at + timedelta(seconds=30),
-                         duration_s=30.0)  # fmt: skip
-
-
-def test_repeats_are_confirmed_not_written(tmp_path: Path, ctx) -> None:  # type: ignore[no-untyped-def]
-    store = open_store(tmp_path / "s.db", environ={})
-    key = ("31", PROBE, "")
-    other = ("01", PROBE, "")
-    first = _run(store, ctx, T0, {key: "pass", other: "fail"})
-    second = _run(store, ctx, T0 + HOUR, {key: "pass", other: "fail"})
-    assert store.describe().counts["results"] == 2  # the second run wrote nothing
-    assert first.complete and second.complete
-    raw = store.raw_evidence(["31", "01"], [PROBE], T0 + 2 * HOUR, T0 + 2 * HOUR)
-    evidence, _ = evidence_at(raw, T0 + 2 * HOUR)
-    assert evidence[key].at == second.confirmed_at  # as fresh as the second run
-    # As of between the runs, the first run's own time: the past is reproduced exactly.
-    raw = store.raw_evidence(["31", "01"], [PROBE], T0 + HOUR / 2, T0 + HOUR / 2)
-    assert evidence_at(raw, T0 + HOUR / 2)[0][key].at == T0
-    # 25 hours later without a run the evidence is stale; one more run makes it fresh again.
-    narrow = ctx.narrow(["31"], [PROBE])
-    late = T0 + 26 * HOUR
-    assert service.stored_matrix(narrow, store, late).cell("31", PROBE).status == "stale"
-    _run(store, ctx, late, {key: "pass"})
-    assert service.stored_matrix(narrow, store, late + HOUR).cell("31", PROBE).status == "done"
-    assert store.describe().counts["results"] == 2
-
-
-def test_an_incomplete_run_writes_its_repeats(tmp_path: Path, ctx) -> None:  # type: ignore[no-untyped-def]
-    store = open_store(tmp_path / "s.db", environ={})
-    outcomes = {("31", PROBE, ""): "pass", ("01", PROBE, ""): "pass"}
-    _run(store, ctx, T0, outcomes)
-    partial = _run(store, ctx, T0 + HOUR, outcomes, complete=False)
-    assert not partial.complete and partial.interrupted
-    # It confirms nothing implicitly, so the unit it did see is written out again.
-    assert store.describe().counts["results"] == 3
-    raw = store.raw_evidence(["31", "01"], [PROBE], T0 + 2 * HOUR, T0 + 2 * HOUR)
-    evidence, _ = evidence_at(raw, T0 + 2 * HOUR)
-    assert evidence[("31", PROBE, "")].at == T0 + HOUR
-    assert evidence[("01", PROBE, "")].at == T0 + timedelta(seconds=1)
-
-
-def test_as_of_and_history_series_agree_with_a_full_rollup(tmp_path: Path, ctx) -> None:  # type: ignore[no-untyped-def]
-    """The fast series equals a full rollup at every point, through changes, a regression,
-    an attestation that overrides a probe, a waiver that expires, and a gap long enough to go
-    stale."""
-    store = open_store(tmp_path / "s.db", environ={})
-    narrow = ctx.narrow(["31", "01"], [PROBE, "sso-test", MANUAL])
-    a, b = ("31", PROBE, ""), ("01", PROBE, "")
-    s1, s2 = ("31", "sso-test", ""), ("01", "sso-test", "")
-    plan = [
-        (T0, {a: "fail", b: "pass", s1: "unknown", s2: "pass"}),
-        (T0 + HOUR, {a: "pass", b: "pass", s1: "pass", s2: "pass"}),
-        (T0 + 2 * HOUR, {a: "pass", b: "fail", s1: "pass", s2: "pass"}),
-        (T0 + 30 * HOUR, {a: "pass", b: "fail", s1: "fail", s2: "pass"}),
-        (T0 + 31 * HOUR, {a: "pass", b: "pass", s1: "fail", s2: "pass"}),
-    ]
-    for at, outcomes in plan:
-        _run(store, ctx, at, outcomes)
-    store.add_attestation(
-        AttestationRecord("31", "sso-test", "", "pass", "officer", T0 + 30 * HOUR + 60 * SECOND)
-    )
-    store.add_attestation(AttestationRecord("01", MANUAL, "", "pass", "officer", T0 + HOUR / 2))
-    store.add_waiver(WaiverRecord("01", PROBE, "bank", "leader", T0 + 3 * HOUR, T0 + 2 * HOUR))
-    times = store.evaluation_times(T0 + 40 * HOUR, 60)
-    assert len(times) == 8
-    fast = done_series(store, narrow.provinces, narrow.steps, times)
-    for moment, counts in fast:
-        full = service.stored_matrix(narrow, store, moment)
-        assert counts == {k: t.done for k, t in full.totals.items()}, moment
-    assert len({tuple(c.values()) for _, c in fast}) > 2  # the counts really moved
+# --- the store: SQLite's query plans (the contract itself: test_store_contract.py) ---------
 
 
 def test_reads_are_index_seeks(tmp_path: Path, ctx) -> None:  # type: ignore[no-untyped-def]
     store = open_store(tmp_path / "s.db", environ={})
-    _run(store, ctx, T0, {("31", PROBE, ""): "pass"})
+    record_run(store, T0, {("31", PROBE, ""): "pass"})
     store.close()
     conn = sqlite3.connect(tmp_path / "s.db")
     plan = " | ".join(
@@ -260,17 +172,3 @@ def test_reads_are_index_seeks(tmp_path: Path, ctx) -> None:  # type: ignore[no-
     conn.close()
     assert "USING COVERING INDEX results_unit_at (unit_id=? AND at<?)" in plan
     assert "SCAN x" not in plan and "SCAN r" not in plan
-
-
-def test_a_run_carries_its_origin(tmp_path: Path, ctx) -> None:  # type: ignore[no-untyped-def]
-    from cutover.env import Environment, fixed_clock
-
-    store = open_store(tmp_path / "s.db", environ={})
-    env = replace(Environment(environ={"CUTOVER_SITE": "31"}), clock=fixed_clock(T0),
-                  user="officer", host="hp-01")  # fmt: skip
-    narrow = ctx.narrow(["31"], [MANUAL])  # nothing to probe: no network needed
-    run = asyncio.run(service.run_checks(narrow, Limits(), env, store=store, command="check"))
-    assert run.record is not None
-    assert (run.record.site, run.record.user, run.record.host) == ("31", "officer", "hp-01")
-    assert run.record.started_at == T0 and run.record.scope_provinces == ("31",)
-    assert run.record.complete and run.record.scope_steps == ()

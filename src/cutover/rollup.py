@@ -106,6 +106,11 @@ class Matrix:
     steps: list[Step]
     provinces: list[Province]
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
+    # Who is silent: with a heartbeat (`silent_after`), each province not heard from (no run
+    # covering it, no attestation about it) for longer than that, with when it was last heard
+    # (None: never).  No news is neither done nor failing: cells keep their own status.
+    silent_after: timedelta | None = None
+    silent: dict[str, datetime | None] = field(default_factory=dict)
 
     def cell(self, province: str, step: str) -> Cell:
         return self.cells[(province, step)]

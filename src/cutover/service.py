@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -218,10 +218,15 @@ def matrix_of(
 
 
 def stored_matrix(
-    ctx: Context, store: Store, as_of: datetime, evidence_until: datetime | None = None
+    ctx: Context,
+    store: Store,
+    as_of: datetime,
+    evidence_until: datetime | None = None,
+    silent_after: timedelta | None = None,
 ) -> Matrix:
     """The matrix from the store: evidence recorded at or before `evidence_until` (default
-    `as_of`); deadlines, freshness and waivers evaluated at `as_of`."""
+    `as_of`); deadlines, freshness and waivers evaluated at `as_of`.  With a heartbeat
+    (`silent_after`), the provinces not heard from within it are flagged as silent."""
     from cutover.store.evidence import evidence_at
 
     until = evidence_until or as_of
@@ -229,7 +234,37 @@ def stored_matrix(
         [p.code for p in ctx.provinces], [s.id for s in ctx.steps], until, until
     )
     evidence, history = evidence_at(raw, until)
-    return matrix_of(ctx, evidence, as_of, history)
+    matrix = matrix_of(ctx, evidence, as_of, history)
+    if silent_after is not None:
+        matrix.silent_after = silent_after
+        matrix.silent = silent_provinces(
+            store, [p.code for p in ctx.provinces], until, silent_after
+        )
+    return matrix
+
+
+def silent_provinces(
+    store: Store, provinces: list[str], moment: datetime, after: timedelta
+) -> dict[str, datetime | None]:
+    """The provinces last heard from (a run covering them, an attestation about them) longer
+    than `after` before `moment`, or never, with when they were last heard."""
+    heard = store.last_heard(provinces, moment)
+    return {p: heard.get(p) for p in provinces if p not in heard or heard[p] < moment - after}
+
+
+def parse_heartbeat(value: str | None, option: str = "--silent-after") -> timedelta | None:
+    """A heartbeat option such as `2h`; None or empty means no heartbeat."""
+    from cutover.checklist import parse_duration
+
+    if not value:
+        return None
+    try:
+        found = parse_duration(value)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+    if found <= timedelta(0):
+        raise UsageError(f"{option}: must be longer than 0, got {value!r}")
+    return found
 
 
 def done_series(

@@ -100,7 +100,9 @@ ProvincesOpt = Annotated[Optional[Path], typer.Option("--provinces", help="provi
 DbOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(
-        "--db", help="Store: a SQLite file path (default: CUTOVER_DB, else the user data dir)."
+        "--db",
+        help="Store: a SQLite file path or a postgresql:// URL (default: CUTOVER_DB, else a "
+        "SQLite file in the user data dir).",
     ),
 ]
 ChecklistOpt = Annotated[Optional[str], typer.Option("--checklist", help="Checklist file or name.")]  # noqa: UP045

@@ -24,10 +24,31 @@ from cutover.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from cutover.env import Environment
     from cutover.rollup import Matrix
     from cutover.store.base import Store
 
 HISTORY_FORMATS = {"html"}  # the formats that draw the done counts over time
+
+SilentAfterOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--silent-after",
+        help="Flag provinces with no run or attestation for longer than this, e.g. 2h "
+        "(default: CUTOVER_SILENT_AFTER; unset: no heartbeat).",
+    ),
+]
+
+
+def heartbeat(env: Environment, value: str | None) -> timedelta | None:
+    """--silent-after, else CUTOVER_SILENT_AFTER, as a duration (None: no heartbeat)."""
+    from cutover import service
+
+    if value is not None:
+        return service.parse_heartbeat(value)
+    return service.parse_heartbeat(env.get("CUTOVER_SILENT_AFTER"), "CUTOVER_SILENT_AFTER")
 
 
 def store_context(matrix: Matrix, store: Store, formats: list[str]) -> dict[str, Any]:
@@ -55,6 +76,7 @@ def matrix(
     checklist: ChecklistOpt = None,
     db: DbOpt = None,
     provinces_file: ProvincesOpt = None,
+    silent_after: SilentAfterOpt = None,
 ) -> int:
     """Render the readiness matrix from the store, as of now or any past time."""
     from cutover import service
@@ -65,13 +87,14 @@ def matrix(
     io = Output(env)
     chosen_language = language(lang)
     gates = [service.Gate.parse(g) for g in require or []]  # a typo fails before any work
+    beat = heartbeat(env, silent_after)
     formats = fmt or ["table"]
     c = service.prepare(
         service.Selection(province, step, tag, checklist, None, provinces_file),
         environ=env.environ,
     )
     store = open_store_for(env, db, create=False)
-    result = service.stored_matrix(c, store, service.parse_time(as_of, env.now()))
+    result = service.stored_matrix(c, store, service.parse_time(as_of, env.now()), None, beat)
     options = RenderOptions(
         lang=chosen_language, color=env.color, **store_context(result, store, formats)
     )
@@ -95,6 +118,7 @@ def summary(
     checklist: ChecklistOpt = None,
     db: DbOpt = None,
     provinces_file: ProvincesOpt = None,
+    silent_after: SilentAfterOpt = None,
 ) -> int:
     """The short national report in the telegram's manner, from the store."""
     from cutover import service
@@ -103,11 +127,12 @@ def summary(
 
     env = env_of(ctx)
     chosen_language = language(lang)
+    beat = heartbeat(env, silent_after)
     c = service.prepare(
         service.Selection(province, step, tag, checklist, None, provinces_file),
         environ=env.environ,
     )
     store = open_store_for(env, db, create=False)
-    result = service.stored_matrix(c, store, service.parse_time(as_of, env.now()))
+    result = service.stored_matrix(c, store, service.parse_time(as_of, env.now()), None, beat)
     Output(env).emit(get("summary")(result, RenderOptions(lang=chosen_language)))
     return 0

@@ -105,3 +105,52 @@ def insecure_note(matrix: Matrix, lang: Lang = "en") -> str | None:
         else "TLS verification off (insecure: true)"
     )
     return f"{lead}: {', '.join(cells)}"
+
+
+SILENT_MARK = "∅"  # a province not heard from within the heartbeat: no news
+
+
+def heartbeat_text(matrix: Matrix) -> str:
+    from cutover.checklist import format_duration
+
+    return format_duration(matrix.silent_after) if matrix.silent_after else ""
+
+
+def silent_mark(matrix: Matrix, code: str) -> str:
+    """A prefix for a province's row label: the mark when it is silent, the same width in
+    blanks otherwise; nothing without a heartbeat, so nothing changes then."""
+    if matrix.silent_after is None:
+        return ""
+    return f"{SILENT_MARK} " if code in matrix.silent else "  "
+
+
+def silent_note(matrix: Matrix, lang: Lang = "en") -> str | None:
+    """Who is silent and since when, for every report; None when no one is (or no heartbeat)."""
+    if matrix.silent_after is None or not matrix.silent:
+        return None
+    zone = matrix.checklist.timezone
+    names = {p.code: p.spec.name if lang == "vi" else p.spec.name_en for p in matrix.provinces}
+    items = []
+    for code, heard in matrix.silent.items():
+        if heard is None:
+            when = "chưa từng có tin" if lang == "vi" else "never heard from"
+        else:
+            when = ("lần cuối " if lang == "vi" else "last heard ") + short_time(heard, zone)
+        items.append(f"{code} {names.get(code, code)} ({when})")
+    beat = heartbeat_text(matrix)
+    lead = (
+        f"{SILENT_MARK} Không có tin quá {beat} (không kiểm tra, không xác nhận; "
+        "không phải hoàn thành, cũng không phải lỗi)"
+        if lang == "vi"
+        else f"{SILENT_MARK} Silent for over {beat} (no run or attestation; "
+        "neither done nor failing)"
+    )
+    return f"{lead}: {', '.join(items)}"
+
+
+def silent_legend(matrix: Matrix, lang: Lang = "en") -> str:
+    """The legend's entry for the mark, when there is a heartbeat."""
+    if matrix.silent_after is None:
+        return ""
+    beat = heartbeat_text(matrix)
+    return f"{SILENT_MARK} im lặng > {beat}" if lang == "vi" else f"{SILENT_MARK} silent > {beat}"

@@ -28,12 +28,18 @@ HEADER = [
     "communes_total",
     "insecure",
 ]
+SILENT_HEADER = ["province_silent", "province_last_heard"]  # only with a heartbeat
+
+
+def header(matrix: Matrix) -> list[str]:
+    return HEADER + (SILENT_HEADER if matrix.silent_after is not None else [])
 
 
 def cell_rows(matrix: Matrix, options: RenderOptions) -> Iterator[list[str | int | None]]:
-    """One row per cell in HEADER's order; communes are None for province-level steps; every
-    string already a `csv_cell`.  Shared by the csv and xlsx formats."""
+    """One row per cell in `header(matrix)`'s order; communes are None for province-level
+    steps; every string already a `csv_cell`.  Shared by the csv and xlsx formats."""
     for p in matrix.provinces:
+        silent = _silent(matrix, p.code)
         for step in matrix.steps:
             cell = matrix.cell(p.code, step.id)
             yield [
@@ -49,12 +55,24 @@ def cell_rows(matrix: Matrix, options: RenderOptions) -> Iterator[list[str | int
                 cell.done_units,
                 cell.total_units,
                 "yes" if cell.insecure else "",
+                *silent,
             ]
+
+
+def _silent(matrix: Matrix, code: str) -> list[str | int | None]:
+    """With a heartbeat: "yes" and when it was last heard ("" if never) for a silent
+    province, two blanks for the others."""
+    if matrix.silent_after is None:
+        return []
+    if code not in matrix.silent:
+        return ["", ""]
+    heard = matrix.silent[code]
+    return ["yes", heard.isoformat() if heard else ""]
 
 
 def render(matrix: Matrix, options: RenderOptions) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(HEADER)
+    writer.writerow(header(matrix))
     writer.writerows(["" if v is None else v for v in row] for row in cell_rows(matrix, options))
     return "\ufeff".encode() + buffer.getvalue().encode("utf-8")

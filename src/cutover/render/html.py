@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from cutover.render.base import SYMBOL, RenderOptions, abbreviations, insecure_note, local, title
+from cutover.render.base import (
+    SYMBOL,
+    RenderOptions,
+    abbreviations,
+    insecure_note,
+    local,
+    silent_legend,
+    silent_mark,
+    silent_note,
+    title,
+)
 from cutover.render.text import html_text
 from cutover.rollup import Matrix
 
@@ -113,8 +123,8 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
         _matrix(matrix, options),
         _chart(matrix, options),
         _attention(matrix, options),
-        _insecure(matrix, options),
-        _legend(),
+        _insecure(matrix, options) + _silent(matrix, options),
+        _legend(matrix, options),
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
@@ -155,7 +165,8 @@ def _matrix(matrix: Matrix, options: RenderOptions) -> str:
                 f'<td class="c {cell.status}" title="{html_text(tip)}">{html_text(text)}</td>'
             )
         rows.append(
-            f'<tr class="province" data-code="{html_text(p.code)}"><td class="p">{html_text(p.code)} '
+            f'<tr class="province" data-code="{html_text(p.code)}"><td class="p">'
+            f"{html_text(silent_mark(matrix, p.code))}{html_text(p.code)} "
             f"{html_text(name)}</td>{''.join(cells)}</tr>"
         )
     totals = "".join(
@@ -244,9 +255,16 @@ def _insecure(matrix: Matrix, options: RenderOptions) -> str:
     return f'<p id="insecure"><strong>{html_text(note)}</strong></p>' if note else ""
 
 
-def _legend() -> str:
+def _silent(matrix: Matrix, options: RenderOptions) -> str:
+    note = silent_note(matrix, options.lang)
+    return f'<p id="silent"><strong>{html_text(note)}</strong></p>' if note else ""
+
+
+def _legend(matrix: Matrix, options: RenderOptions) -> str:
     items = "".join(
         f'<span><i class="sw" style="background:{c}"></i>{SYMBOL[s]} {s}</span>'
         for s, c in COLOURS.items()
     )
+    if matrix.silent_after is not None:
+        items += f"<span>{html_text(silent_legend(matrix, options.lang))}</span>"
     return f'<p class="legend">{items}</p>'

@@ -75,6 +75,21 @@ def as_dict(matrix: Matrix) -> dict[str, Any]:
             step_id: {"done": t.done, "total": t.total, "counts": t.counts}
             for step_id, t in matrix.totals.items()
         },
+    } | silent(matrix)
+
+
+def silent(matrix: Matrix) -> dict[str, Any]:
+    """With a heartbeat: `silent` lists the provinces not heard from within it."""
+    if matrix.silent_after is None:
+        return {}
+    return {
+        "silent": {
+            "after_seconds": int(matrix.silent_after.total_seconds()),
+            "provinces": [
+                {"code": code, "last_heard": heard.isoformat() if heard else None}
+                for code, heard in matrix.silent.items()
+            ],
+        }
     }
 
 

@@ -128,6 +128,28 @@ MATRIX_SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        "silent": {
+            "description": "With a heartbeat (--silent-after): provinces with no run or "
+            "attestation within it; neither done nor failing",
+            "type": "object",
+            "required": ["after_seconds", "provinces"],
+            "additionalProperties": False,
+            "properties": {
+                "after_seconds": {"type": "integer", "minimum": 1},
+                "provinces": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["code", "last_heard"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "code": {"type": "string"},
+                            "last_heard": {"anyOf": [_TIME, {"type": "null"}]},
+                        },
+                    },
+                },
+            },
+        },
         "totals": {
             "type": "object",
             "additionalProperties": {

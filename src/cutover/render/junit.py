@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC
 from xml.etree import ElementTree as ET
 
-from cutover.render.base import RenderOptions, title
+from cutover.render.base import RenderOptions, heartbeat_text, title
 from cutover.render.text import xml_text
 from cutover.rollup import Matrix
 
@@ -44,6 +44,7 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
             ("due", step.due.isoformat()),
             ("owner", xml_text(step.owner or "")),
             ("as_of", matrix.as_of.isoformat()),
+            *_silent(matrix),
         ):
             ET.SubElement(props, "property", name=name, value=value)
         for p, cell in zip(matrix.provinces, cells, strict=True):
@@ -70,3 +71,14 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
         ET.SubElement(suite, "system-err").text = ""
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _silent(matrix: Matrix) -> list[tuple[str, str]]:
+    """With a heartbeat, two suite properties: the heartbeat and the silent provinces, each
+    with when it was last heard ("never" if it never was)."""
+    if matrix.silent_after is None:
+        return []
+    silent = " ".join(
+        f"{code}={heard.isoformat() if heard else 'never'}" for code, heard in matrix.silent.items()
+    )
+    return [("silent_after", heartbeat_text(matrix)), ("silent_provinces", silent)]

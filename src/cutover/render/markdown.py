@@ -5,7 +5,17 @@ row keeps its columns and nothing becomes a link, an image or HTML."""
 
 from __future__ import annotations
 
-from cutover.render.base import SYMBOL, RenderOptions, abbreviations, insecure_note, local, title
+from cutover.render.base import (
+    SYMBOL,
+    RenderOptions,
+    abbreviations,
+    insecure_note,
+    local,
+    silent_legend,
+    silent_mark,
+    silent_note,
+    title,
+)
 from cutover.render.text import markdown_cell
 from cutover.rollup import Cell, Matrix
 
@@ -28,7 +38,7 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
     for p in matrix.provinces:
         name = p.spec.name if options.lang == "vi" else p.spec.name_en
         cells = " | ".join(_cell(matrix.cell(p.code, s.id)) for s in matrix.steps)
-        lines.append(f"| {p.code} {markdown_cell(name)} | {cells} |")
+        lines.append(f"| {silent_mark(matrix, p.code)}{p.code} {markdown_cell(name)} | {cells} |")
     totals = matrix.totals
     lines.append(
         "| **Done** | "
@@ -43,9 +53,14 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
         )
     if note := insecure_note(matrix, options.lang):
         lines += ["", f"**{markdown_cell(note)}**"]
+    if note := silent_note(matrix, options.lang):
+        lines += ["", f"**{markdown_cell(note)}**"]
+    silent = f"; {silent_legend(matrix, options.lang)}" if matrix.silent_after else ""
     lines += [
         "",
-        "Legend: " + ", ".join(f"{SYMBOL[s]} {s}" for s in SYMBOL) + "; n/m = communes done.",
+        "Legend: "
+        + ", ".join(f"{SYMBOL[s]} {s}" for s in SYMBOL)
+        + f"; n/m = communes done{silent}.",
         "",
     ]
     return "\n".join(lines)

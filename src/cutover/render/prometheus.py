@@ -45,6 +45,17 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
         "# TYPE cutover_step_applicable gauge",
     ]
     out += [f"cutover_step_applicable{labels(step=k)} {t.total}" for k, t in totals.items()]
+    if matrix.silent_after is not None:
+        beat = int(matrix.silent_after.total_seconds())
+        out += [
+            f"# HELP cutover_province_silent 1 when a province sent no run or attestation for "
+            f"over {beat} s (no news: neither done nor failing).",
+            "# TYPE cutover_province_silent gauge",
+        ]
+        out += [
+            f"cutover_province_silent{labels(province=p.code)} {int(p.code in matrix.silent)}"
+            for p in matrix.provinces
+        ]
     out += [
         "# HELP cutover_as_of_timestamp_seconds The time the matrix was evaluated at.",
         "# TYPE cutover_as_of_timestamp_seconds gauge",

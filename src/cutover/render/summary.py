@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from cutover.checklist import Step
-from cutover.render.base import RenderOptions, insecure_note, local
+from cutover.render.base import RenderOptions, insecure_note, local, silent_note
 from cutover.render.text import terminal
 from cutover.rollup import Matrix
 
@@ -70,6 +70,8 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
     lines = [f"{opening} {when(matrix.as_of, zone, lang)}, " + "; ".join(parts) + "."]
     lines += _behind(matrix, lang)
     if note := insecure_note(matrix, options.lang):
+        lines.append(terminal(note) + ".")
+    if note := silent_note(matrix, options.lang):
         lines.append(terminal(note) + ".")
     lines += _next(matrix, lang)
     return "\n".join(lines) + "\n"

@@ -18,6 +18,9 @@ from cutover.render.base import (
     abbreviations,
     insecure_note,
     local,
+    silent_legend,
+    silent_mark,
+    silent_note,
     title,
 )
 from cutover.render.base import console as make_console
@@ -49,7 +52,7 @@ def build(matrix: Matrix, options: RenderOptions) -> Table:
     for p in matrix.provinces:
         name = p.spec.name_en if options.lang == "en" else p.spec.name.removeprefix("Thành phố ")
         table.add_row(
-            Text(f"{p.code} {terminal(name)}"),
+            Text(f"{silent_mark(matrix, p.code)}{p.code} {terminal(name)}"),
             *(cell_text(matrix.cell(p.code, s.id)) for s in matrix.steps),
         )
     totals = matrix.totals
@@ -74,6 +77,10 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
         )
     if note := insecure_note(matrix, options.lang):
         console.print(Text(terminal(note), style="bold yellow"))
+    if note := silent_note(matrix, options.lang):
+        console.print(Text(terminal(note), style="bold magenta"))
     legend = Text("  ".join(f"{SYMBOL[s]} {s}" for s in SYMBOL) + "  n/m communes done")
+    if matrix.silent_after is not None:
+        legend.append("  " + silent_legend(matrix, options.lang))
     console.print(Padding(legend, (0, 0, 0, 5)))  # wraps at the width, never truncated
     return buffer.getvalue()

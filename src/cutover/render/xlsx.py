@@ -11,8 +11,8 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
-from cutover.render.base import RenderOptions, abbreviations, title
-from cutover.render.csv import HEADER, cell_rows
+from cutover.render.base import RenderOptions, abbreviations, silent_note, title
+from cutover.render.csv import cell_rows, header
 from cutover.render.html import COLOURS
 from cutover.render.text import clean, csv_cell
 from cutover.rollup import Matrix
@@ -69,11 +69,14 @@ def render(matrix: Matrix, options: RenderOptions) -> bytes:
             1 + len(matrix.steps),
             {"type": "text", "criteria": "begins with", "value": status, "format": fmt},
         )
+    if note := silent_note(matrix, options.lang):  # the cells sheet has it per row too
+        sheet.write_string(last + 3, 1, note, bold)
     sheet.freeze_panes(1, 2)
     sheet.set_column(1, 1, 24)
     sheet.set_column(2, 1 + len(matrix.steps), 12)
     cells = book.add_worksheet("cells")
-    cells.write_row(0, 0, HEADER, bold)
+    columns = header(matrix)
+    cells.write_row(0, 0, columns, bold)
     row = 0
     for row, values in enumerate(cell_rows(matrix, options), 1):
         for column, value in enumerate(values):
@@ -82,6 +85,6 @@ def render(matrix: Matrix, options: RenderOptions) -> bytes:
             elif value is not None:
                 cells.write_string(row, column, value)
     cells.freeze_panes(1, 0)
-    cells.autofilter(0, 0, row, len(HEADER) - 1)
+    cells.autofilter(0, 0, row, len(columns) - 1)
     book.close()
     return buffer.getvalue()

@@ -165,6 +165,7 @@ class StoreDescription:
     counts: Mapping[str, int]
     size_bytes: int | None
     last_run: RunRecord | None
+    details: tuple[str, ...] = ()  # backend-specific lines, e.g. the PostgreSQL role's reach
 
 
 @dataclass(frozen=True)
@@ -325,6 +326,11 @@ class Store(Protocol):
     def province_evidence(self, province: str) -> ProvinceEvidence: ...
     def last_run(self) -> RunRecord | None: ...
     def last_change(self) -> datetime | None: ...
+    def last_heard(self, provinces: Sequence[str], until: datetime) -> dict[str, datetime]:
+        """When each province was last heard from (a run covering it, an attestation about
+        it) at or before `until`; provinces never heard from are absent."""
+        ...
+
     def runs(self, limit: int = 20) -> list[RunRecord]: ...
     def timeline(self, province: str | None, step: str | None) -> Iterator[TimelineEvent]: ...
     def describe(self) -> StoreDescription: ...
@@ -339,16 +345,51 @@ def open_store(
     create: bool = True,
 ) -> Store:
     """The store at a path or URL (`--db`/`CUTOVER_DB`); default: `cutover.db` in the user data
-    directory.  `create=False` refuses to make a new one (reading commands)."""
+    directory.  `create=False` refuses to make a new one (reading commands).  A
+    `postgresql://` (or `postgres://`) URL opens the PostgreSQL backend, which needs the
+    `cutover[postgres]` extra and a schema made by `cutover db init`."""
+    text = store_location(location, environ)
+    if is_postgres(text):
+        return _postgres(text, environ)
     from cutover.store.sqlite import SqliteStore, default_path
 
-    text = str(location) if location is not None else environ.get("CUTOVER_DB") or ""
-    if text.startswith(("postgresql://", "postgres://")):
-        from cutover.errors import UsageError
-
-        raise UsageError("PostgreSQL stores are not supported by this version")
     if text.startswith("sqlite:///"):
         text = text.removeprefix("sqlite://")
     if text:
         return SqliteStore(Path(text), environ=environ, create=create, default_dir=False)
     return SqliteStore(default_path(), environ=environ, create=create, default_dir=True)
+
+
+def store_location(location: str | Path | None, environ: Mapping[str, str]) -> str:
+    """`--db` if given, else `CUTOVER_DB`, else "" (the default SQLite file)."""
+    return str(location) if location is not None else environ.get("CUTOVER_DB") or ""
+
+
+def is_postgres(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def _postgres(url: str, environ: Mapping[str, str]) -> Store:
+    require_psycopg()
+    from cutover.store.postgres import PostgresStore
+
+    return PostgresStore(url, environ=environ)
+
+
+def require_psycopg() -> None:
+    """A clear usage error (exit 2) when the `postgres` extra is not installed."""
+    from cutover.errors import UsageError
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        if (exc.name or "").startswith("psycopg"):
+            raise UsageError(
+                "a postgresql:// store needs psycopg: pip install 'cutover[postgres]'"
+            ) from None
+        if "pq wrapper" in str(exc):  # psycopg is there but finds no libpq
+            raise UsageError(
+                "psycopg cannot load libpq: pip install 'cutover[postgres]' (psycopg[binary])"
+                " or install libpq"
+            ) from None
+        raise

@@ -1,18 +1,18 @@
 """The SQLite store: one file, WAL mode, a busy timeout, migrations, and one writer thread per
 run that commits results in batches.  Every SQLite failure becomes a one-line StoreError
-(exit code 3)."""
+(exit code 3).  The statements and every read are shared with PostgreSQL (`cutover.store.sql`);
+what is SQLite's own is here."""
 
 from __future__ import annotations
 
 import os
-import queue
 import sqlite3
 import stat
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 from cutover.errors import StoreError
@@ -20,21 +20,14 @@ from cutover.store.base import (
     AttestationRecord,
     BundleOrigin,
     ImportOutcome,
-    OutcomeChange,
     ProbeResultLike,
-    ProbeRow,
     ProvinceEvidence,
-    RawEvidence,
     RunRecord,
     RunStart,
     StoreDescription,
-    TimelineEvent,
     UnitKey,
     WaiverRecord,
-    from_us,
-    to_us,
 )
-from cutover.store.evidence import covering_runs, select_runs
 from cutover.store.schema import (
     FIRST_PORTABLE,
     LATEST,
@@ -43,10 +36,32 @@ from cutover.store.schema import (
     MIGRATIONS,
     SQLITE,
 )
+from cutover.store.sql import (
+    CLOSE_RUN,
+    COPY_REPEAT,
+    INSERT_ATTESTATION,
+    INSERT_RESULT,
+    INSERT_RUN,
+    INSERT_UNIT,
+    INSERT_WAIVER,
+    LATEST_ROW,
+    SELECT_RUN,
+    UNIT_ID,
+    Latest,
+    QueuedWriter,
+    Row,
+    SqlReader,
+    attestation_values,
+    in_list,
+    plan_batch,
+    run_record,
+    run_values,
+    unit_key,
+    waiver_values,
+)
 
-BATCH = 500
+BATCH = 500  # results per transaction (the store benchmark changes it)
 DEFAULT_BUSY_MS = 60_000
-FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def default_path() -> Path:
@@ -126,7 +141,7 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-class SqliteStore:
+class SqliteStore(SqlReader):
     backend = "sqlite"
 
     def __init__(
@@ -233,67 +248,27 @@ class SqliteStore:
     def close(self) -> None:
         self.conn.close()
 
+    def _rows(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
+        return self.conn.execute(sql, args).fetchall()
+
     # --- writing ----------------------------------------------------------------------
 
     def start_run(self, start: RunStart) -> SqliteRunWriter:
         with self.translated():
-            cur = self.conn.execute(
-                "INSERT INTO runs (uid, site, run_by, host, command, checklist_id,"
-                " checklist_digest, checklist_source, scope_provinces, scope_steps,"
-                " expected_results, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    start.uid,
-                    start.site,
-                    start.user,
-                    start.host,
-                    start.command,
-                    start.checklist_id,
-                    start.checklist_digest,
-                    start.checklist_source,
-                    ",".join(start.scope_provinces),
-                    ",".join(start.scope_steps),
-                    start.expected_results,
-                    to_us(start.started_at),
-                ),
-            )
+            cur = self.conn.execute(INSERT_RUN, run_values(start))
             run_id = int(cur.lastrowid or 0)
         return SqliteRunWriter(self, run_id, start)
 
     def _unit_id(self, conn: sqlite3.Connection, key: UnitKey) -> int:
-        conn.execute(
-            "INSERT INTO units (province, step, commune) VALUES (?,?,?) ON CONFLICT DO NOTHING",
-            key,
-        )
-        row = conn.execute(
-            "SELECT id FROM units WHERE province = ? AND step = ? AND commune = ?", key
-        ).fetchone()
-        return int(row[0])
+        conn.execute(INSERT_UNIT, key)
+        return int(conn.execute(UNIT_ID, key).fetchone()[0])
 
     def add_attestation(self, record: AttestationRecord) -> AttestationRecord:
-        from dataclasses import replace
-
         with self.translated():
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 unit = self._unit_id(self.conn, (record.province, record.step, record.commune))
-                cur = self.conn.execute(
-                    "INSERT INTO attestations (uid, site, unit_id, province, outcome, attested_by,"
-                    " evidence_url, evidence_sha256, evidence_name, note, at)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        record.uid,
-                        record.site,
-                        unit,
-                        record.province,
-                        record.outcome,
-                        record.by,
-                        record.evidence_url,
-                        record.evidence_sha256,
-                        record.evidence_name,
-                        record.note,
-                        to_us(record.at),
-                    ),
-                )
+                cur = self.conn.execute(INSERT_ATTESTATION, attestation_values(record, unit))
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")
@@ -301,23 +276,8 @@ class SqliteStore:
         return replace(record, id=int(cur.lastrowid or 0))
 
     def add_waiver(self, record: WaiverRecord) -> WaiverRecord:
-        from dataclasses import replace
-
         with self.translated():
-            cur = self.conn.execute(
-                "INSERT INTO waivers (uid, site, province, step, reason, approver, until_at, at)"
-                " VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    record.uid,
-                    record.site,
-                    record.province,
-                    record.step,
-                    record.reason,
-                    record.approver,
-                    to_us(record.until),
-                    to_us(record.at),
-                ),
-            )
+            cur = self.conn.execute(INSERT_WAIVER, waiver_values(record))
         return replace(record, id=int(cur.lastrowid or 0))
 
     # --- signed bundles (cutover.store.sqlite_bundles) --------------------------------
@@ -339,232 +299,10 @@ class SqliteStore:
 
         return sqlite_bundles.province_evidence(self, province)
 
-    # --- reading ----------------------------------------------------------------------
-
-    def raw_evidence(
-        self,
-        provinces: Sequence[str],
-        steps: Sequence[str],
-        start: datetime,
-        end: datetime,
-        *,
-        window_rows: bool = True,
-    ) -> RawEvidence:
-        """Per unit: the latest row at `start` (an index seek each) and, with `window_rows`,
-        every row in (`start`, `end`] (an index range each).  Waivers, first passes and
-        confirming runs always reach `end`.  Cost follows units, not history."""
-        units = _in_list("u.province", provinces) + " AND " + _in_list("u.step", steps)
-        args = (*provinces, *steps)
-        s, e = to_us(start), to_us(end)
-        with self.translated():
-            w = e if window_rows else s
-            probes = self._probe_rows(units, args, s, w)
-            attestations = self._attestation_rows(units, args, s, w)
-            first_done = {
-                (p, st, c): from_us(first)
-                for p, st, c, first in self.conn.execute(
-                    f"""SELECT u.province, u.step, u.commune, MIN(
-                          COALESCE((SELECT MIN(x.at) FROM results x WHERE x.unit_id = u.id
-                                    AND x.outcome = 'pass'), {2**62}),
-                          COALESCE((SELECT MIN(a.at) FROM attestations a WHERE a.unit_id = u.id
-                                    AND a.outcome = 'pass'), {2**62}))
-                        FROM units u WHERE {units}""",
-                    args,
-                )
-                if first <= e
-            }
-            waivers: dict[tuple[str, str], list[WaiverRecord]] = {}
-            for row in self.conn.execute(
-                f"SELECT province, step, reason, approver, until_at, at, site, uid, id"
-                f" FROM waivers u WHERE {units} AND at <= ? ORDER BY at, id",
-                (*args, e),
-            ):
-                waivers.setdefault((row[0], row[1]), []).append(
-                    WaiverRecord(
-                        row[0], row[1], row[2], row[3], from_us(row[4]), from_us(row[5]),
-                        row[6], row[7], row[8],
-                    )
-                )  # fmt: skip
-            oldest = min((rows[0].at for rows in probes.values()), default=None)
-            cells = {(p, st) for p, st, _ in probes}
-            runs = select_runs(self._complete_runs(end), cells, start, oldest)
-        return RawEvidence(probes, attestations, waivers, first_done, runs)
-
-    def _probe_rows(
-        self, units: str, args: tuple[str, ...], s: int, e: int
-    ) -> dict[UnitKey, list[ProbeRow]]:
-        select = """SELECT u.province, u.step, u.commune, r.outcome, r.reason, r.observed, r.at,
-                           r.insecure, r.run_id, ru.run_by || '@' || ru.host"""
-        at_start = f"""{select} FROM units u
-            JOIN results r ON r.id = (SELECT x.id FROM results x WHERE x.unit_id = u.id
-                                      AND x.at <= ? ORDER BY x.at DESC, x.id DESC LIMIT 1)
-            JOIN runs ru ON ru.id = r.run_id
-            WHERE {units}"""
-        window = f"""{select} FROM units u JOIN results r ON r.unit_id = u.id
-            JOIN runs ru ON ru.id = r.run_id
-            WHERE {units} AND r.at > ? AND r.at <= ? ORDER BY r.at, r.id"""
-        out: dict[UnitKey, list[ProbeRow]] = {}
-        rows = self.conn.execute(at_start, (s, *args)).fetchall()
-        if e > s:
-            rows += self.conn.execute(window, (*args, s, e)).fetchall()
-        for p, st, c, outcome, reason, observed, at, insecure, run_id, by in rows:
-            out.setdefault((p, st, c), []).append(
-                ProbeRow(
-                    p, st, c, outcome, reason, observed, from_us(at), bool(insecure), run_id, by
-                )
-            )
-        return out
-
-    def _attestation_rows(
-        self, units: str, args: tuple[str, ...], s: int, e: int
-    ) -> dict[UnitKey, list[AttestationRecord]]:
-        select = """SELECT u.province, u.step, u.commune, a.outcome, a.attested_by, a.at,
-                           a.evidence_url, a.evidence_sha256, a.evidence_name, a.note, a.site,
-                           a.uid, a.id"""
-        at_start = f"""{select} FROM units u
-            JOIN attestations a ON a.id = (SELECT x.id FROM attestations x
-                WHERE x.unit_id = u.id AND x.at <= ? ORDER BY x.at DESC, x.id DESC LIMIT 1)
-            WHERE {units}"""
-        window = f"""{select} FROM units u JOIN attestations a ON a.unit_id = u.id
-            WHERE {units} AND a.at > ? AND a.at <= ? ORDER BY a.at, a.id"""
-        rows = self.conn.execute(at_start, (s, *args)).fetchall()
-        if e > s:
-            rows += self.conn.execute(window, (*args, s, e)).fetchall()
-        out: dict[UnitKey, list[AttestationRecord]] = {}
-        for p, st, c, outcome, by, at, url, sha, name, note, site, uid, id_ in rows:
-            out.setdefault((p, st, c), []).append(
-                AttestationRecord(
-                    p, st, c, outcome, by, from_us(at), url, sha, name, note, site, uid, id_
-                )
-            )
-        return out
-
-    def changes(
-        self, provinces: Sequence[str], steps: Sequence[str], start: datetime, end: datetime
-    ) -> list[OutcomeChange]:
-        """Every probe row and attestation in (`start`, `end`], oldest first."""
-        units = _in_list("u.province", provinces) + " AND " + _in_list("u.step", steps)
-        args = (*provinces, *steps)
-        window = (to_us(start), to_us(end))
-        with self.translated():
-            rows = self.conn.execute(
-                f"""SELECT r.at, 'probe', u.province, u.step, u.commune, r.outcome, r.id
-                    FROM units u JOIN results r ON r.unit_id = u.id
-                    WHERE {units} AND r.at > ? AND r.at <= ?
-                    UNION ALL
-                    SELECT a.at, 'attestation', u.province, u.step, u.commune, a.outcome, a.id
-                    FROM units u JOIN attestations a ON a.unit_id = u.id
-                    WHERE {units} AND a.at > ? AND a.at <= ?
-                    ORDER BY 1, 2 DESC, 7""",
-                (*args, *window, *args, *window),
-            ).fetchall()
-        return [OutcomeChange(*row[:6]) for row in rows]
-
-    def _complete_runs(self, until: datetime) -> Iterator[RunRecord]:
-        """Complete runs confirmed at or before `until`, newest first, read lazily."""
-        cursor = self.conn.execute(
-            f"SELECT {RUN_COLUMNS} FROM runs WHERE complete = 1 AND confirmed_at <= ?"
-            " ORDER BY confirmed_at DESC, id DESC",
-            (to_us(until),),
-        )
-        for row in cursor:
-            yield _run(row)
-
-    def evaluation_times(self, until: datetime, limit: int) -> list[datetime]:
-        """When evidence changed hands: each run's last result, each attestation, each
-        waiver; the latest `limit` at or before `until`, oldest first."""
-        u = to_us(until)
-        with self.translated():
-            rows = self.conn.execute(
-                """SELECT t FROM (
-                     SELECT t FROM (SELECT confirmed_at AS t FROM runs WHERE confirmed_at <= ?
-                                    ORDER BY confirmed_at DESC LIMIT ?)
-                     UNION SELECT t FROM (SELECT at AS t FROM attestations WHERE at <= ?
-                                    ORDER BY at DESC LIMIT ?)
-                     UNION SELECT t FROM (SELECT at AS t FROM waivers WHERE at <= ?
-                                    ORDER BY at DESC LIMIT ?)
-                   ) ORDER BY t DESC LIMIT ?""",
-                (u, limit, u, limit, u, limit, limit),
-            ).fetchall()
-        return [from_us(t) for (t,) in reversed(rows)]
-
-    def last_run(self) -> RunRecord | None:
-        runs = self.runs(1)
-        return runs[0] if runs else None
-
-    def runs(self, limit: int = 20) -> list[RunRecord]:
-        with self.translated():
-            rows = self.conn.execute(
-                f"SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,)
-            ).fetchall()
-        return [_run(r) for r in rows]
-
-    def last_change(self) -> datetime | None:
-        """The newest time anything was written: a cheap "has the store changed?" check."""
-        with self.translated():
-            row = self.conn.execute(
-                "SELECT MAX(t) FROM (SELECT MAX(COALESCE(finished_at, started_at)) AS t FROM runs"
-                " UNION ALL SELECT MAX(at) FROM attestations UNION ALL SELECT MAX(at) FROM waivers)"
-            ).fetchone()
-        return from_us(row[0]) if row and row[0] is not None else None
-
-    def timeline(self, province: str | None, step: str | None) -> Iterator[TimelineEvent]:
-        """Every recorded event for the filter, oldest first; the last probe row of each unit
-        says when a complete run last found the same again."""
-        where, args = [], []
-        if province:
-            where.append("u.province = ?")
-            args.append(province)
-        if step:
-            where.append("u.step = ?")
-            args.append(step)
-        cond = " AND ".join(where) or "1 = 1"
-        sql = f"""
-            SELECT r.at, u.province, u.step, u.commune, 'probe', r.outcome, r.reason,
-                   'run ' || r.run_id || ' by ' || ru.run_by || '@' || ru.host, '', r.id
-            FROM units u JOIN results r ON r.unit_id = u.id JOIN runs ru ON ru.id = r.run_id
-            WHERE {cond}
-            UNION ALL
-            SELECT a.at, u.province, u.step, u.commune, 'attestation', a.outcome,
-                   COALESCE(a.note, ''), 'attested by ' || a.attested_by,
-                   COALESCE(a.evidence_url, 'sha256:' || a.evidence_sha256), a.id
-            FROM units u JOIN attestations a ON a.unit_id = u.id WHERE {cond}
-            UNION ALL
-            SELECT u.at, u.province, u.step, '', 'waiver', 'waived', u.reason,
-                   'approved by ' || u.approver, '', u.until_at
-            FROM waivers u WHERE {cond}
-            ORDER BY 1, 5, 10
-        """
-        with self.translated():
-            rows = self.conn.execute(sql, (*args, *args, *args)).fetchall()
-            last_probe: dict[UnitKey, int] = {}
-            for i, row in enumerate(rows):
-                if row[4] == "probe":
-                    last_probe[(row[1], row[2], row[3])] = i
-            cells = {(p, s) for p, s, _ in last_probe}
-            oldest = min((from_us(rows[i][0]) for i in last_probe.values()), default=None)
-            runs = select_runs(self._complete_runs(FAR_FUTURE), cells, FAR_FUTURE, oldest)
-        cover = covering_runs(runs, cells, FAR_FUTURE)
-        confirmed_rows = {}
-        for key, i in last_probe.items():
-            run = cover.get((key[0], key[1]))
-            at = from_us(rows[i][0])
-            if run is not None and run.confirmed_at is not None and run.started_at > at:
-                confirmed_rows[i] = run.confirmed_at
-        for i, (at, p, s, c, kind, outcome, reason, who, evidence, extra) in enumerate(rows):
-            if kind == "waiver":
-                reason = f"{reason} until {from_us(extra).isoformat()}"
-            yield TimelineEvent(
-                from_us(at), p, s, c, kind, outcome, reason, who, evidence, confirmed_rows.get(i)
-            )
-
     def describe(self) -> StoreDescription:
         with self.translated():
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            counts = {
-                t: self.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                for t in ("runs", "units", "results", "attestations", "waivers")
-            }
+            counts = self.counts()
             pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
             size = self.conn.execute("PRAGMA page_size").fetchone()[0]
         return StoreDescription(
@@ -583,153 +321,46 @@ class SqliteStore:
         return problems
 
 
-RUN_COLUMNS = (
-    "id, uid, site, run_by, host, command, checklist_id, checklist_digest, checklist_source,"
-    " started_at, finished_at, confirmed_at, duration_ms, complete, interrupted,"
-    " scope_provinces, scope_steps"
-)
-
-
-def _run(row: Sequence[object]) -> RunRecord:
-    (id_, uid, site, user, host, command, cid, digest, source, started, finished, confirmed,
-     duration, complete, interrupted, provinces, steps) = row  # fmt: skip
-    return RunRecord(
-        id=int(id_),  # type: ignore[call-overload]
-        uid=str(uid),
-        site=str(site),
-        user=str(user),
-        host=str(host),
-        command=str(command),
-        checklist_id=str(cid),
-        checklist_digest=str(digest),
-        checklist_source=str(source),
-        started_at=from_us(started),  # type: ignore[arg-type]
-        finished_at=from_us(finished) if finished is not None else None,  # type: ignore[arg-type]
-        confirmed_at=from_us(confirmed) if confirmed is not None else None,  # type: ignore[arg-type]
-        duration_s=None if duration is None else float(duration) / 1000,  # type: ignore[arg-type]
-        complete=bool(complete),
-        interrupted=bool(interrupted),
-        scope_provinces=tuple(str(provinces).split(",")) if provinces else (),
-        scope_steps=tuple(str(steps).split(",")) if steps else (),
-    )
-
-
-def _in_list(column: str, values: Sequence[str]) -> str:
-    return f"{column} IN ({','.join('?' * len(values))})" if values else "0 = 1"
-
-
-INSERT_RESULT = (
-    "INSERT INTO results (run_id, unit_id, province, outcome, reason, observed, duration_ms, at,"
-    " insecure) VALUES (?,?,?,?,?,?,?,?,?)"
-)
-LATEST_ROW = (
-    "SELECT id, at, outcome, reason, observed, insecure FROM results WHERE unit_id = ?"
-    " ORDER BY at DESC, id DESC LIMIT 1"
-)
-
-
-# A unit's latest row as the writer compares with it: id, at, outcome, reason, observed, insecure
-Latest = tuple[int, int, str, str, str | None, int]
-
-
-class SqliteRunWriter:
-    """One thread owns the inserts; the engine only puts results on a queue.  Each batch is
-    one transaction, so a crash loses at most the batch in flight.  A result identical to its
-    unit's latest row is not written: the run's completion confirms it (see store.base)."""
+class SqliteRunWriter(QueuedWriter):
+    """The writer thread (see `QueuedWriter`) on its own connection.  A result identical to
+    its unit's latest row is not written: the run's completion confirms it (see store.base).
+    It compares with a cache of each unit's latest row, re-read only when another writer
+    committed in between."""
 
     def __init__(self, store: SqliteStore, run_id: int, start: RunStart) -> None:
+        super().__init__(run_id, start)
         self.store = store
-        self.run_id = run_id
-        self.start = start
-        self.queue: queue.Queue[ProbeResultLike | None] = queue.Queue()
-        self.error: StoreError | None = None
-        self.seen: set[UnitKey] = set()
-        self.last_at: datetime | None = None
-        # Repeats an incomplete run must write out, since it confirms nothing implicitly.
-        self.repeats: list[tuple[int, float, int]] = []  # latest row id, duration, at
-        self.written = 0
         self._units: dict[UnitKey, int] = {}
         # Each unit's latest row (id, at, outcome, reason, observed, insecure), to compare with
         self._latest: dict[int, Latest] = {}
         self._known_top: int | None = None  # the highest result id when we last looked
         self._conn = store._connect(create=True)  # opened here so errors surface in the caller
-        self._thread = threading.Thread(target=self._loop, name="store-writer", daemon=True)
-        self._thread.start()
+        self._start()
 
-    def put(self, result: ProbeResultLike) -> None:
-        self.queue.put(result)
+    @property
+    def batch_size(self) -> int:  # type: ignore[override]
+        return BATCH
 
-    def finish(self, *, interrupted: bool, finished_at: datetime, duration_s: float) -> RunRecord:
-        """Commit what is queued, stop the thread, record the run's end; raise the first store
-        error, if any (what was committed before it stays)."""
-        self.queue.put(None)
-        self._thread.join()
-        complete = (
-            not interrupted and not self.error and len(self.seen) == self.start.expected_results
-        )
-        try:
-            if not self.error:
-                with self.store.translated():
-                    self._close_run(interrupted, complete, finished_at, duration_s)
-        finally:
-            self._conn.close()
-        if self.error:
-            raise self.error
+    def _disconnect(self) -> None:
+        self._conn.close()
+
+    def _read_run(self) -> RunRecord:
         with self.store.translated():
-            row = self.store.conn.execute(
-                f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (self.run_id,)
-            ).fetchone()
-        return _run(row)
+            row = self.store.conn.execute(SELECT_RUN, (self.run_id,)).fetchone()
+        return run_record(row)
 
-    def _close_run(
-        self, interrupted: bool, complete: bool, finished_at: datetime, duration_s: float
-    ) -> None:
+    def _close_run(self, values: tuple[object, ...], *, write_repeats: bool) -> None:
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if not complete and self.repeats:
-                conn.executemany(
-                    "INSERT INTO results (run_id, unit_id, province, outcome, reason, observed,"
-                    " duration_ms, at, insecure) SELECT ?, unit_id, province, outcome, reason,"
-                    " observed, ?, ?, insecure FROM results WHERE id = ?",
-                    [(self.run_id, ms, at, rid) for rid, ms, at in self.repeats],
-                )
-            confirmed = self.last_at or finished_at
-            conn.execute(
-                "UPDATE runs SET finished_at = ?, confirmed_at = ?, duration_ms = ?,"
-                " complete = ?, interrupted = ? WHERE id = ?",
-                (
-                    to_us(finished_at),
-                    to_us(confirmed),
-                    round(duration_s * 1000, 1),
-                    int(complete),
-                    int(interrupted),
-                    self.run_id,
-                ),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-    def _loop(self) -> None:
-        finished = False
-        while not finished:
-            batch: list[ProbeResultLike] = []
-            item = self.queue.get()  # wait for the first result of a batch
-            while True:
-                if item is None:
-                    finished = True
-                    break
-                batch.append(item)
-                if len(batch) >= BATCH:
-                    break
-                try:
-                    item = self.queue.get(timeout=0.2)
-                except queue.Empty:
-                    break
-            if batch and not self.error:
-                self._commit(batch)
+        with self.store.translated():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if write_repeats and self.repeats:
+                    conn.executemany(COPY_REPEAT, self._repeat_rows())
+                conn.execute(CLOSE_RUN, values)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
     def _commit(self, batch: list[ProbeResultLike]) -> None:
         conn = self._conn
@@ -740,21 +371,8 @@ class SqliteRunWriter:
                 self._load_scope(conn)
             elif top != self._known_top:  # another writer was here: re-read what we compare
                 self._reload({self._units.get((r.province, r.step, r.commune)) for r in batch})
-            rows, repeats, fresh = [], [], []
-            for r in batch:
-                key = (r.province, r.step, r.commune)
-                unit = self._units.get(key) or self._remember(key)
-                o = r.outcome
-                at = to_us(r.at)
-                latest = self._latest.get(unit)
-                state = (o.status, o.reason, o.observed, int(r.insecure))
-                if latest is not None and latest[2:] == state:
-                    repeats.append((latest[0], o.duration_ms, at))
-                    continue
-                rows.append(
-                    (self.run_id, unit, r.province, *state[:3], o.duration_ms, at, state[3])
-                )
-                fresh.append((unit, at, state))
+            units = [self._units.get(k) or self._remember(k) for k in map(unit_key, batch)]
+            rows, repeats, fresh = plan_batch(self.run_id, batch, units, self._latest)
             conn.executemany(INSERT_RESULT, rows)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -769,20 +387,15 @@ class SqliteRunWriter:
             if latest is None or at >= latest[1]:
                 self._latest[unit] = (number, at, *state)
         self._known_top = top + len(rows)
-        self.written += len(rows)
-        self.repeats += repeats
-        for r in batch:
-            self.seen.add((r.province, r.step, r.commune))
-            if self.last_at is None or r.at > self.last_at:
-                self.last_at = r.at
+        self._accepted(batch, len(rows), repeats)
 
     def _load_scope(self, conn: sqlite3.Connection) -> None:
         """The run's units and each one's latest row, read once (one seek per unit)."""
         scope = (*self.start.scope_provinces, *self.start.scope_steps)
         where = (
-            _in_list("u.province", self.start.scope_provinces)
+            in_list("u.province", self.start.scope_provinces)
             + " AND "
-            + _in_list("u.step", self.start.scope_steps)
+            + in_list("u.step", self.start.scope_steps)
         )
         for unit, p, st, c in conn.execute(
             f"SELECT u.id, u.province, u.step, u.commune FROM units u WHERE {where}", scope

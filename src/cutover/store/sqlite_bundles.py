@@ -37,7 +37,8 @@ class Conflict(Exception):
 
 def province_evidence(store: SqliteStore, province: str) -> ProvinceEvidence:
     """Every row about `province`, read in one snapshot (a run may be writing meanwhile)."""
-    from cutover.store.sqlite import RUN_COLUMNS, _run
+    from cutover.store.sql import RUN_COLUMNS
+    from cutover.store.sql import run_record as _run
 
     conn = store.conn
     with store.translated():
@@ -195,7 +196,8 @@ def _runs(
     conn: sqlite3.Connection, runs: Sequence[RunRecord], province: str
 ) -> tuple[dict[str, int], int]:
     """Each run's local id by uid, inserting the new ones; returns how many were new."""
-    from cutover.store.sqlite import RUN_COLUMNS, _run
+    from cutover.store.sql import RUN_COLUMNS
+    from cutover.store.sql import run_record as _run
 
     ids: dict[str, int] = {}
     new = 0

@@ -1,0 +1,243 @@
+"""The store contract, the same tests on both backends: SQLite and a real PostgreSQL server.
+
+Change-only history, confirmations, as-of, the history series, people's records, the
+timeline, runs, who was heard from when, and concurrent writers."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from store_helpers import record_run
+
+from cutover import service
+from cutover.checklist import Overlay
+from cutover.probes import Limits
+from cutover.store.base import AttestationRecord, Store, WaiverRecord, open_store
+from cutover.store.evidence import evidence_at
+from cutover.store.series import done_series
+
+T0 = datetime(2025, 6, 27, 8, 0, tzinfo=UTC)  # before every telegram deadline
+HOUR = timedelta(hours=1)
+SECOND = timedelta(seconds=1)
+PROBE = "portal-closure"  # province-level, freshness 24h
+MANUAL = "commune-plans"  # manual attestation with a freshness window
+
+
+@pytest.fixture(scope="module")
+def ctx() -> service.Context:
+    return service.prepare(service.Selection(provinces=["31", "01"]), Overlay())
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty store of each kind: a SQLite file, or a fresh PostgreSQL database with
+    its schema, whose owner (the URL's role) is national under forced row-level security."""
+    if request.param == "sqlite":
+        return str(tmp_path / "s.db")
+    from cutover.store import admin
+
+    db = request.getfixturevalue("pg_db")
+    admin.init(db.url, {})
+    return str(db.url)
+
+
+@pytest.fixture
+def store(location: str) -> Iterator[Store]:
+    opened = open_store(location, environ={})
+    yield opened
+    opened.close()
+
+
+def test_repeats_are_confirmed_not_written(store: Store, ctx: service.Context) -> None:
+    key = ("31", PROBE, "")
+    other = ("01", PROBE, "")
+    first = record_run(store, T0, {key: "pass", other: "fail"})
+    second = record_run(store, T0 + HOUR, {key: "pass", other: "fail"})
+    assert store.describe().counts["results"] == 2  # the second run wrote nothing
+    assert first.complete and second.complete
+    raw = store.raw_evidence(["31", "01"], [PROBE], T0 + 2 * HOUR, T0 + 2 * HOUR)
+    evidence, _ = evidence_at(raw, T0 + 2 * HOUR)
+    assert evidence[key].at == second.confirmed_at  # as fresh as the second run
+    # As of between the runs, the first run's own time: the past is reproduced exactly.
+    raw = store.raw_evidence(["31", "01"], [PROBE], T0 + HOUR / 2, T0 + HOUR / 2)
+    assert evidence_at(raw, T0 + HOUR / 2)[0][key].at == T0
+    # 25 hours later without a run the evidence is stale; one more run makes it fresh again.
+    narrow = ctx.narrow(["31"], [PROBE])
+    late = T0 + 26 * HOUR
+    assert service.stored_matrix(narrow, store, late).cell("31", PROBE).status == "stale"
+    record_run(store, late, {key: "pass"})
+    assert service.stored_matrix(narrow, store, late + HOUR).cell("31", PROBE).status == "done"
+    assert store.describe().counts["results"] == 2
+
+
+def test_a_change_is_written_and_its_time_kept(store: Store) -> None:
+    key = ("31", PROBE, "")
+    record_run(store, T0, {key: "pass"})
+    record_run(store, T0 + HOUR, {key: "fail"})
+    record_run(store, T0 + 2 * HOUR, {key: "fail"})
+    assert store.describe().counts["results"] == 2
+    raw = store.raw_evidence(["31"], [PROBE], T0, T0 + 3 * HOUR)
+    rows = raw.probes[key]
+    assert [(r.outcome, r.at, r.reason) for r in rows] == [
+        ("pass", T0, ""),
+        ("fail", T0 + HOUR, "fail reason"),
+    ]
+    assert raw.first_done[key] == T0
+    evidence, history = evidence_at(raw, T0 + 3 * HOUR)
+    assert evidence[key].outcome == "fail"
+    assert evidence[key].at == T0 + 2 * HOUR  # confirmed by the third run's only result
+    assert key in history.was_done
+
+
+def test_an_incomplete_run_writes_its_repeats(store: Store) -> None:
+    outcomes = {("31", PROBE, ""): "pass", ("01", PROBE, ""): "pass"}
+    record_run(store, T0, outcomes)
+    partial = record_run(store, T0 + HOUR, outcomes, complete=False)
+    assert not partial.complete and partial.interrupted
+    # It confirms nothing implicitly, so the unit it did see is written out again.
+    assert store.describe().counts["results"] == 3
+    raw = store.raw_evidence(["31", "01"], [PROBE], T0 + 2 * HOUR, T0 + 2 * HOUR)
+    evidence, _ = evidence_at(raw, T0 + 2 * HOUR)
+    assert evidence[("31", PROBE, "")].at == T0 + HOUR
+    assert evidence[("01", PROBE, "")].at == T0 + timedelta(seconds=1)
+
+
+def test_as_of_and_history_series_agree_with_a_full_rollup(
+    store: Store, ctx: service.Context
+) -> None:
+    """The fast series equals a full rollup at every point, through changes, a regression,
+    an attestation that overrides a probe, a waiver that expires, and a gap long enough to go
+    stale."""
+    narrow = ctx.narrow(["31", "01"], [PROBE, "sso-test", MANUAL])
+    a, b = ("31", PROBE, ""), ("01", PROBE, "")
+    s1, s2 = ("31", "sso-test", ""), ("01", "sso-test", "")
+    plan = [
+        (T0, {a: "fail", b: "pass", s1: "unknown", s2: "pass"}),
+        (T0 + HOUR, {a: "pass", b: "pass", s1: "pass", s2: "pass"}),
+        (T0 + 2 * HOUR, {a: "pass", b: "fail", s1: "pass", s2: "pass"}),
+        (T0 + 30 * HOUR, {a: "pass", b: "fail", s1: "fail", s2: "pass"}),
+        (T0 + 31 * HOUR, {a: "pass", b: "pass", s1: "fail", s2: "pass"}),
+    ]
+    for at, outcomes in plan:
+        record_run(store, at, outcomes)
+    store.add_attestation(
+        AttestationRecord("31", "sso-test", "", "pass", "officer", T0 + 30 * HOUR + 60 * SECOND)
+    )
+    store.add_attestation(AttestationRecord("01", MANUAL, "", "pass", "officer", T0 + HOUR / 2))
+    store.add_waiver(WaiverRecord("01", PROBE, "bank", "leader", T0 + 3 * HOUR, T0 + 2 * HOUR))
+    times = store.evaluation_times(T0 + 40 * HOUR, 60)
+    assert len(times) == 8
+    fast = done_series(store, narrow.provinces, narrow.steps, times)
+    for moment, counts in fast:
+        full = service.stored_matrix(narrow, store, moment)
+        assert counts == {k: t.done for k, t in full.totals.items()}, moment
+    assert len({tuple(c.values()) for _, c in fast}) > 2  # the counts really moved
+    assert [c.source for c in store.changes(["31", "01"], [PROBE, "sso-test", MANUAL],
+                                             T0 + 29 * HOUR, T0 + 32 * HOUR)] == [
+        "probe", "attestation", "probe"
+    ]  # fmt: skip
+
+
+def test_a_run_carries_its_origin(store: Store, ctx: service.Context) -> None:
+    from cutover.env import Environment, fixed_clock
+
+    env = replace(Environment(environ={"CUTOVER_SITE": "31"}), clock=fixed_clock(T0),
+                  user="officer", host="hp-01")  # fmt: skip
+    narrow = ctx.narrow(["31"], [MANUAL])  # nothing to probe: no network needed
+    run = asyncio.run(service.run_checks(narrow, Limits(), env, store=store, command="check"))
+    assert run.record is not None
+    assert (run.record.site, run.record.user, run.record.host) == ("31", "officer", "hp-01")
+    assert run.record.started_at == T0 and run.record.scope_provinces == ("31",)
+    assert run.record.complete and run.record.scope_steps == ()
+    assert store.last_run() == run.record
+    assert store.runs() == [run.record]
+
+
+def test_people_records_come_back_as_written(store: Store) -> None:
+    mark = store.add_attestation(
+        AttestationRecord(
+            "31", MANUAL, "", "pass", "Nguyễn Văn A", T0, None, "ab" * 32, "plan.pdf", "all", "31"
+        )
+    )
+    again = store.add_attestation(
+        AttestationRecord("31", MANUAL, "", "fail", "Trần B", T0 + HOUR, "https://x.vn/bc")
+    )
+    waiver = store.add_waiver(WaiverRecord("31", PROBE, "contract", "VPCP", T0 + 9 * HOUR, T0))
+    assert mark.id is not None and again.id is not None and again.id > mark.id
+    assert waiver.id is not None
+    raw = store.raw_evidence(["31"], [MANUAL, PROBE], T0 - HOUR, T0 + 2 * HOUR)
+    assert list(raw.attestations[("31", MANUAL, "")]) == [mark, again]
+    assert list(raw.waivers[("31", PROBE)]) == [waiver]
+    events = list(store.timeline("31", None))
+    assert [(e.kind, e.outcome, e.who, e.evidence) for e in events] == [
+        ("attestation", "pass", "attested by Nguyễn Văn A", "sha256:" + "ab" * 32),
+        ("waiver", "waived", "approved by VPCP", ""),
+        ("attestation", "fail", "attested by Trần B", "https://x.vn/bc"),
+    ]
+    assert events[1].reason == f"contract until {(T0 + 9 * HOUR).isoformat()}"
+    assert store.last_change() == T0 + HOUR
+
+
+def test_timeline_says_when_a_state_was_last_confirmed(store: Store) -> None:
+    key = ("31", PROBE, "")
+    record_run(store, T0, {key: "fail"})
+    record_run(store, T0 + HOUR, {key: "pass"})
+    last = record_run(store, T0 + 2 * HOUR, {key: "pass"})
+    events = list(store.timeline("31", PROBE))
+    assert [(e.outcome, e.at, e.confirmed_at) for e in events] == [
+        ("fail", T0, None),
+        ("pass", T0 + HOUR, last.confirmed_at),
+    ]
+    assert events[0].who.startswith("run ") and events[0].who.endswith(" by u@h")
+    assert store.evaluation_times(T0 + 3 * HOUR, 2) == [T0 + HOUR, T0 + 2 * HOUR]
+
+
+def test_last_heard_from_runs_and_attestations(store: Store, ctx: service.Context) -> None:
+    record_run(store, T0, {("31", PROBE, ""): "pass"})
+    record_run(store, T0 + 2 * HOUR, {("31", PROBE, ""): "pass"}, complete=False)
+    store.add_attestation(AttestationRecord("01", MANUAL, "", "pass", "A", T0 + HOUR))
+    everyone = ["31", "01", "79"]
+    # A run is heard at its last result; the incomplete one had none, so at its end; and
+    # before that end, at its start.
+    end = T0 + 2 * HOUR + 30 * SECOND
+    assert store.last_heard(everyone, T0 + 3 * HOUR) == {"31": end, "01": T0 + HOUR}
+    assert store.last_heard(everyone, end - SECOND)["31"] == T0 + 2 * HOUR
+    assert store.last_heard(everyone, T0 + HOUR / 2) == {"31": T0}
+    assert store.last_heard(everyone, T0 - HOUR) == {}
+    narrow = ctx.narrow(["31", "01", "79"], [PROBE])
+    beat = timedelta(minutes=90)
+    matrix = service.stored_matrix(narrow, store, T0 + 3 * HOUR, silent_after=beat)
+    assert matrix.silent == {"01": T0 + HOUR, "79": None}
+    assert matrix.silent_after == timedelta(minutes=90)
+    plain = service.stored_matrix(narrow, store, T0 + 3 * HOUR)
+    assert plain.silent == {} and plain.silent_after is None
+    assert matrix.cells == plain.cells  # no news changes no cell: neither done nor failing
+
+
+def test_two_writers_at_once_write_each_change_once(store: Store, location: str) -> None:
+    """Two overlapping runs over the same units, each on its own connection as two cron
+    processes would be: whichever commits a unit first writes it, the other finds the same
+    and confirms it; both are complete."""
+    outcomes = {("31", "online-filing-test", f"{i:05d}"): "pass" for i in range(1200)}
+    outcomes |= {("01", PROBE, ""): "fail"}
+    stores = [open_store(location, environ={}) for _ in range(2)]
+    runs = []
+    threads = [
+        threading.Thread(target=lambda s=s: runs.append(record_run(s, T0, outcomes)))
+        for s in stores
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for other in stores:
+        other.close()
+    assert [r.complete for r in runs] == [True, True]
+    assert store.describe().counts["results"] == 1201
+    assert store.describe().counts["units"] == 1201
