@@ -53,7 +53,8 @@ from cutover.store.sql import (
     waiver_values,
 )
 
-# Statements of this module, `?` placeholders (see `cutover.store.sql.to_pg`).
+# Statements of this module, `?` placeholders (see `cutover.store.sql.to_pg`).  A run's scope
+# is matched with LIKE (`%,31,%`), which both dialects have; province codes are digits.
 PROVINCE_RUNS = f"""SELECT {RUN_COLUMNS} FROM runs
     WHERE ',' || scope_provinces || ',' LIKE ?
        OR id IN (SELECT r.run_id FROM units u JOIN results r ON r.unit_id = u.id
