@@ -17,7 +17,7 @@ import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -77,14 +77,17 @@ def ok(*args: str | Path, **kw: Any) -> Ran:
     return ran
 
 
-def counts(db: Path) -> dict[str, int]:
-    with sqlite3.connect(db) as conn:
-        found = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES}
-    conn.close()
-    return found
+def counts(db: Path | str) -> dict[str, int]:
+    return {t: rows(db, f"SELECT COUNT(*) FROM {t}")[0][0] for t in TABLES}
 
 
-def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+def rows(db: Path | str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of a SQLite file, or of a PostgreSQL store as its URL's role sees them."""
+    if str(db).startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(str(db)) as pg:
+            return pg.execute(sql).fetchall()  # type: ignore[arg-type]
     with sqlite3.connect(db) as conn:
         found = conn.execute(sql).fetchall()
     conn.close()
@@ -197,7 +200,7 @@ def test_a_private_key_others_can_read_is_refused(
 class World:
     root: Path
     site_db: Path  # the demo store, as site 31 holds it
-    central: Path
+    central: Path | str  # a SQLite file, or a PostgreSQL store's URL (its owner, national)
     trust: Path
 
     def key(self, name: str) -> Path:
@@ -243,7 +246,10 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, demo_copy: Path, elsewhere: Path) -> World:
+def world(
+    request: pytest.FixtureRequest, tmp_path: Path, demo_copy: Path, elsewhere: Path
+) -> World:
+    """The central store is a SQLite file, or with `@BOTH_STORES` also a PostgreSQL one."""
     from cutover.bundles import write_keypair
 
     for name in ("hp-officer", "hp-leader", "hn", "stranger"):
@@ -264,7 +270,18 @@ def world(tmp_path: Path, demo_copy: Path, elsewhere: Path) -> World:
        "--approver", "Chủ tịch UBND", "--until", "2025-06-30T17:00+07:00",
        "--db", demo_copy, site="31", at=T - timedelta(hours=1))
     # fmt: on
-    return World(tmp_path, demo_copy, tmp_path / "central.db", trust)
+    central: Path | str = tmp_path / "central.db"
+    if getattr(request, "param", "sqlite") == "postgres":
+        from cutover.store import admin
+
+        db = request.getfixturevalue("pg_db")
+        admin.init(db.url, {})
+        central = db.url
+    return World(tmp_path, demo_copy, central, trust)
+
+
+# The tests where the central store's backend matters run against both.
+BOTH_STORES = pytest.mark.parametrize("world", ["sqlite", "postgres"], indirect=True)
 
 
 def test_export_carries_the_province_its_evidence_and_the_runs_in_an_intoto_statement(
@@ -372,9 +389,10 @@ def test_verify_shows_who_signed_what(world: World) -> None:
         f"  signed contents: checklist cutover-2025-06 sha256:{digest[:12]}…, 1 runs, "
         "121 results, 1 attestations (1 evidence files), 1 waivers",
     ]
-    assert not world.central.exists()  # verification only
+    assert not Path(world.central).exists()  # verification only
 
 
+@BOTH_STORES
 def test_import_keeps_the_origin_and_is_idempotent(world: World) -> None:
     bundle = world.export("31.json")
     first = world.import_(bundle)
@@ -417,6 +435,7 @@ def test_import_keeps_the_origin_and_is_idempotent(world: World) -> None:
     assert counts(world.central) == {**before, "bundle_imports": 2}
 
 
+@BOTH_STORES
 def test_a_province_matrix_survives_the_trip(world: World) -> None:
     bundle = world.export("31.json")
     assert world.import_(bundle).code == 0
@@ -565,6 +584,7 @@ def test_fewer_valid_signatures_than_the_threshold(loaded: World) -> None:
     assert "2 of 2 required signatures" in ran.lines[0]
 
 
+@BOTH_STORES
 def test_replayed_older_bundle(loaded: World) -> None:
     older, newer = loaded.export("2.json"), loaded.export("3.json")
     assert loaded.import_(newer).code == 0
@@ -780,6 +800,7 @@ def test_a_fifo_or_a_directory_is_refused_without_blocking(loaded: World) -> Non
     ]
 
 
+@BOTH_STORES
 @pytest.mark.parametrize("kind", ["attestation", "waiver", "result", "run"])
 def test_a_conflicting_row_rejects_the_whole_bundle(loaded: World, kind: str) -> None:
     """A newer bundle with a new attestation and one row that contradicts the stored row
@@ -815,6 +836,7 @@ def test_a_conflicting_row_rejects_the_whole_bundle(loaded: World, kind: str) ->
     rejected(loaded, bundle, f"conflict: {reason}")
 
 
+@BOTH_STORES
 def test_a_run_seen_running_gets_its_end_from_a_later_bundle(world: World) -> None:
     """A bundle exported while a run was still going carries the run without an end; the
     next bundle records its end, and only then does the run confirm anything."""
@@ -833,6 +855,7 @@ def test_a_run_seen_running_gets_its_end_from_a_later_bundle(world: World) -> No
     assert rows(world.central, "SELECT finished_at, confirmed_at, complete FROM runs") == [saved]
 
 
+@BOTH_STORES
 def test_json_lines_hold_several_envelopes_each_judged_alone(world: World) -> None:
     office = world.root / "office.yaml"
     office.write_text(
@@ -960,7 +983,7 @@ def test_trust_file_errors_are_located(world: World, text: str, problem: str) ->
     for command in (world.import_(bundle, trust=trust), world.verify(bundle, trust=trust)):
         assert command.code == 2
         assert command.err_lines == [f"cutover: error: {world.root}/{problem}"]
-    assert not world.central.exists()
+    assert not Path(world.central).exists()
 
 
 def test_without_the_optional_dependencies_each_command_says_how_to_get_them(
@@ -988,98 +1011,224 @@ def test_without_the_optional_dependencies_each_command_says_how_to_get_them(
 # --- the whole path: 34 sites, one centre ---------------------------------------------------
 
 
-def test_34_sites_export_and_the_centre_gets_the_matrix_of_one_check_all(
-    telegram_sim, overlay_file, tmp_path: Path, elsewhere: Path
-) -> None:  # type: ignore[no-untyped-def]
+@dataclass
+class Nation:
+    """34 sites' bundles and the store of one `check --all` over the same scenario."""
+
+    root: Path
+    codes: list[str]
+    bundles: list[Path]
+    trust: Path
+    reference: Path
+
+    def site_db(self, code: str) -> Path:
+        return self.root / "sites" / f"{code}.db"
+
+    def import_all(self, central: Path | str) -> Ran:
+        return cutover("import", "--trust", self.trust, *self.bundles, "--db", central)
+
+
+@pytest.fixture(scope="module")
+def nation(telegram_sim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nation]:  # type: ignore[no-untyped-def]
     """Each province checks itself against one simulator into its own SQLite file (site =
-    its code) and exports a bundle signed with its own key; the centre imports all 34.  The
-    national matrix equals the one from a single `check --all` over the same scenario, with
-    the same attestation and waiver recorded at the sites and at the reference."""
+    its code) and exports a bundle signed with its own key; the reference checks all at once,
+    with the same attestation and waiver recorded at the sites and at the reference.  Made
+    once for the SQLite and the PostgreSQL centre."""
     from cutover.geo import load_geography
+    from cutover.sim.app import overlay_for
+    from cutover.yamlio import dump
 
-    overlay = overlay_file(telegram_sim.base_url)
-    codes = [p.code for p in load_geography().provinces]
-    assert len(codes) == 34
-    register = tmp_path / "register.pdf"
-    register.write_bytes(b"received plans")
-    # fmt: off
-    people = {
-        "31": ("mark", "31", "commune-plans", "--by", "Nguyễn Văn A", "--evidence-file", register),
-        "01": ("waive", "01", "online-payment-test", "--reason", "bank link late",
-               "--approver", "Chủ tịch UBND", "--until", "2025-06-30T17:00+07:00"),
-    }
-    # fmt: on
-    trust = ["provinces:"]
-    bundles_dir = tmp_path / "bundles"
-    bundles_dir.mkdir()
-    for code in codes:
-        ok("keygen", "--out", tmp_path / "keys", "--name", f"site-{code}")
-        trust.append(f'  "{code}": {{keys: [keys/site-{code}.pub]}}')
-        db = tmp_path / "sites" / f"{code}.db"
-        db.parent.mkdir(exist_ok=True)
-        if code in people:
-            ok(*people[code], "--db", db, site=code, at=T - timedelta(hours=1))
+    tmp_path = tmp_path_factory.mktemp("nation")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)  # no provinces.yaml or checklists here: the packaged data is used
+        overlay = tmp_path / "overlay.yaml"
+        overlay.write_text(dump(overlay_for(telegram_sim.base_url)), encoding="utf-8")
+        codes = [p.code for p in load_geography().provinces]
+        assert len(codes) == 34
+        register = tmp_path / "register.pdf"
+        register.write_bytes(b"received plans")
         # fmt: off
-        checked = cutover("check", "--province", code, "--tag", TAG, "--endpoints", overlay,
-                          "--db", db, "--format", "json", site=code)
+        people = {
+            "31": ("mark", "31", "commune-plans", "--by", "Nguyễn Văn A",
+                   "--evidence-file", register),
+            "01": ("waive", "01", "online-payment-test", "--reason", "bank link late",
+                   "--approver", "Chủ tịch UBND", "--until", "2025-06-30T17:00+07:00"),
+        }
         # fmt: on
-        assert checked.code in (0, 1), checked.err
-        key = tmp_path / "keys" / f"site-{code}.key"
+        trust = ["provinces:"]
+        bundles_dir = tmp_path / "bundles"
+        bundles_dir.mkdir()
+        (tmp_path / "sites").mkdir()
+        for code in codes:
+            ok("keygen", "--out", tmp_path / "keys", "--name", f"site-{code}")
+            trust.append(f'  "{code}": {{keys: [keys/site-{code}.pub]}}')
+            db = tmp_path / "sites" / f"{code}.db"
+            if code in people:
+                ok(*people[code], "--db", db, site=code, at=T - timedelta(hours=1))
+            # fmt: off
+            checked = cutover("check", "--province", code, "--tag", TAG, "--endpoints",
+                              overlay, "--db", db, "--format", "json", site=code)
+            # fmt: on
+            assert checked.code in (0, 1), checked.err
+            key = tmp_path / "keys" / f"site-{code}.key"
+            # fmt: off
+            ok("export", "--province", code, "--key", key, "-o", bundles_dir / f"{code}.json",
+               "--db", db, site=code, at=T + timedelta(minutes=5))
+            # fmt: on
+        (tmp_path / "trust.yaml").write_text("\n".join(trust) + "\n", encoding="utf-8")
+
+        reference = tmp_path / "reference.db"
+        for args in people.values():
+            ok(*args, "--db", reference, at=T - timedelta(hours=1))
         # fmt: off
-        ok("export", "--province", code, "--key", key, "-o", bundles_dir / f"{code}.json",
-           "--db", db, site=code, at=T + timedelta(minutes=5))
+        single = cutover("check", "--all", "--tag", TAG, "--endpoints", overlay, "--db",
+                         reference, "--format", "json")
         # fmt: on
-    (tmp_path / "trust.yaml").write_text("\n".join(trust) + "\n", encoding="utf-8")
+        assert single.code == 1, single.err
+        yield Nation(
+            tmp_path, codes, sorted(bundles_dir.iterdir()), tmp_path / "trust.yaml", reference
+        )
 
-    reference = tmp_path / "reference.db"
-    for args in people.values():
-        ok(*args, "--db", reference, at=T - timedelta(hours=1))
-    # fmt: off
-    single = cutover("check", "--all", "--tag", TAG, "--endpoints", overlay, "--db", reference,
-                     "--format", "json")
-    # fmt: on
-    assert single.code == 1, single.err
 
-    central = tmp_path / "central.db"
-    files = sorted(bundles_dir.iterdir())
-    imported = cutover("import", "--trust", tmp_path / "trust.yaml", *files, "--db", central)
+def national_cells(db: Path | str) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
+    ran = cutover("matrix", "--format", "json", "--as-of", "2025-06-28T13:00+07:00", "--db", db)
+    assert ran.code == 1, ran.err
+    data = json.loads(ran.out)
+    found = [
+        (c["province"], c["step"], c["status"], c["reason"], c["communes"]) for c in data["cells"]
+    ]
+    return found, data["totals"]
+
+
+def the_centre_gets_the_matrix_of_one_check_all(nation: Nation, central: Path | str) -> None:
+    """The centre imports all 34; the national matrix equals the one of a single `check
+    --all`, every run, attestation and waiver keeps its uid and its site, and importing all
+    again changes nothing."""
+    imported = nation.import_all(central)
     assert imported.code == 0, imported.err
     assert imported.err == ""
     assert len(imported.lines) == 34
     assert all(line.startswith("imported ") for line in imported.lines)
 
-    def cells(db: Path) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
-        ran = cutover("matrix", "--format", "json", "--as-of", "2025-06-28T13:00+07:00", "--db", db)
-        assert ran.code == 1, ran.err
-        data = json.loads(ran.out)
-        found = [
-            (c["province"], c["step"], c["status"], c["reason"], c["communes"])
-            for c in data["cells"]
-        ]
-        return found, data["totals"]
-
-    national, totals = cells(central)
-    assert (national, totals) == cells(reference)
+    national, totals = national_cells(central)
+    assert (national, totals) == national_cells(nation.reference)
     assert len(national) == 34 * 17
     assert totals["portal-closure"]["done"] == 32  # the telegram's 32/34, not an empty table
     statuses = {(p, s): status for p, s, status, _, _ in national}
     assert statuses[("31", "commune-plans")] == "done"
     assert statuses[("01", "online-payment-test")] == "waived"
 
-    # Every run, attestation and waiver kept its uid and its site.
     site_runs = set()
-    for code in codes:
-        site_runs |= set(rows(tmp_path / "sites" / f"{code}.db", "SELECT uid, site FROM runs"))
+    for code in nation.codes:
+        site_runs |= set(rows(nation.site_db(code), "SELECT uid, site FROM runs"))
     assert set(rows(central, "SELECT uid, site FROM runs")) == site_runs
-    assert {site for _, site in site_runs} == set(codes)
+    assert {site for _, site in site_runs} == set(nation.codes)
     assert rows(central, "SELECT uid, site FROM attestations") == rows(
-        tmp_path / "sites" / "31.db", "SELECT uid, site FROM attestations"
+        nation.site_db("31"), "SELECT uid, site FROM attestations"
     )
     assert rows(central, "SELECT uid, site FROM waivers") == rows(
-        tmp_path / "sites" / "01.db", "SELECT uid, site FROM waivers"
+        nation.site_db("01"), "SELECT uid, site FROM waivers"
     )
     before = counts(central)
-    again = cutover("import", "--trust", tmp_path / "trust.yaml", *files, "--db", central)
+    again = nation.import_all(central)
     assert again.code == 0
     assert all(line.startswith("already imported ") for line in again.lines)
     assert counts(central) == before
+
+
+def test_34_sites_export_and_the_centre_gets_the_matrix_of_one_check_all(
+    nation: Nation, tmp_path: Path, elsewhere: Path
+) -> None:
+    the_centre_gets_the_matrix_of_one_check_all(nation, tmp_path / "central.db")
+
+
+def test_34_sites_export_and_a_postgresql_centre_gets_the_same_matrix(
+    nation: Nation, pg_db: Any, elsewhere: Path
+) -> None:
+    """The same bundles into the shared PostgreSQL store, imported by its national owner."""
+    from cutover.store import admin
+
+    admin.init(pg_db.url, {})
+    the_centre_gets_the_matrix_of_one_check_all(nation, pg_db.url)
+
+
+# --- PostgreSQL: exporting from the shared store, and who may import ------------------------
+
+
+@pytest.fixture
+def pg_world(world: World, pg_db: Any) -> tuple[World, Any]:
+    """A PostgreSQL central store that imported site 31's bundle, with province roles for 31
+    and 01 and the national reader."""
+    from cutover.store import admin
+
+    admin.init(pg_db.url, {})
+    for who, province in (("p31", "31"), ("p01", "01"), ("reader", None)):
+        admin.grant(pg_db.url, {}, pg_db.role(who), province, f"pw-{who}")
+    world.central = pg_db.url
+    assert world.import_(world.export("31.json")).code == 0
+    return world, pg_db
+
+
+def test_a_postgresql_store_exports_what_a_sqlite_site_would(
+    pg_world: tuple[World, Any],
+) -> None:
+    world, db = pg_world
+    out = world.root / "from-pg.json"
+    # fmt: off
+    ran = cutover("export", "-p", "31", "--key", world.key("hp-officer"), "-o", out,
+                  "--db", db.url, site="central")
+    # fmt: on
+    assert ran.code == 0, ran.err
+    assert ran.lines[0] == (
+        "exported province 31 (Thành phố Hải Phòng) from site central, sequence 1: "
+        "1 runs, 121 results, 1 attestations, 1 waivers"
+    )
+    from_site = statement_of(world.export("from-site.json"))["predicate"]["evidence"]
+    assert statement_of(out)["predicate"]["evidence"] == from_site
+    # Imported into a fresh SQLite store, it gives the site's matrix.
+    elsewhere = world.root / "elsewhere.db"
+    assert cutover("import", "--trust", world.trust, out, "--db", elsewhere).code == 0
+    args = ("matrix", "-p", "31", "--format", "json", "--as-of", "2025-06-28T13:00+07:00")
+    site = json.loads(cutover(*args, "--db", world.site_db).out)
+    assert json.loads(cutover(*args, "--db", elsewhere).out)["cells"] == site["cells"]
+    # A province role exports its own province; row-level security hides the others.
+    p31 = db.role_url(db.role("p31"), "pw-p31")
+    mine = world.root / "p31.json"
+    # fmt: off
+    ok("export", "-p", "31", "--key", world.key("hp-officer"), "-o", mine, "--db", p31, site="31")
+    hidden = cutover("export", "-p", "31", "--key", world.key("hp-officer"), "-o",
+                     world.root / "no.json", "--db", db.role_url(db.role("p01"), "pw-p01"))
+    # fmt: on
+    assert statement_of(mine)["predicate"]["evidence"] == from_site
+    assert hidden.code == 2 and "holds nothing about province 31" in hidden.err
+    assert rows(db.url, "SELECT site, province, seq FROM bundle_exports ORDER BY site") == [
+        ("31", "31", 1),
+        ("central", "31", 1),
+    ]
+
+
+def test_a_province_role_cannot_import_another_provinces_bundle(
+    pg_world: tuple[World, Any],
+) -> None:
+    """Importing is the national owner's job: the database refuses a province role's rows
+    about another province, in one line, and nothing of the bundle is written."""
+    world, db = pg_world
+    newer = world.export("2.json")
+    before = counts(db.url)
+    p01 = db.role_url(db.role("p01"), "pw-p01")
+    ran = cutover("import", "--trust", world.trust, newer, "--db", p01)
+    assert (ran.code, ran.out) == (3, "")
+    assert ran.err_lines == [
+        "cutover: error: PostgreSQL refused to write the bundle of province 31 from site 31 as "
+        f"role {db.role('p01')} (province 01 only): new row violates row-level security policy "
+        'for table "runs"; nothing of it was written'
+    ]
+    assert counts(db.url) == before
+    reader = db.role_url(db.role("reader"), "pw-reader")
+    refused = cutover("import", "--trust", world.trust, newer, "--db", reader)
+    assert refused.code == 3 and counts(db.url) == before
+    # The ledgers: the reader reads them all, a province role only its own province's.
+    assert rows(reader, "SELECT province, seq FROM bundle_imports") == [("31", 1)]
+    assert rows(db.role_url(db.role("p31"), "pw-p31"), "SELECT seq FROM bundle_imports") == [(1,)]
+    assert rows(p01, "SELECT * FROM bundle_imports") == []
+    assert world.import_(newer).code == 0  # the owner imports it

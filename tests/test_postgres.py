@@ -91,7 +91,9 @@ def test_init_is_idempotent_and_safe_when_sites_run_it_at_once(pg_db: Database, 
         forced = conn.execute(
             "SELECT relname FROM pg_class WHERE relforcerowsecurity ORDER BY relname"
         ).fetchall()
-    assert [r[0] for r in forced] == ["attestations", "results", "runs", "units", "waivers"]
+    assert [r[0] for r in forced] == [
+        "attestations", "bundle_exports", "bundle_imports", "results", "runs", "units", "waivers"
+    ]  # fmt: skip
     info = cli("db", "--db", pg_db.url, "--check")
     assert info.code == 0, info.err
     assert info.lines[:3] == [

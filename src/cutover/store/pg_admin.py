@@ -1,8 +1,9 @@
 """Administering a PostgreSQL store: the schema (`cutover db init`) and the roles
 (`cutover db grant-province`, `cutover db grant-reader`), run as the database owner.
 
-Row-level security.  Every cutover table (runs, units, results, attestations, waivers) has
-row-level security enabled *and forced*, so even the owner's own sessions go through the
+Row-level security.  Every cutover table (runs, units, results, attestations, waivers, and
+the ledgers of signed bundles, bundle_exports and bundle_imports) has row-level security
+enabled *and forced*, so even the owner's own sessions go through the
 policies.  A session's reach comes from `cutover_roles(role, province, writes)`, looked up by
 `current_user`, which the client cannot choose for itself:
 
@@ -40,7 +41,7 @@ from cutover.store.postgres import (
     PostgresStore,
 )
 from cutover.store.schema import FIRST_PORTABLE, LATEST, MIGRATIONS, POSTGRES
-from cutover.store.sql import TABLES
+from cutover.store.sql import BUNDLE_TABLES, TABLES
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 CELL_TABLES = ("units", "results", "attestations", "waivers")  # rows keyed by `province`
@@ -87,6 +88,22 @@ SECURITY: dict[int, tuple[str, ...]] = {
         f"CREATE POLICY cutover_write ON {{s}}.runs FOR INSERT WITH CHECK ({_WRITE_RUN})",
         f"CREATE POLICY cutover_finish ON {{s}}.runs FOR UPDATE USING ({_WRITE_RUN})"
         f" WITH CHECK ({_WRITE_RUN})",
+    ),
+    # The ledgers of signed bundles are keyed by `province` like the cells' tables: the
+    # reader sees them all, a province role only its own province's and writes only those.
+    4: (
+        *(f"ALTER TABLE {{s}}.{t} ENABLE ROW LEVEL SECURITY" for t in BUNDLE_TABLES),
+        *(f"ALTER TABLE {{s}}.{t} FORCE ROW LEVEL SECURITY" for t in BUNDLE_TABLES),
+        *(
+            f"CREATE POLICY cutover_read ON {{s}}.{t} FOR SELECT USING ({_READ})".replace(
+                "{column}", "province"
+            )
+            for t in BUNDLE_TABLES
+        ),
+        *(
+            f"CREATE POLICY cutover_write ON {{s}}.{t} FOR INSERT WITH CHECK ({_WRITE})"
+            for t in BUNDLE_TABLES
+        ),
     ),
 }
 
@@ -215,7 +232,7 @@ def _login_role(conn: Connection, wanted: Grant) -> str:
 
 def _privileges(conn: Connection, wanted: Grant) -> None:
     role = sql.Identifier(wanted.role)
-    tables = sql.SQL(", ").join(sql.Identifier(t) for t in TABLES)
+    tables = sql.SQL(", ").join(sql.Identifier(t) for t in (*TABLES, *BUNDLE_TABLES))
     meta = sql.SQL("cutover_roles, cutover_schema")
     conn.execute(sql.SQL("REVOKE ALL ON {}, {} FROM {}").format(tables, meta, role))
     conn.execute(

@@ -1,9 +1,10 @@
 """The PostgreSQL store: one shared database for every site, psycopg 3.
 
-The contract, the statements and every read are the SQLite store's (`cutover.store.sql`);
-what differs is here.  The schema is `cutover.store.schema` filled in with the `POSTGRES`
-dialect, plus row-level security (`cutover.store.pg_admin`); only `cutover db init`, run as the
-database owner, creates or migrates it, and opening a store checks its version.
+The contract, the statements, every read and signed bundles are the SQLite store's
+(`cutover.store.sql`, `cutover.store.bundles_sql`); what differs is here.  The schema is
+`cutover.store.schema` filled in with the `POSTGRES` dialect, plus row-level security
+(`cutover.store.pg_admin`); only `cutover db init`, run as the database owner, creates or
+migrates it, and opening a store checks its version.
 
 Who may read and write what is the database's decision, not the tool's: every table forces
 row-level security, and the policies look the session's role up in `cutover_roles`.  Every
@@ -22,9 +23,8 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -34,18 +34,17 @@ from psycopg.conninfo import conninfo_to_dict
 from cutover.errors import StoreError
 from cutover.store.base import (
     AttestationRecord,
-    BundleOrigin,
-    ImportOutcome,
     ProbeResultLike,
-    ProvinceEvidence,
     RunRecord,
     RunStart,
     StoreDescription,
     UnitKey,
     WaiverRecord,
 )
+from cutover.store.bundles_sql import BundleSql
 from cutover.store.schema import LATEST
 from cutover.store.sql import (
+    BUNDLE_TABLES,
     CLOSE_RUN,
     COPY_REPEAT,
     INSERT_ATTESTATION,
@@ -59,7 +58,6 @@ from cutover.store.sql import (
     Latest,
     QueuedWriter,
     Row,
-    SqlReader,
     attestation_values,
     in_list,
     plan_batch,
@@ -71,10 +69,13 @@ from cutover.store.sql import (
 )
 
 CONNECT_TIMEOUT_S = 10
-LOCK_CLASS = 0x6375_7400  # "cut\0": advisory lock keys of this tool (schema, roles, results)
-LOCK_SCHEMA, LOCK_ROLES, LOCK_RESULTS = 1, 2, 3
+LOCK_CLASS = (
+    0x6375_7400  # "cut\0": advisory lock keys of this tool (schema, roles, results, bundles)
+)
+LOCK_SCHEMA, LOCK_ROLES, LOCK_RESULTS, LOCK_BUNDLES = 1, 2, 3, 4
 
 Connection = psycopg.Connection[Row]
+SECURED = (*TABLES, *BUNDLE_TABLES)  # every table row-level security must guard
 
 
 def public_location(url: str) -> str:
@@ -115,13 +116,7 @@ def _server_said(text: str) -> str:
     return re.sub(r"^(FATAL|ERROR):\s+", "", text)
 
 
-BUNDLES_NEED_SQLITE = (
-    "signed bundles (export/import) work with a SQLite store; "
-    "import into a SQLite file, or write to PostgreSQL directly with a province role"
-)
-
-
-class PostgresStore(SqlReader):
+class PostgresStore(BundleSql):
     backend = "postgresql"
 
     def __init__(self, url: str, *, environ: Mapping[str, str], check: bool = True) -> None:
@@ -288,20 +283,29 @@ class PostgresStore(SqlReader):
             new = int(cur.fetchone()[0])  # type: ignore[index]
         return replace(record, id=new)
 
-    # --- signed bundles ----------------------------------------------------------------
-    # Bundles are written for the site that keeps its own SQLite file; importing them into the
-    # shared PostgreSQL store is not built yet.  Refuse in one line rather than half-work.
+    # --- hooks of signed bundles (cutover.store.bundles_sql) ----------------------------
 
-    def record_export(self, site: str, province: str, at: datetime) -> int:
-        raise StoreError(BUNDLES_NEED_SQLITE)
+    def _snapshot(self) -> AbstractContextManager[None]:
+        return self._reading()
 
-    def import_evidence(
-        self, origin: BundleOrigin, evidence: ProvinceEvidence, at: datetime
-    ) -> ImportOutcome:
-        raise StoreError(BUNDLES_NEED_SQLITE)
+    @contextmanager
+    def _bundle_write(self, what: str) -> Iterator[None]:
+        """One transaction; bundle writes take one advisory lock, so two imports (or two
+        exports numbering the same province) never interleave."""
+        with self.translated(what), self.conn.transaction():
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, LOCK_BUNDLES))
+            yield
 
-    def province_evidence(self, province: str) -> ProvinceEvidence:
-        raise StoreError(BUNDLES_NEED_SQLITE)
+    def _execute(self, sql: str, args: Sequence[object]) -> None:
+        self.conn.execute(to_pg(sql), args)
+
+    def _insert_id(self, sql: str, args: Sequence[object]) -> int:
+        row = self.conn.execute(to_pg(sql) + " RETURNING id", args).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def _unit(self, key: UnitKey) -> int:
+        return unit_id(self.conn, key)
 
     # --- about the store --------------------------------------------------------------
 
@@ -326,9 +330,9 @@ class PostgresStore(SqlReader):
             rows = self._rows(
                 f"""SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
                           (SELECT COUNT(*) FROM pg_policy p WHERE p.polrelid = c.oid)
-                   FROM pg_class c WHERE c.oid IN ({",".join("to_regclass(?)" for _ in TABLES)})
+                   FROM pg_class c WHERE c.oid IN ({",".join("to_regclass(?)" for _ in SECURED)})
                    ORDER BY c.relname""",
-                TABLES,
+                SECURED,
             )
         problems = []
         for table, enabled, forced, policies in rows:

@@ -38,6 +38,7 @@ BATCH = 500  # results per writer transaction
 RUN_PAGE = 256  # complete runs read at a time, newest first
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 TABLES = ("runs", "units", "results", "attestations", "waivers")
+BUNDLE_TABLES = ("bundle_exports", "bundle_imports")  # schema 4: signed bundles' ledgers
 
 Row = tuple[Any, ...]
 

@@ -12,22 +12,19 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 
 from cutover.errors import StoreError
 from cutover.store.base import (
     AttestationRecord,
-    BundleOrigin,
-    ImportOutcome,
     ProbeResultLike,
-    ProvinceEvidence,
     RunRecord,
     RunStart,
     StoreDescription,
     UnitKey,
     WaiverRecord,
 )
+from cutover.store.bundles_sql import BundleSql
 from cutover.store.schema import (
     FIRST_PORTABLE,
     LATEST,
@@ -50,7 +47,6 @@ from cutover.store.sql import (
     Latest,
     QueuedWriter,
     Row,
-    SqlReader,
     attestation_values,
     in_list,
     plan_batch,
@@ -141,7 +137,7 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-class SqliteStore(SqlReader):
+class SqliteStore(BundleSql):
     backend = "sqlite"
 
     def __init__(
@@ -280,24 +276,36 @@ class SqliteStore(SqlReader):
             cur = self.conn.execute(INSERT_WAIVER, waiver_values(record))
         return replace(record, id=int(cur.lastrowid or 0))
 
-    # --- signed bundles (cutover.store.sqlite_bundles) --------------------------------
+    # --- hooks of signed bundles (cutover.store.bundles_sql) ----------------------------
 
-    def record_export(self, site: str, province: str, at: datetime) -> int:
-        from cutover.store import sqlite_bundles
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        with self.translated():
+            self.conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self.conn.execute("COMMIT")
 
-        return sqlite_bundles.record_export(self, site, province, at)
+    @contextmanager
+    def _bundle_write(self, what: str) -> Iterator[None]:
+        with self.translated():
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
 
-    def import_evidence(
-        self, origin: BundleOrigin, evidence: ProvinceEvidence, at: datetime
-    ) -> ImportOutcome:
-        from cutover.store import sqlite_bundles
+    def _execute(self, sql: str, args: Sequence[object]) -> None:
+        self.conn.execute(sql, args)
 
-        return sqlite_bundles.import_evidence(self, origin, evidence, at)
+    def _insert_id(self, sql: str, args: Sequence[object]) -> int:
+        return int(self.conn.execute(sql, args).lastrowid or 0)
 
-    def province_evidence(self, province: str) -> ProvinceEvidence:
-        from cutover.store import sqlite_bundles
-
-        return sqlite_bundles.province_evidence(self, province)
+    def _unit(self, key: UnitKey) -> int:
+        return self._unit_id(self.conn, key)
 
     def describe(self) -> StoreDescription:
         with self.translated():
