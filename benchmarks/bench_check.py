@@ -1,13 +1,16 @@
 """`cutover check` at commune scale against a bare aiohttp loop, both as whole processes.
 
-    python benchmarks/bench_check.py [--steps 2] [--repeat 3] [--big-steps 15]
+    python benchmarks/bench_check.py [--steps 2] [--repeat 3] [--big-steps 15] [--before SRC]
 
 A fast local HTTP server (aiohttp, its own process) answers every commune's URL.  A checklist
 with `--steps` commune-level http steps gives 3,321 × steps probes (2 steps: 6,642).  The
 baseline is `benchmarks/bare_loop.py`: one aiohttp session fetching the same URLs with 64 in
 flight, nothing else.  Both are timed as whole processes (start-up included), `--repeat`
-times; the script prints probes/s, the ratio cutover/bare, and each process's peak RSS.
+times, interleaved; the script prints median probes/s, CPU seconds, the ratio cutover/bare,
+and each process's peak RSS.
 `--big-steps 15` (49,815 probes) measures µs per probe and peak memory at national scale.
+`--before SRC` also times another version (`git archive main src | tar -x -C /tmp/main`, then
+`--before /tmp/main/src`) in the same run.
 """
 
 from __future__ import annotations
@@ -62,8 +65,8 @@ def checklist(steps: int) -> str:
     return "\n".join(body) + "\n"
 
 
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int, int]:
-    """Wall seconds, exit code and peak RSS (KB) of one whole process."""
+def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (KB) of one whole process."""
     began = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -71,7 +74,7 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int, int]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{cmd} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
-    return elapsed, proc.returncode, usage.ru_maxrss
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
 def urls(base: str) -> list[str]:
@@ -81,7 +84,7 @@ def urls(base: str) -> list[str]:
     return [f"{base}/c/{c.code}" for p in geo.provinces for c in p.communes]
 
 
-def measure(steps: int, repeat: int, base: str, folder: Path) -> None:
+def measure(steps: int, repeat: int, base: str, folder: Path, before: Path | None) -> None:
     path = folder / f"bench-{steps}.yaml"
     path.write_text(checklist(steps), encoding="utf-8")
     overlay = folder / "overlay.yaml"
@@ -95,17 +98,32 @@ def measure(steps: int, repeat: int, base: str, folder: Path) -> None:
               "--format", "json", "--jobs", "64", "--per-host", "64"]  # fmt: skip
     tool = [sys.executable, "-m", "cutover", *common, "--no-store"]
     stored = [sys.executable, "-m", "cutover", *common]
+    commands = {
+        "bare aiohttp loop": bare,
+        "cutover check --no-store": tool,
+        "cutover check (store)": stored,
+    }
+    envs = dict.fromkeys(commands, env)
+    if before is not None:  # another version's source tree, run by the same interpreter
+        commands["before: check --no-store"] = tool
+        envs["before: check --no-store"] = {**env, "PYTHONPATH": str(before)}
+    # Interleaved (bare, tool, stored, bare, …) so that load from elsewhere on the machine
+    # falls on every command alike; the medians are compared.
+    samples: dict[str, list[tuple[float, float, int]]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, cmd in commands.items():
+            samples[name].append(run(cmd, envs[name]))
     rows = {}
-    for name, cmd in (("bare aiohttp loop", bare), ("cutover check --no-store", tool),
-                      ("cutover check (store)", stored)):  # fmt: skip
-        samples = [run(cmd, env) for _ in range(repeat)]
-        wall = statistics.median(s[0] for s in samples)
+    for name, runs in samples.items():
+        wall = statistics.median(s[0] for s in runs)
+        cpu = statistics.median(s[1] for s in runs)
         rows[name] = wall
-        peak = max(s[2] for s in samples) / 1024
-        print(f"  {name:<28} {wall:7.2f} s  {probes / wall:8,.0f} probes/s  "
-              f"{wall / probes * 1e6:6.0f} µs/probe  peak {peak:5.0f} MB")  # fmt: skip
+        peak = max(s[2] for s in runs) / 1024
+        rate, each = probes / wall, wall / probes * 1e6
+        print(f"  {name:<26} {wall:6.2f} s {rate:7,.0f} probes/s {each:4.0f} µs/probe"
+              f"  cpu {cpu:5.2f} s  peak {peak:4.0f} MB")  # fmt: skip
     base_wall = rows["bare aiohttp loop"]
-    for name in ("cutover check --no-store", "cutover check (store)"):
+    for name in (n for n in commands if n != "bare aiohttp loop"):
         print(f"  {name} / bare loop (probes/s): {base_wall / rows[name]:.2f}x")
 
 
@@ -114,6 +132,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--big-steps", type=int, default=0)
+    parser.add_argument(
+        "--before", type=Path, help="Also time `check --no-store` from this src/ directory."
+    )
     args = parser.parse_args()
     port = free_port()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
@@ -129,10 +150,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             print(f"{args.steps} commune-level steps ({3321 * args.steps:,} probes), "
                   f"median of {args.repeat}:")  # fmt: skip
-            measure(args.steps, args.repeat, base, Path(folder))
+            measure(args.steps, args.repeat, base, Path(folder), args.before)
             if args.big_steps:
                 print(f"\n{args.big_steps} steps ({3321 * args.big_steps:,} probes), 1 run:")
-                measure(args.big_steps, 1, base, Path(folder))
+                measure(args.big_steps, 1, base, Path(folder), args.before)
     finally:
         server.terminate()
         server.wait()

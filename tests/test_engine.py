@@ -475,3 +475,222 @@ def test_probes_queued_for_a_busy_host_leave_the_global_limit_to_others(geo, fau
     asyncio.run(engine.run(targets, Endpoints(geo), limits, allow_commands=False, on_result=note))
     assert len(arrived["other"]) == 8 and len(arrived["busy"]) == 8
     assert max(arrived["other"]) < limits.timeout * 0.75, arrived["other"]
+
+
+# The worker pool, without a network: HttpSpec.run is replaced by a stand-in that records how
+# many probes run at once, overall and per host, and behaves as the URL's path says.
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.running: dict[str, int] = {}
+        self.most: dict[str, int] = {}
+        self.total = 0
+        self.most_total = 0
+        self.started: list[str] = []
+
+    async def run(self, spec: HttpSpec, ctx: object) -> engine.Outcome:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(spec.url)
+        host = parts.hostname or ""
+        self.started.append(spec.url)
+        self.running[host] = self.running.get(host, 0) + 1
+        self.most[host] = max(self.most.get(host, 0), self.running[host])
+        self.total += 1
+        self.most_total = max(self.most_total, self.total)
+        try:
+            if parts.path == "/hang":
+                await asyncio.sleep(3600)
+            elif parts.path == "/swallow":  # a probe that ignores its cancellation
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    return engine.Outcome.ok("kept going")
+            elif parts.path == "/own-timeout":
+                raise TimeoutError("the probe's own")
+            else:
+                await asyncio.sleep(0.01)
+            return engine.Outcome.ok()
+        finally:
+            self.running[host] -= 1
+            self.total -= 1
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> _Recorder:
+    rec = _Recorder()
+
+    async def run(spec: HttpSpec, ctx: object) -> engine.Outcome:
+        return await rec.run(spec, ctx)
+
+    monkeypatch.setattr(HttpSpec, "run", run)
+    return rec
+
+
+def _pool_run(geo, specs, limits, provinces=8, **kwargs):  # type: ignore[no-untyped-def]
+    targets = plan.build(geo.provinces[:provinces], _steps(specs))
+    return _run(targets, Endpoints(geo), limits, **kwargs)
+
+
+def test_the_pool_keeps_both_limits_and_never_idles_for_a_busy_host(geo, recorder) -> None:  # type: ignore[no-untyped-def]
+    specs = {f"s{h}": {"kind": "http", "url": f"http://h{h % 3}.test/ok?p={{province.code}}"}
+             for h in range(6)}  # fmt: skip
+    results, _ = _pool_run(geo, specs, Limits(jobs=5, per_host=2, timeout=5), provinces=10)
+    assert len(results) == 60 and {r.outcome.status for r in results} == {"pass"}
+    assert max(recorder.most.values()) == 2  # per host
+    assert recorder.most_total == 5  # three hosts of two could use every place
+
+
+def test_parked_probes_past_the_kept_renders_are_rendered_again(geo, recorder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(engine, "PARKED_RENDERED", 3)
+    specs = {"a": {"kind": "http", "url": "http://one.test/ok?p={province.code}"},
+             "b": {"kind": "http", "url": "http://two.test/ok?p={province.code}"}}  # fmt: skip
+    results, _ = _pool_run(geo, specs, Limits(jobs=4, per_host=1, timeout=5), provinces=20)
+    assert sorted((r.step, r.province) for r in results) == sorted(
+        (s, p.code) for p in geo.provinces[:20] for s in "ab"
+    )
+    assert recorder.most == {"one.test": 1, "two.test": 1}
+    # Each host's probes ran in the order of the targets.
+    for host in ("one.test", "two.test"):
+        order = [u.rsplit("=", 1)[1] for u in recorder.started if host in u]
+        assert order == [p.code for p in geo.provinces[:20]]
+
+
+def test_a_hanging_probe_frees_its_host_after_the_grace(geo, recorder) -> None:  # type: ignore[no-untyped-def]
+    specs = {"hang": {"kind": "http", "url": "http://one.test/hang"},
+             "ok": {"kind": "http", "url": "http://one.test/ok"}}  # fmt: skip
+    limits = Limits(jobs=2, per_host=1, timeout=1, host_grace=0.1)
+    start = time.perf_counter()
+    arrived: dict[str, float] = {}
+
+    def note(result: engine.Result) -> None:
+        arrived[result.step] = time.perf_counter() - start
+
+    targets = plan.build(geo.provinces[:1], _steps(specs))
+    asyncio.run(engine.run(targets, Endpoints(geo), limits, allow_commands=False, on_result=note))
+    assert arrived["ok"] < 0.6, arrived  # did not wait for the hanging probe's timeout
+    assert 0.9 < arrived["hang"] < 1.5, arrived
+
+
+def test_timeouts_use_no_timer_per_probe(geo, recorder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Thousands of probes, each under a timeout and a host grace, arm a handful of timers
+    (asyncio rebuilds its heap of timers when many are cancelled)."""
+    timers = 0
+    real_call_at = asyncio.BaseEventLoop.call_at
+
+    def counting(self, when, callback, *args, context=None):  # type: ignore[no-untyped-def]
+        nonlocal timers
+        timers += getattr(callback, "__name__", "") != "_set_result_unless_cancelled"  # sleeps
+        return real_call_at(self, when, callback, *args, context=context)
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "call_at", counting)
+    specs = {f"s{i}": {"kind": "http", "url": f"http://h{i % 4}.test/ok?p={{province.code}}"}
+             for i in range(60)}  # fmt: skip
+    results, elapsed = _pool_run(geo, specs, Limits(jobs=32, per_host=4, timeout=1), provinces=34)
+    assert len(results) == 2040 and {r.outcome.status for r in results} == {"pass"}
+    # The timeout's and the grace's: each fires about once per delay (1 s and 0.1 s).
+    assert timers <= 2 + elapsed / 1 + elapsed / 0.1 + 2, (timers, elapsed)
+
+
+def test_a_probe_that_ignores_its_timeout_does_not_cancel_the_next(geo, recorder) -> None:  # type: ignore[no-untyped-def]
+    specs = {"swallow": {"kind": "http", "url": "http://one.test/swallow"},
+             "next": {"kind": "http", "url": "http://one.test/ok"},
+             "own": {"kind": "http", "url": "http://one.test/own-timeout"}}  # fmt: skip
+    results, _ = _pool_run(geo, specs, Limits(jobs=1, per_host=1, timeout=0.2), provinces=1)
+    outcomes = {r.step: (r.outcome.status, r.outcome.reason) for r in results}
+    assert outcomes == {
+        "swallow": ("pass", ""),
+        "next": ("pass", ""),
+        "own": ("unknown", "probe error: TimeoutError: the probe's own"),
+    }
+
+
+def test_cancelling_a_run_keeps_what_finished_and_leaves_no_task(geo, recorder) -> None:  # type: ignore[no-untyped-def]
+    specs = {"ok": {"kind": "http", "url": "http://one.test/ok?p={province.code}"},
+             "hang": {"kind": "http", "url": "http://two.test/hang?p={province.code}"}}  # fmt: skip
+    targets = plan.build(geo.provinces, _steps(specs))
+    results: list[engine.Result] = []
+
+    async def main() -> set[asyncio.Task[object]]:
+        limits = Limits(jobs=8, per_host=4, timeout=60)
+        task = asyncio.create_task(
+            engine.run(
+                targets, Endpoints(geo), limits, allow_commands=False, on_result=results.append
+            )
+        )
+        while len(results) < 34:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
+
+    assert asyncio.run(main()) == set()
+    assert {r.step for r in results} == {"ok"} and len(results) == 34
+
+
+def test_a_failing_callback_stops_the_run(geo, recorder) -> None:  # type: ignore[no-untyped-def]
+    specs = {"ok": {"kind": "http", "url": "http://one.test/ok?p={province.code}"}}
+    targets = plan.build(geo.provinces, _steps(specs))
+
+    def broken(result: engine.Result) -> None:
+        raise OSError("disk full")
+
+    async def main() -> set[asyncio.Task[object]]:
+        with pytest.raises(OSError, match="disk full"):
+            await engine.run(
+                targets, Endpoints(geo), Limits(jobs=4), allow_commands=False, on_result=broken
+            )
+        return asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
+
+    assert asyncio.run(main()) == set()
+
+
+def test_jobs_1_runs_one_probe_at_a_time(geo, recorder) -> None:  # type: ignore[no-untyped-def]
+    specs = {"a": {"kind": "http", "url": "http://one.test/ok?p={province.code}"},
+             "b": {"kind": "http", "url": "http://two.test/ok?p={province.code}"}}  # fmt: skip
+    results, _ = _pool_run(geo, specs, Limits(jobs=1, per_host=1), provinces=5)
+    assert len(results) == 10 and recorder.most_total == 1
+
+
+def test_rendering_once_per_step_matches_render_spec(geo) -> None:  # type: ignore[no-untyped-def]
+    """The engine's per-step template renders exactly what `render_spec` does."""
+    from cutover.probes.redirect import RedirectSpec
+    from cutover.secrets import Secrets
+
+    values = {
+        "endpoint.portal": "https://dichvucong.haiphong.gov.vn",
+        "endpoint.national": "https://dichvucong.gov.vn",
+        "province.name": "Hải Phòng (TP.)",
+        "commune.code": "00004",
+    }
+    secrets = Secrets({"TOKEN": "tok-123"}, Path.cwd())
+    specs = [
+        HttpSpec.model_validate(
+            {
+                "kind": "http",
+                "url": "{endpoint.portal}/api/{commune.code}",
+                "headers": {"X-Key": "${env:TOKEN}", "Accept": "application/json"},
+                "expect": {
+                    "status": [200, 204],
+                    "headers": {"Location": "^{endpoint.portal}"},
+                    "json": [
+                        {"path": "home", "op": "matches", "value": "^{endpoint.portal}/?$"},
+                        {"path": "name", "value": "{province.name}"},
+                    ],
+                },
+            }
+        ),
+        HttpSpec.model_validate({"kind": "http", "url": "https://static.example.vn/x"}),
+        HttpSpec.model_validate(
+            {"kind": "http", "url": "{endpoint.national}/", "expect": {"status": 302}}
+        ),
+        RedirectSpec.model_validate(
+            {"kind": "redirect", "url": "{endpoint.portal}/", "final_url": "^{endpoint.national}"}
+        ),
+    ]
+    for spec in specs:
+        fast = engine._Template(spec).render(values, secrets.resolve)
+        assert fast == engine.render_spec(spec, values, secrets)
+        assert fast.model_fields_set == spec.model_fields_set

@@ -2,10 +2,16 @@
 probe, and each result handed to a callback as soon as it is known (so Ctrl-C loses nothing
 that finished).  The engine never renders.
 
+The probes are run by a fixed pool of `jobs` workers (a worker is a place under the global
+limit), not by a task per probe: a worker takes a probe of a host that has room, and parks the
+probes of a busy host in that host's queue, so they hold no place another host could use.  A
+probe's clock starts once a worker runs it, so queueing is never counted as its time; after
+`host_grace` it stops counting against its host.  Timeouts and host graces are two queues in
+start order, each with at most one timer, not a timer per probe.
+
 One bad endpoint costs one cell: any exception while a probe is prepared or run becomes an
-`unknown` outcome naming it, with the traceback logged on `cutover.engine`.  A probe's clock
-starts once it holds its place under both limits, so queueing is never counted as its time.
-Every reason and observed value is redacted of secrets where the Result is built.
+`unknown` outcome naming it, with the traceback logged on `cutover.engine`.  Every reason and
+observed value is redacted of secrets where the Result is built.
 """
 
 from __future__ import annotations
@@ -13,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cutover import templates
 from cutover.checklist import Endpoints
@@ -34,9 +40,16 @@ log = logging.getLogger("cutover.engine")
 # Python's last resort would write each one to stderr in the middle of the output).
 log.addHandler(logging.NullHandler())
 REASON_CAP = 300  # an exception message is evidence, not a dump
+# Probes parked for a busy host keep their rendered spec up to this many (about 1.4 kB each);
+# past it they keep only their target and are rendered again when they run.
+PARKED_RENDERED = 4096
+# Targets a worker prepares in a row before it lets the event loop run (rendering is CPU).
+SCAN_BATCH = 32
+# A timer of an _Alarm fires at most this often: a deadline may be late by this much.
+ALARM_GRAIN = 0.005
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Result:
     province: str
     step: str
@@ -58,78 +71,143 @@ def render_spec(
     return type(spec).model_validate(templates.render_model(spec, values, resolve))
 
 
-class HostSlots:
-    """The per-host limit.  A probe takes a slot of its host before it waits for the global
-    limit (so probes queued for a busy host do not hold places other hosts could use), and
-    gives it back when it finishes or `grace` seconds after it `started()`."""
-
-    def __init__(self, per_host: int, grace: float) -> None:
-        self._per_host = per_host
-        self._grace = grace
-        self._slots: dict[str, asyncio.Semaphore] = {}
-
-    @asynccontextmanager
-    async def hold(self, host: str | None) -> AsyncIterator[Callable[[], None]]:
-        if host is None:
-            yield lambda: None
-            return
-        slot = self._slots.setdefault(host.lower(), asyncio.Semaphore(self._per_host))
-        await slot.acquire()
-        held, timer = True, None
-
-        def release() -> None:
-            nonlocal held
-            if held:
-                held = False
-                slot.release()
-
-        def started() -> None:
-            nonlocal timer
-            timer = asyncio.get_running_loop().call_later(self._grace, release)
-
-        try:
-            yield started
-        finally:
-            if timer is not None:
-                timer.cancel()
-            release()
+def _templated(value: object) -> bool:
+    """Whether rendering could change `value`: only a string with a `{` can (a placeholder
+    or a secret reference); dictionary keys are never rendered."""
+    if isinstance(value, str):
+        return "{" in value
+    if isinstance(value, BaseModel):
+        return any(_templated(getattr(value, name)) for name in value.model_fields_set)
+    if isinstance(value, list):
+        return any(_templated(v) for v in value)
+    if isinstance(value, dict):
+        return any(_templated(v) for v in value.values())
+    return False
 
 
-async def _measure(spec: ProbeSpec, ctx: ProbeContext) -> Outcome:
-    timeout = ctx.limits.timeout
-    try:
-        async with asyncio.timeout(timeout) as clock:
-            return await timed(lambda: spec.run(ctx))
-    except TimeoutError:
-        if not clock.expired():
-            raise  # a TimeoutError of the probe's own making is a probe error
-        return Outcome.unknown(f"timed out after {timeout:g} s")
+class _Template:
+    """A step's spec prepared once for rendering it per target, with the same result as
+    `render_spec`: the fields that hold no placeholder or secret reference are passed to
+    validation as they are (nested models are not validated again), and only the others are
+    rendered.  A spec with nothing to render is used as it is."""
+
+    __slots__ = ("shell", "spec", "static")
+
+    def __init__(self, spec: ProbeSpec) -> None:
+        fields = type(spec).model_fields
+        given = spec.model_fields_set
+        dynamic = {name for name in given if _templated(getattr(spec, name))}
+        self.spec = spec
+        self.static = {(fields[n].alias or n): getattr(spec, n) for n in given - dynamic}
+        # The spec with only its templated fields marked as set: what render_model renders.
+        self.shell = (
+            type(spec).model_construct(dynamic, **{n: getattr(spec, n) for n in fields})
+            if dynamic
+            else None
+        )
+
+    def render(self, values: Mapping[str, str | None], resolve: templates.Resolve) -> ProbeSpec:
+        if self.shell is None:
+            return self.spec
+        rendered = templates.render_model(self.shell, values, resolve)
+        return type(self.spec).model_validate({**self.static, **rendered})
+
+
+class _Host:
+    """One host's count of probes that count against its limit, and its parked probes."""
+
+    __slots__ = ("busy", "name", "queued", "waiting")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.busy = 0
+        self.waiting: deque[_Job] = deque()
+        self.queued = False  # in the pool's rotation of hosts with room and waiting probes
+
+
+class _Job:
+    """One probe on its way through the pool."""
+
+    __slots__ = ("cancelling", "counted", "expired", "host", "running", "spec", "target", "task")
+
+    def __init__(self, target: Target, spec: ProbeSpec | None, host: _Host | None) -> None:
+        self.target = target
+        self.spec = spec  # None once run, or when parked without it (rendered again)
+        self.host = host
+        self.counted = False  # counts against its host's limit
+        self.running = False
+        self.expired = False  # its timeout cancelled its worker
+        self.task: asyncio.Task[None] | None = None
+        self.cancelling = 0
+
+
+class _Alarm:
+    """Rings for each job still running `delay` seconds after it started.  Jobs start in
+    order and all wait the same delay, so their deadlines come in order: one queue and at most
+    one pending timer for all of them, re-armed as it fires and never cancelled (a timer per
+    probe, cancelled when it finishes, makes asyncio rebuild its heap of timers).  Jobs that
+    finished leave the front of the queue as others arrive, so it holds about the running
+    ones and the timer fires about once per `delay`, not once per probe."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, delay: float, ring: Callable[[_Job], None]
+    ) -> None:
+        self._loop, self._delay, self._ring = loop, delay, ring
+        self._due: deque[float] = deque()
+        self._jobs: deque[_Job] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, job: _Job, now: float) -> None:
+        due, jobs = self._due, self._jobs
+        while jobs and not jobs[0].running:
+            due.popleft()
+            jobs.popleft()
+        due.append(now + self._delay)
+        jobs.append(job)
+        if self._timer is None:
+            self._timer = self._loop.call_at(due[0], self._fire)
+
+    def _fire(self) -> None:
+        now = self._loop.time()
+        due, jobs = self._due, self._jobs
+        while jobs and (not jobs[0].running or due[0] <= now):
+            due.popleft()
+            job = jobs.popleft()
+            if job.running:
+                self._ring(job)
+        self._timer = None
+        if due:
+            self._timer = self._loop.call_at(max(due[0], now + ALARM_GRAIN), self._fire)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class _Prober:
-    """What the probes of one run share: the context, both limits, rendered endpoints."""
+    """What the probes of one run share: the context and rendered endpoints."""
 
     def __init__(self, ctx: ProbeContext, endpoints: Endpoints, secrets: Secrets) -> None:
         self.ctx, self.endpoints, self.secrets = ctx, endpoints, secrets
-        self.gate = asyncio.Semaphore(ctx.limits.jobs)
-        self.slots = HostSlots(ctx.limits.per_host, ctx.limits.grace)
         self._endpoint_values: dict[str, dict[str, str]] = {}
+        self._templates: dict[int, _Template] = {}  # by id of a step's spec (kept alive)
 
-    async def outcome(self, target: Target) -> Outcome:
+    def prepare(self, target: Target) -> ProbeSpec | Outcome:
+        """The concrete spec, or the outcome that says why there is none."""
         try:
-            concrete = self._render(target)
-            if isinstance(concrete, Outcome):
-                return concrete
-            async with self.slots.hold(concrete.host_key()) as started, self.gate:
-                started()  # the probe's clock and its host grace start now, not before
-                return await _measure(concrete, self.ctx)
+            return self._render(target)
         except Exception as exc:
             return _crashed(target, exc)
 
     def _render(self, target: Target) -> ProbeSpec | Outcome:
         try:
             values = target.values(self._endpoints_of(target.province))
-            return render_spec(target.step.verify, values, self.secrets)
+            spec = target.step.verify
+            template = self._templates.get(id(spec))
+            if template is None:
+                template = self._templates[id(spec)] = _Template(spec)
+            return template.render(values, self.secrets.resolve)
         except templates.MissingValue as exc:
             return Outcome.unknown(f"not configured: {exc}")
         except MissingSecret as exc:
@@ -143,6 +221,189 @@ class _Prober:
         if province.code not in self._endpoint_values:
             self._endpoint_values[province.code] = self.endpoints.for_province(province)
         return self._endpoint_values[province.code]
+
+
+class _Pool:
+    """`jobs` workers and the per-host limit.  A worker runs one probe at a time: first a
+    parked probe of a host that has room again (hosts take turns), else the next target, which
+    it renders; a target whose host is full is parked and the worker looks further."""
+
+    def __init__(
+        self,
+        targets: list[Target],
+        prober: _Prober,
+        deliver: Callable[[Target, Outcome], None],
+    ) -> None:
+        limits = prober.ctx.limits
+        self._pending: Iterator[Target] = iter(targets)
+        self._exhausted = False
+        self._prober, self._deliver = prober, deliver
+        self._per_host = max(1, limits.per_host)
+        # With no more workers than a host may have probes, its limit can never bind: then no
+        # probe needs its host worked out (nor a grace).
+        self._hosts_bind = self._per_host < limits.jobs
+        self._timeout = limits.timeout
+        self._hosts: dict[str, _Host] = {}
+        self._ready: deque[_Host] = deque()
+        self._idle: deque[asyncio.Future[None]] = deque()
+        self._parked = 0
+        self._parked_rendered = 0
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._timeouts = _Alarm(loop, limits.timeout, _expire)
+        self._graces = _Alarm(loop, limits.grace, self._grace_over)
+
+    def close(self) -> None:
+        self._timeouts.close()
+        self._graces.close()
+
+    async def worker(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        while True:
+            job = self._ready_job()
+            if job is None and not self._exhausted:
+                job = await self._next_target()
+            if job is not None:
+                await self._run(job, task)
+            elif not self._parked:
+                return  # nothing left to start
+            else:
+                # Every probe left waits for a busy host: wait until one has room.
+                waiter = self._loop.create_future()
+                self._idle.append(waiter)
+                await waiter
+
+    def _ready_job(self) -> _Job | None:
+        ready = self._ready
+        while ready:
+            host = ready.popleft()
+            if host.waiting and host.busy < self._per_host:
+                job = host.waiting.popleft()
+                self._parked -= 1
+                if job.spec is not None:
+                    self._parked_rendered -= 1
+                host.busy += 1
+                job.counted = True
+                if host.waiting and host.busy < self._per_host:
+                    ready.append(host)  # its next probe waits for the other hosts' turns
+                else:
+                    host.queued = False
+                if ready:
+                    self._wake()  # an idle worker takes the next turn
+                elif self._exhausted and not self._parked:
+                    self._wake(all_=True)  # nothing left to wait for: idle workers end
+                return job
+            host.queued = False
+        return None
+
+    async def _next_target(self) -> _Job | None:
+        """The next target that can run now (parking those whose host is full), or None when
+        no target is left."""
+        for scanned, target in enumerate(self._pending, 1):
+            spec = self._prober.prepare(target)
+            if isinstance(spec, Outcome):
+                self._deliver(target, spec)
+            elif (job := self._admit(target, spec)) is not None:
+                return job
+            if scanned % SCAN_BATCH == 0:
+                await asyncio.sleep(0)  # let running probes proceed while we look ahead
+                if (job := self._ready_job()) is not None:
+                    return job
+        self._exhausted = True
+        if not self._parked:
+            self._wake(all_=True)
+        return None
+
+    def _admit(self, target: Target, spec: ProbeSpec) -> _Job | None:
+        """A job to run now, or None when its host is full and it was parked."""
+        if not self._hosts_bind:
+            return _Job(target, spec, None)
+        try:
+            name = spec.host_key()
+        except Exception as exc:
+            self._deliver(target, _crashed(target, exc))
+            return None
+        if name is None:
+            return _Job(target, spec, None)
+        key = name.lower()
+        host = self._hosts.get(key)
+        if host is None:
+            host = self._hosts[key] = _Host(key)
+        if host.busy < self._per_host and not host.waiting:
+            host.busy += 1
+            job = _Job(target, spec, host)
+            job.counted = True
+            return job
+        keep = self._parked_rendered < PARKED_RENDERED
+        host.waiting.append(_Job(target, spec if keep else None, host))
+        self._parked += 1
+        self._parked_rendered += keep
+        return None
+
+    async def _run(self, job: _Job, task: asyncio.Task[None]) -> None:
+        target = job.target
+        spec = job.spec if job.spec is not None else self._prober.prepare(target)
+        job.spec = None
+        if isinstance(spec, Outcome):  # cannot happen: it rendered once already
+            self._free(job, wake=False)
+            self._deliver(target, spec)
+            return
+        now = self._loop.time()
+        job.task, job.cancelling, job.running = task, task.cancelling(), True
+        self._timeouts.add(job, now)
+        if job.host is not None:
+            self._graces.add(job, now)
+        try:
+            outcome = await timed(lambda: spec.run(self._prober.ctx))
+        except asyncio.CancelledError:
+            if not job.expired:
+                raise
+            job.expired = False
+            if task.uncancel() > job.cancelling:
+                raise  # cancelled from outside as well (Ctrl-C)
+            outcome = Outcome.unknown(f"timed out after {self._timeout:g} s")
+        except Exception as exc:
+            outcome = _crashed(target, exc)
+        finally:
+            job.running = False
+            self._free(job, wake=False)
+        if job.expired:  # the timeout's cancellation came after the probe had its answer
+            task.uncancel()
+        self._deliver(target, outcome)
+
+    def _free(self, job: _Job, *, wake: bool = True) -> None:
+        """The job no longer counts against its host (it finished or its grace is over): one
+        of the host's parked probes may run, by an idle worker unless `wake` is False (the
+        worker that finished it looks for work next)."""
+        host = job.host
+        if host is not None and job.counted:
+            job.counted = False
+            host.busy -= 1
+            if host.waiting:
+                if not host.queued:
+                    host.queued = True
+                    self._ready.append(host)
+                if wake:
+                    self._wake()
+
+    def _grace_over(self, job: _Job) -> None:
+        self._free(job)
+
+    def _wake(self, *, all_: bool = False) -> None:
+        idle = self._idle
+        while idle:
+            waiter = idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                if not all_:
+                    return
+
+
+def _expire(job: _Job) -> None:
+    job.expired = True
+    assert job.task is not None
+    job.task.cancel()
 
 
 def _crashed(target: Target, exc: Exception) -> Outcome:
@@ -171,8 +432,13 @@ class _Redact(logging.Filter):
 
 
 def _redacted(outcome: Outcome, secrets: Secrets) -> Outcome:
-    observed = None if outcome.observed is None else secrets.redact(outcome.observed)
-    return Outcome(outcome.status, secrets.redact(outcome.reason), observed, outcome.duration_ms)
+    reason = secrets.redact(outcome.reason) if outcome.reason else outcome.reason
+    observed = outcome.observed
+    if observed:
+        observed = secrets.redact(observed)
+    if reason is outcome.reason and observed is outcome.observed:
+        return outcome
+    return Outcome(outcome.status, reason, observed, outcome.duration_ms)
 
 
 async def run(
@@ -201,18 +467,27 @@ async def run(
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=limits.timeout)
     redact = _Redact(secrets)
     log.addFilter(redact)
+
+    def deliver(target: Target, outcome: Outcome) -> None:
+        p, s, c = target.key
+        insecure = target.step.verify.insecure
+        on_result(Result(p, s, c, _redacted(outcome, secrets), clock(), insecure))
+
     try:
         async with aiohttp.ClientSession(
             connector=connector, timeout=timeout, headers={"User-Agent": "cutover"}
         ) as session:
             ctx = ProbeContext(session, limits, allow_commands=allow_commands)
-            prober = _Prober(ctx, endpoints, secrets)
-
-            async def one(target: Target) -> None:
-                outcome = _redacted(await prober.outcome(target), secrets)
-                p, s, c = target.key
-                on_result(Result(p, s, c, outcome, clock(), target.step.verify.insecure))
-
-            await asyncio.gather(*(one(t) for t in automated))
+            pool = _Pool(automated, _Prober(ctx, endpoints, secrets), deliver)
+            workers = [
+                asyncio.create_task(pool.worker()) for _ in range(min(limits.jobs, len(automated)))
+            ]
+            try:
+                await asyncio.gather(*workers)
+            finally:
+                for worker in workers:
+                    worker.cancel()  # after a failure (the callback raised): stop the rest
+                await asyncio.gather(*workers, return_exceptions=True)
+                pool.close()
     finally:
         log.removeFilter(redact)

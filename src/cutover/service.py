@@ -146,17 +146,18 @@ async def run_checks(
 
     from cutover import engine
     from cutover.secrets import Secrets, check_references
-    from cutover.store.base import RunStart
 
+    targets = ctx.targets  # built once: at 50,000 probes each list costs megabytes
     # A missing ${env:…} or ${file:…} is a usage error before anything is probed or stored.
-    check_references(ctx.targets, ctx.endpoints, env.environ, env.cwd)
+    check_references(targets, ctx.endpoints, env.environ, env.cwd)
     run = run if run is not None else Run()
     run.keep_results = store is None
-    targets = ctx.targets
     automated = sum(1 for t in targets if not t.step.verify.manual)
     advance = progress(automated) if progress else None
     writer = None
     if store is not None:
+        from cutover.store.base import RunStart
+
         loaded = ctx.loaded
         writer = store.start_run(
             RunStart(

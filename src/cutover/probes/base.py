@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 OutcomeStatus = Literal["pass", "fail", "unknown"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     status: OutcomeStatus
     reason: str = ""

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 REDIRECTS = frozenset({301, 302, 303, 307, 308})  # 304-306 carry no Location to follow
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Response:
     status: int
     headers: Mapping[str, str]
@@ -118,9 +118,10 @@ async def _once(
     async with session.request(
         method,
         url,
-        headers=request.headers_for(url) if request else None,
+        # Worked out only when there are headers to send (it parses both URLs).
+        headers=request.headers_for(url) if request is not None and request.headers else None,
         allow_redirects=False,
-        ssl=request.ssl if request else True,
+        ssl=request.ssl if request is not None else True,
     ) as resp:
         body = await _read_capped(resp.content, cap)
         return resp.status, dict(resp.headers), body, str(resp.url)
@@ -141,7 +142,9 @@ async def _read_capped(stream: Any, cap: int) -> bytes:
             break
         chunks.append(chunk)
         size += len(chunk)
-    return b"".join(chunks)
+        if stream.at_eof():  # the whole body has arrived: no need to ask again
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _plain(reason: str) -> str:
