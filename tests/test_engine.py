@@ -181,8 +181,8 @@ def test_check_one_province(cli, telegram_sim, overlay_file, elsewhere: Path) ->
         "      đến hạn",
         "  13  Công bố, cập nhật mã định danh điện tử cơ quan trên Cổng Dịch vụ công quốc",
         "      gia và Trục liên thông văn bản quốc gia",
-        "      ! có nguy cơ chậm · hạn 28/06 13:00 · chủ trì: Provincial People's",
-        "      Committee Office",
+        "      ! có nguy cơ chậm · hạn 28/06 13:00",
+        "      chủ trì: Provincial People's Committee Office",
         "      0 valid codes published, expected 114; đến hạn",
     ]
     # Then the totals row, the verdict, and the communes still missing, by name.

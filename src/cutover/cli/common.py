@@ -123,6 +123,24 @@ def render_options(env: Environment, lang: Lang, **extra: Any) -> RenderOptions:
     return RenderOptions(lang=lang, color=env.color, width=env.columns, **extra)
 
 
+def _complete_formats(incomplete: str) -> list[str]:
+    from cutover.render import REGISTRY
+
+    return [name for name in REGISTRY if name.startswith(incomplete)]
+
+
+def _complete_provinces(incomplete: str) -> list[str]:
+    """Slugs and codes of the packaged provinces (shell completion)."""
+    from cutover.geo import load_geography
+
+    try:
+        geo = load_geography()
+    except Exception:  # a broken provinces.yaml completes nothing rather than failing
+        return []
+    names = [n for p in geo.provinces for n in (p.slug, p.code)]
+    return [n for n in names if n.startswith(incomplete)]
+
+
 def _formats_help() -> str:
     from cutover.render import REGISTRY
 
@@ -179,6 +197,7 @@ ProvinceListOpt = Annotated[
         "--province",
         "-p",
         metavar="PROVINCE",
+        autocompletion=_complete_provinces,
         help="Province code, slug or name, e.g. 31, hai-phong, 'Hải Phòng', HCM (repeatable).",
     ),
 ]
@@ -199,10 +218,16 @@ LangOpt = Annotated[
     typer.Option(
         "--lang",
         metavar="vi|en",
+        autocompletion=lambda incomplete: [x for x in ("vi", "en") if x.startswith(incomplete)],
         help="Language of what is printed (default: CUTOVER_LANG, else vi).",
     ),
 ]
 FormatsOpt = Annotated[
     Optional[list[str]],  # noqa: UP045
-    typer.Option("--format", metavar="FORMAT[:PATH]", help=_formats_help()),
+    typer.Option(
+        "--format",
+        metavar="FORMAT[:PATH]",
+        help=_formats_help(),
+        autocompletion=_complete_formats,
+    ),
 ]

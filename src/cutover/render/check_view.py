@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from collections import Counter
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
@@ -31,7 +32,7 @@ from cutover.render.base import (
 from cutover.render.base import console as make_console
 from cutover.render.layout import Column, chunks, grid, grid_width, labelled, wrap
 from cutover.render.text import terminal
-from cutover.rollup import Cell, Matrix
+from cutover.rollup import URGENCY, Cell, Matrix
 
 QUIET = ("done", "n/a", "waived")  # not shown without --all-cells: nothing to do
 INDENT = 6
@@ -45,7 +46,7 @@ def render(
     console = make_console(buffer, options, width, soft_wrap=True)
     lines = cells(console, matrix, options, width, all_cells)
     lines += totals(console, matrix, options, width)
-    lines.append(Text(verdict(matrix, options), style="bold"))
+    lines.append(Text(verdict(matrix, options, width), style="bold"))
     if communes:
         lines += missing_communes(console, matrix, options, width)
     for line in lines:
@@ -99,9 +100,12 @@ def _cell(
     detail = status + Text(f" · {due}")
     if cell.fraction and cell.status == "done":  # otherwise the reason says it
         detail.append(" · " + _("{fraction} communes done", fraction=cell.fraction))
-    owner = terminal(step.owner or "") or "-"
-    detail.append(" · " + _("owner: {owner}", owner=owner))
-    lines += wrap(console, Text(" " * INDENT) + detail, width, indent=INDENT)
+    owner = Text(_("owner: {owner}", owner=terminal(step.owner or "") or "-"))
+    if cell_len(detail.plain) + 3 + cell_len(owner.plain) <= width - INDENT:
+        lines.append(Text(" " * INDENT) + detail + Text(" · ") + owner)
+    else:  # the owner on a line of its own, wrapped under its name
+        lines += wrap(console, Text(" " * INDENT) + detail, width, indent=INDENT)
+        lines += wrap(console, Text(" " * INDENT) + owner, width, indent=INDENT + 2)
     notes = []
     if cell.status != "done" and (why := reason(cell, options.lang)):
         notes.append(Text(terminal(why)))
@@ -133,8 +137,9 @@ def totals(console: Console, matrix: Matrix, options: RenderOptions, width: int)
     return lines
 
 
-def verdict(matrix: Matrix, options: RenderOptions) -> str:
-    """One line: ready or not, how many cells are behind and how."""
+def verdict(matrix: Matrix, options: RenderOptions, width: int = 10_000) -> str:
+    """One line: ready or not, how many cells are behind and how (the breakdown by status is
+    left out when the line would not fit the terminal)."""
     _ = words_of(options)
     counts: Counter[str] = Counter(c.status for c in matrix.cells.values() if c.status != "n/a")
     total = sum(counts.values())
@@ -142,17 +147,26 @@ def verdict(matrix: Matrix, options: RenderOptions) -> str:
     waived = _(" ({n} waived)", n=counts["waived"]) if counts["waived"] else ""
     if behind == 0:
         return _("Ready: all {total} cells are done{waived}.", total=total, waived=waived)
-    how = ", ".join(
-        f"{counts[s]} {label(s, options.lang)}" for s in SYMBOL if s not in QUIET and counts[s]
+    how = ", ".join(  # most urgent first
+        f"{counts[s]} {label(s, options.lang)}" for s in URGENCY if s not in QUIET and counts[s]
     )
     provinces = len({c.province for c in matrix.cells.values() if c.status not in QUIET})
-    return _.ngettext(
+    line = _.ngettext(
         "Not ready: {behind} of {total} cells are not done ({how}) in {n} province.",
         "Not ready: {behind} of {total} cells are not done ({how}) in {n} provinces.",
         provinces,
         behind=behind,
         total=total,
         how=how,
+    )
+    if cell_len(line) <= width:
+        return line
+    return _.ngettext(
+        "Not ready: {behind} of {total} cells are not done in {n} province.",
+        "Not ready: {behind} of {total} cells are not done in {n} provinces.",
+        provinces,
+        behind=behind,
+        total=total,
     )
 
 

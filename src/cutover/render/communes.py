@@ -125,8 +125,8 @@ def terminal_view(matrix: Matrix, options: RenderOptions) -> str:
         name_width = max((len(terminal(u.commune.name)) for u in b.cell.units), default=0)
         type_width = max((len(terminal(u.commune.type)) for u in b.cell.units), default=0)
         for u in b.cell.units:
-            status = Text(
-                f"{SYMBOL[u.status]} {label(u.status, options.lang)}", style=STYLE[u.status]
+            status = Text.assemble(
+                (f"{SYMBOL[u.status]} {label(u.status, options.lang)}", STYLE[u.status])
             )
             if u.source in ("attestation", "mixed"):
                 status.append(ATTESTED)

@@ -88,8 +88,7 @@ def body(console: Console, matrix: Matrix, options: RenderOptions, width: int) -
     ):
         return lines
     columns = step_columns(matrix, "counts")
-    narrowest = max(c.width for c in columns) + GAP
-    label_width = max(min(widest, max(12, width // 3), width - narrowest), 6)
+    label_width = _label_width(widest, width, min(c.width for c in columns) + GAP)
     out: list[Text] = []
     for group in chunks(columns, width - label_width):
         if out:
@@ -97,6 +96,15 @@ def body(console: Console, matrix: Matrix, options: RenderOptions, width: int) -
         rows = [*labels, done, out_of]
         out += grid(console, rows, group, label_width, rules=rule, indent=LABEL_INDENT)
     return out
+
+
+def _label_width(widest: int, width: int, narrowest: int) -> int:
+    """Room for the province names in a split table: whole names when a column still fits
+    beside them; names longer than any real one (40 cells) get half the width and wrap."""
+    room = max(width - narrowest, 6)
+    if widest > 40:
+        room = min(room, max(width // 2, 20))
+    return min(widest, room)
 
 
 def step_columns(matrix: Matrix, totals: str) -> list[Column]:
@@ -156,7 +164,7 @@ def key(console: Console, matrix: Matrix, options: RenderOptions, width: int) ->
     zone = matrix.checklist.timezone
     lines = []
     for step in matrix.steps:
-        lead = Text(f"{numbers[step.id]:>{digits}}  ", style="bold")
+        lead = Text.assemble((f"{numbers[step.id]:>{digits}}", "bold"), "  ")
         due = _("due {time}", time=short_time(step.due, zone))
         body = Text(f"{terminal(title(step, options.lang))} ({due})")
         lines += labelled(console, lead, body, width)
@@ -167,7 +175,7 @@ def legend(console: Console, matrix: Matrix, options: RenderOptions, width: int)
     """The statuses with their symbols, what a fraction and `*` mean, and TLS notes."""
     _ = words_of(options)
     items = [
-        Text(symbol, style=STYLE[status]) + Text(f" {name}")
+        Text.assemble((symbol, STYLE[status]), f" {name}")
         for status, symbol, name in legend_items(options.lang)
     ]
     items.append(Text(_("n/m communes done")))
