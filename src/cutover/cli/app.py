@@ -110,9 +110,22 @@ def usage_error(exc: Exception, env: Environment) -> int:
         return ExitCode.INVALID_INPUT
     message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
     ctx = getattr(exc, "ctx", None)
-    where = f" (see '{ctx.command_path} -h')" if ctx is not None else ""
-    env.stderr.write(f"cutover: error: {message}{where}\n")
+    path = ctx.command_path if ctx is not None else command_path(list(env.argv))
+    env.stderr.write(f"cutover: error: {message} (see '{path} -h')\n")
     return ExitCode.INVALID_INPUT
+
+
+def command_path(args: list[str]) -> str:
+    """`cutover sim serve` from the command line's leading command names."""
+    command = typer.main.get_command(app)
+    words = ["cutover"]
+    for arg in args:
+        sub = getattr(command, "commands", {}).get(arg)
+        if sub is None:
+            break
+        words.append(arg)
+        command = sub
+    return " ".join(words)
 
 
 def _quiet_stdout(env: Environment) -> None:

@@ -18,7 +18,7 @@ def validate(
     paths: Annotated[
         list[Path] | None,
         typer.Argument(
-            metavar="[FILE]...",
+            metavar="FILE",
             help="Files to check (default: provinces.yaml, the checklists, the overlay of "
             "CUTOVER_ENDPOINTS).",
             show_default=False,
@@ -49,7 +49,7 @@ def provinces(
     province: Annotated[
         str | None,
         typer.Argument(
-            metavar="[PROVINCE]",
+            metavar="PROVINCE",
             help="Code, slug or name of one province (e.g. 31, hai-phong, 'TP HCM').",
             show_default=False,
         ),
@@ -87,7 +87,7 @@ def schema(
     which: Annotated[
         str | None,
         typer.Argument(
-            metavar="[checklist|provinces|overlay|matrix]",
+            metavar="checklist|provinces|overlay|matrix",
             help="Which schema (default: all of them).",
             show_default=False,
         ),

@@ -130,13 +130,11 @@ def history(
     ctx: typer.Context,
     province: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Argument(
-            metavar="[PROVINCE]", help="Province code, slug or name.", show_default=False
-        ),
+        typer.Argument(metavar="PROVINCE", help="Province code, slug or name.", show_default=False),
     ] = None,
     step: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Argument(metavar="[STEP]", help="Step id from the checklist.", show_default=False),
+        typer.Argument(metavar="STEP", help="Step id from the checklist.", show_default=False),
     ] = None,
     lang: LangOpt = None,
     checklist: ChecklistOpt = None,
