@@ -41,5 +41,12 @@ def sim_serve(
     """Serve the portal simulator until Ctrl-C."""
     from cutover.sim.cli import serve_forever
 
-    serve_forever(scenario, host, port, overlay, Output(env_of(ctx)).out)
+    env = env_of(ctx)
+    io = Output(env)
+
+    def say(line: str) -> None:  # at once: whoever started the server reads these lines
+        io.out(line)
+        env.stdout.flush()
+
+    serve_forever(scenario, host, port, overlay, say)
     return 0

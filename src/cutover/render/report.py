@@ -72,6 +72,7 @@ class CellView:
     attested: bool
     by: str
     link: str | None  # the section listing the communes of a commune-level cell
+    source: str = ""  # probe | attestation | mixed
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,15 @@ class Row:
 
 @dataclass(frozen=True)
 class Escalation:
+    province: str
+    step: StepView
+    cell: CellView
+
+
+@dataclass(frozen=True)
+class Attested:
+    """A cell whose status a person's attestation decides (`cutover mark`)."""
+
     province: str
     step: StepView
     cell: CellView
@@ -142,6 +152,7 @@ class Report:
     legend: list[tuple[str, str, str, str]]  # css class, symbol, label, meaning
     escalation: list[Escalation]
     missing: list[Missing]
+    attested: list[Attested]
     communes: list[CommuneSection]
     panels: list[Panel] = field(default_factory=list)
     chart_note: str = ""
@@ -175,6 +186,12 @@ def build(matrix: Matrix, options: RenderOptions) -> Report:
         legend=[(css_class(s), SYMBOL[s], label(s, lang), _(MEANING[s])) for s in SYMBOL],
         escalation=_escalation(matrix, rows, by_id),
         missing=_missing(rows, steps),
+        attested=[
+            Attested(f"{row.code} {row.name}", step, cell)
+            for row in rows
+            for step, cell in zip(steps, row.cells, strict=True)
+            if cell.attested
+        ],
         communes=_communes(matrix, lang, by_id),
     )
     report.panels, report.chart_note = _chart(matrix, options, steps, _)
@@ -217,6 +234,7 @@ def _cell(cell: Cell, lang: Lang, step: StepView) -> CellView:
         cell.attested,
         cell.by or "",
         link,
+        cell.source or "",
     )
 
 
