@@ -15,7 +15,7 @@ from typing import Any
 
 from cutover.i18n import Lang, translations
 from cutover.render.base import RenderOptions
-from cutover.render.palette import COLOURS, SERIES, TEXT_ON
+from cutover.render.palette import COLOURS, PATTERNS, SERIES, TEXT_ON
 from cutover.render.report import build, css_class
 from cutover.render.text import html_text
 from cutover.rollup import Matrix
@@ -63,5 +63,7 @@ def environment(lang: Lang) -> Any:
     # Old-style gettext returns plain text, which `finalize` escapes like any other value.
     env.install_gettext_translations(translations(lang), newstyle=False)  # type: ignore[attr-defined]
     # What every block uses (the web page's environment will set the same).
-    env.globals.update(colours=COLOURS, text_on=TEXT_ON, series=SERIES, css=css_class)
+    env.globals.update(
+        colours=COLOURS, patterns=PATTERNS, text_on=TEXT_ON, series=SERIES, css=css_class
+    )
     return env
