@@ -109,7 +109,7 @@ class Cell:
     # commune-level cell, both; `by` names the people who attested.
     source: Source | None = None
     by: str | None = None
-    units: tuple[UnitCell, ...] = ()  # commune-level steps: every commune, in code order
+    units: tuple[UnitCell, ...] = ()  # commune-level steps: every commune, in the official order
 
     @property
     def fraction(self) -> str | None:
