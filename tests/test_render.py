@@ -424,7 +424,8 @@ def test_insecure_probe_is_shown_in_every_report(demo, fmt: str) -> None:  # typ
     assert any(
         mark in text
         for mark in (
-            "TLS verification off (insecure: true): 31 sso-test",
+            "TLS verification off (insecure: true): 31 Hai Phong, step 8",  # for people
+            "TLS verification off (insecure: true): 31 sso-test",  # junit, for programs
             '"insecure": true',
             ",yes,probe,\r\n",
             'cutover_cell_insecure{province="31",step="sso-test"} 1',

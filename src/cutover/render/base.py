@@ -177,12 +177,19 @@ def console(
 
 
 def insecure_note(matrix: Matrix, lang: Lang = "en") -> str | None:
-    """Cells whose evidence came with TLS verification off (`insecure: true`), for every report."""
-    cells = [f"{c.province} {c.step}" for c in matrix.cells.values() if c.insecure]
+    """Cells whose evidence came with TLS verification off (`insecure: true`), for every report
+    people read: each as its province and step number ("31 Hai Phong, step 8")."""
+    _ = words(lang)
+    numbers = step_numbers(matrix)
+    names = {p.code: f"{p.code} {province_name(p, lang)}" for p in matrix.provinces}
+    cells = [
+        _("{province}, step {number}", province=names[c.province], number=numbers[c.step])
+        for c in matrix.cells.values()
+        if c.insecure
+    ]
     if not cells:
         return None
-    _ = words(lang)
-    return _("TLS verification off (insecure: true): {cells}", cells=", ".join(cells))
+    return _("TLS verification off (insecure: true): {cells}", cells="; ".join(cells))
 
 
 def legend_items(lang: Lang) -> list[tuple[str, str, str]]:
