@@ -19,6 +19,7 @@ from typing import Any
 from cutover.i18n import N_, Words
 from cutover.render.base import (
     ATTESTED,
+    LABEL,
     MEANING,
     SYMBOL,
     RenderOptions,
@@ -172,7 +173,7 @@ def _data_sheet(
                 sheet.write_number(row, column, value)
             elif column == status_at and isinstance(value, str):
                 status = value
-                shown = f"{SYMBOL[status]} {_(label_id(status))}"
+                shown = f"{SYMBOL[status]} {_(LABEL[status])}"
                 sheet.write_string(row, column, shown, formats[status])
             elif column == source_at and value:
                 sheet.write_string(row, column, _(SOURCES[str(value)]))
@@ -180,12 +181,6 @@ def _data_sheet(
                 sheet.write_string(row, column, value)
     sheet.freeze_panes(1, 0)
     sheet.autofilter(0, 0, row, len(header) - 1)
-
-
-def label_id(status: str) -> str:
-    from cutover.render.base import LABEL
-
-    return LABEL[status]
 
 
 def _key_sheet(
