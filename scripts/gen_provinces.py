@@ -51,6 +51,8 @@ HAND: dict[int, tuple[str, list[str], str]] = {
     96: ("Ca Mau", ["Cà Mau", "Bạc Liêu"], "camau"),
 }
 # Level-1 agency e-ID codes named in DOMAIN.md (Decision 20/2020/QĐ-TTg); others unknown.
+# Names people use that are neither the official name nor the English one.
+ALIASES = {79: ["TP HCM", "TPHCM", "HCM", "HCMC", "Sài Gòn", "Saigon"]}
 EID = {1: "000.00.00.H26", 31: "000.00.00.H24", 38: "000.00.00.H56", 79: "000.00.00.H29"}
 UNIT_KEYS = {"xã": "communes", "phường": "wards", "đặc khu": "special_zones"}
 
@@ -86,6 +88,8 @@ def main() -> None:
             + "}",
             f"    merged_from: [{', '.join(merged)}]",
         ]
+        if p["code"] in ALIASES:
+            out.append(f"    aliases: [{', '.join(ALIASES[p['code']])}]")
         if p["code"] in EID:
             out.append(f'    eid_code: "{EID[p["code"]]}"')
         out += [

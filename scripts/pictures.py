@@ -4,18 +4,19 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import subprocess
 import tempfile
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from cutover.cli.views import store_context
 from cutover.demo import demo_store, prepare_demo, run_demo
 from cutover.env import Environment
 from cutover.render import get
 from cutover.render.base import RenderOptions
-from cutover.render.table import build
 
 DOCS = Path("docs")
 
@@ -26,11 +27,14 @@ def main() -> None:
     with demo_store(None, env) as store:
         matrix, _ = asyncio.run(run_demo(demo, store))
         context = store_context(matrix, store, ["html"])
-    console = Console(record=True, width=82, force_terminal=True, color_system="truecolor")
-    console.print(build(matrix, RenderOptions(color=True)))
+    console = Console(
+        file=io.StringIO(), record=True, width=80, force_terminal=True, color_system="truecolor"
+    )
+    table = str(get("table")(matrix, RenderOptions(lang="en", color=True, width=80)))
+    console.print(Text.from_ansi(table), soft_wrap=True)
     DOCS.mkdir(exist_ok=True)
     console.save_svg(str(DOCS / "demo-matrix.svg"), title="cutover demo")
-    html = str(get("html")(matrix, RenderOptions(**context)))
+    html = str(get("html")(matrix, RenderOptions(lang="en", **context)))
     with tempfile.TemporaryDirectory() as folder:
         page = Path(folder) / "report.html"
         page.write_text(html, encoding="utf-8")

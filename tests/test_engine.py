@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -138,7 +139,7 @@ def test_demo_reproduces_the_telegram(cli, elsewhere: Path) -> None:  # type: ig
 
 
 def test_demo_table_totals_row(cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
-    result = cli("demo")
+    result = cli("demo", "--lang", "en")
     assert result.code == 0
     totals = next(line for line in result.lines if line.startswith("done"))
     assert totals.split() == [
@@ -152,8 +153,8 @@ def test_demo_table_totals_row(cli, elsewhere: Path) -> None:  # type: ignore[no
         "21/34",
         "33/34",
     ]
-    assert sum(1 for line in result.lines if line[:2].isdigit()) == 34
-    assert all(len(line) <= 100 for line in result.lines)
+    assert sum(1 for line in result.lines if re.match(r"^\d\d \S", line)) == 34
+    assert all(len(line) <= 80 for line in result.lines)  # COLUMNS unset, not a terminal: 80
 
 
 def test_check_one_province(cli, telegram_sim, overlay_file, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
@@ -170,14 +171,31 @@ def test_check_one_province(cli, telegram_sim, overlay_file, elsewhere: Path) ->
         "2025-06-28T13:00+07:00",
     )
     assert result.code == 1, result.err
-    owner = "Provincial People's Committee Office"
-    assert result.lines[0] == "31 Thành phố Hải Phòng"
-    assert f"  ✓ done      unit-declaration         due 28/06 13:00  {owner}" in result.lines
-    eid = [line for line in result.lines if "agency-eid-codes" in line]
-    assert eid == [
-        f"  ! at-risk   agency-eid-codes         due 28/06 13:00  {owner}  "
-        "0 valid codes published, expected 114; due now"
+    assert result.err == ""
+    assert result.lines[:11] == [
+        "31 Thành phố Hải Phòng: 2/8 nhiệm vụ chưa hoàn thành",
+        "   9  Kiểm thử nộp hồ sơ, dịch vụ trực tuyến; 100% xã, phường, đặc khu thử",
+        "      nghiệm ít nhất một lần",
+        "      ! có nguy cơ chậm · hạn 28/06 13:00 · chủ trì: Commune People's Committees",
+        "      87/114 xã hoàn thành; Phường Hồng Bàng: test filings: 0, expected >= 1;",
+        "      đến hạn",
+        "  13  Công bố, cập nhật mã định danh điện tử cơ quan trên Cổng Dịch vụ công quốc",
+        "      gia và Trục liên thông văn bản quốc gia",
+        "      ! có nguy cơ chậm · hạn 28/06 13:00",
+        "      chủ trì: Provincial People's Committee Office",
+        "      0 valid codes published, expected 114; đến hạn",
     ]
+    # Then the totals row, the verdict, and the communes still missing, by name.
+    verdict = result.lines.index(
+        "Chưa sẵn sàng: 2/8 ô chưa hoàn thành (2 có nguy cơ chậm) tại 1 tỉnh, thành phố."
+    )
+    totals = ["hoàn", "thành", *["1/1"] * 3, "0/1", *["1/1"] * 3, "0/1"]
+    assert result.lines[verdict - 1].split() == totals
+    assert result.lines[verdict + 2 : verdict + 4] == [
+        "Các xã, phường, đặc khu chưa hoàn thành tại 31 Thành phố Hải Phòng, nhiệm vụ 9",
+        "  (27/114):",
+    ]
+    assert "Phường Hồng Bàng (11311)" in result.out.split("nhiệm vụ 9")[-1]
 
 
 def test_check_after_deadline_is_overdue(cli, telegram_sim, overlay_file, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]

@@ -23,7 +23,7 @@ TELEGRAM = [
 
 
 def test_provinces_list_and_totals(cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
-    result = cli("provinces")
+    result = cli("provinces", "--lang", "en")
     assert result.code == 0
     assert result.lines[0].split() == ["code", "slug", "name", "type", "units", "merged", "from"]
     assert len(result.lines) == 36
@@ -50,7 +50,7 @@ def test_provinces_list_and_totals(cli, elsewhere: Path) -> None:  # type: ignor
     ],
 )
 def test_every_way_to_name_a_province(query: str, cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
-    result = cli("provinces", query)
+    result = cli("provinces", query, "--lang", "en")
     assert result.code == 0, result.err
     assert result.lines[0] == "31 Thành phố Hải Phòng (Hai Phong), city"
     assert len([ln for ln in result.lines if ln.startswith("  ")]) == 114
@@ -178,7 +178,7 @@ def test_no_network_imports(args: list[str], tmp_path: Path) -> None:
 
 def test_python_m_entry_point(elsewhere: Path) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "cutover", "provinces", "79"],
+        [sys.executable, "-m", "cutover", "provinces", "79", "--lang", "en"],
         capture_output=True,
         text=True,
         check=False,

@@ -575,9 +575,16 @@ def test_overlay_literal_password_warned(cli, tmp_path: Path, in_root: Path) -> 
     overlay.write_text("endpoints:\n  national: https://admin:admin@dvc.gov.vn\n", "utf-8")
     result = cli("validate", "provinces.yaml", str(overlay))
     assert result.code == 0
-    assert result.err_lines == [
+    assert result.err_lines[0] == (
         f"cutover: warning: {overlay}:2:3: endpoints.national: URL with a literal password or "
         "token before the @; write a reference such as ${env:NAME} or ${file:PATH} instead"
+    )
+    # The other warnings name the endpoints this partial overlay leaves to production.
+    assert [ln.split("no endpoint ")[1].split(",")[0] for ln in result.err_lines[1:]] == [
+        "'portal'",
+        "'procedures'",
+        "'sso'",
+        "'edoc'",
     ]
 
 

@@ -312,28 +312,54 @@ def _check_terminal_text(text: str) -> None:
 
 
 def _check_table(case: Case) -> None:
+    from rich.cells import cell_len
+
     matrix, hostile = case.matrix, case.hostile
     for color in (False, True):
-        out = case.text("table", color=color, width=100)
-        _check_terminal_text(SGR.sub("", out))
-        lines = SGR.sub("", out).splitlines()
-        assert sum(1 for ln in lines if re.match(r"^\d\d ", ln)) == len(matrix.provinces)
-        legend = [ln for ln in lines if re.match(r"^ *[A-Z0-9]+ [a-z0-9-]+: ", ln)]
-        assert len(legend) == len(matrix.steps)
-    assert hostile.keep in case.text("table", width=LIMIT + 200)
+        out = SGR.sub("", case.text("table", color=color, width=100))
+        _check_terminal_text(out)
+        assert all(cell_len(ln) <= 100 for ln in out.splitlines())  # wrapped, never wider
+    # Wide enough that nothing wraps: one line per province and per step of the key, so no
+    # text from outside forged a line.
+    wide = case.text("table", width=WIDE)
+    lines = wide.splitlines()
+    codes = tuple(f"{p.code} " for p in matrix.provinces)  # 01 31 48 79: never a step number
+    rows = [ln for ln in lines if ln.startswith(codes)]
+    assert len(rows) == len(matrix.provinces)
+    key = [ln for ln in lines if re.match(r"^ ?\d{1,2}  ", ln) and ln not in rows]
+    assert len(key) == len(matrix.steps)
+    assert hostile.keep in wide
+
+
+WIDE = 3 * LIMIT  # columns in which no line of the terminal views wraps
 
 
 def _check_check_view(case: Case) -> None:
     """`cutover check` output: not a registered format, the same duty."""
     from cutover.render import check_view
+    from cutover.render.base import reason
 
     matrix, hostile = case.matrix, case.hostile
-    shown = [c for c in matrix.cells.values() if c.status != "n/a"]
+    options = replace(case.options, width=WIDE)
     for color in (False, True):
-        out = check_view.render(matrix, replace(case.options, color=color))
+        out = check_view.render(matrix, replace(options, color=color), all_cells=True)
         _check_terminal_text(SGR.sub("", out))
-        assert len(out.splitlines()) == len(matrix.provinces) + len(shown)  # no forged lines
-    assert hostile.keep in check_view.render(matrix, case.options)
+    # Every line accounted for (a province heading and a blank line; per cell its title, its
+    # status line and one line per note; the totals, the verdict; three lines per commune
+    # cell with communes missing): no newline in outside text forged another.
+    expected = 3 + 2  # the totals row under its heading, the verdict; the one above
+    for p in matrix.provinces:
+        expected += 2
+        for s in matrix.steps:
+            cell = matrix.cell(p.code, s.id)
+            if cell.status == "n/a":
+                continue
+            notes = bool(cell.status != "done" and reason(cell, case.options.lang))
+            expected += 2 + notes + cell.attested + cell.insecure
+            expected += 3 * bool(s.level == "commune" and cell.missing)
+    out = check_view.render(matrix, options, all_cells=True)
+    assert len(out.splitlines()) == expected - 2
+    assert hostile.keep in out
 
 
 def _check_summary(case: Case) -> None:
@@ -348,8 +374,9 @@ def _check_summary(case: Case) -> None:
             for p in matrix.provinces
         )
     )
+    national = sum(1 for s in matrix.steps if s.level == "commune")  # communes missing, in all
     insecure = any(c.insecure for c in matrix.cells.values())
-    assert len(out.splitlines()) == 1 + behind + insecure + 1
+    assert len(out.splitlines()) == 1 + behind + national + insecure + 1
     assert hostile.keep in out
 
 
@@ -426,7 +453,7 @@ def _check_xlsx(case: Case) -> None:
         _assert_bounded(value, "xlsx")
     assert any(hostile.keep in v for v in values)
     _assert_cut_visibly(
-        [str(r[7].value or "") for r in book["cells"].iter_rows(min_row=2)], hostile
+        [str(r[7].value or "") for r in book.worksheets[1].iter_rows(min_row=2)], hostile
     )
 
 
@@ -471,7 +498,7 @@ def _check_html(case: Case) -> None:
     page.close()
     page.assert_inert()
     assert page.csp == [CSP] and "script-src" not in CSP and "'unsafe-eval'" not in CSP
-    assert len(page.tables[1]) == 1 + len(matrix.provinces) + 1  # the matrix keeps its rows
+    assert len(page.tables[0]) == 1 + len(matrix.provinces) + 1  # the matrix keeps its rows
     assert hostile.keep in page.text
 
 
@@ -564,9 +591,10 @@ def test_prometheus_label_values_read_back_by_promtool() -> None:
 # -- HTML, structurally and in a browser -----------------------------------------------------
 
 HTML_TAGS = {
-    "html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "strong", "code", "table",
-    "thead", "tbody", "tfoot", "tr", "th", "td", "div", "span", "i", "svg", "line", "text",
-    "polyline", "circle",
+    "html", "head", "meta", "title", "style", "body", "header", "main", "section", "h1", "h2",
+    "h3", "p", "strong", "b", "br", "code", "ul", "li", "a", "table", "thead", "tbody", "tfoot",
+    "tr", "th", "td", "div", "span", "figure", "figcaption", "svg", "line", "text", "polyline",
+    "circle",
 }  # fmt: skip
 URL_ATTRIBUTES = {"href", "src", "srcset", "srcdoc", "action", "formaction", "xlink:href", "data"}
 
@@ -591,8 +619,8 @@ class Structure(HTMLParser):
         for name, value in attrs:
             if name.startswith("on"):
                 self.events.append(f"<{tag} {name}>")
-            if name in URL_ATTRIBUTES:
-                self.urls.append(f"<{tag} {name}={value}>")
+            if name in URL_ATTRIBUTES and not (value or "").startswith("#"):
+                self.urls.append(f"<{tag} {name}={value}>")  # links within the page are fine
             if name == "content" and ("http-equiv", "Content-Security-Policy") in attrs:
                 self.csp.append(value or "")
         if tag == "table":
@@ -644,7 +672,9 @@ def test_html_runs_no_script_in_chromium(matrices: Callable[[str], Matrix], tmp_
         assert "PWNED script-tag" in seen.text  # shown as text, not run
 
 
-def test_through_the_store_and_the_command_line(cli, tmp_path: Path, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+def test_through_the_store_and_the_command_line(
+    cli, tmp_path: Path, elsewhere: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     """A note, an attester and a waiver typed on the command line, stored in SQLite and read
     back by `matrix` and `summary`: still inert at the other end."""
     text = "=cmd|' /C calc'!A0 \x1b]0;PWNED\x07<img src=x onerror=alert(1)> a|b\nforged \u202eline"
@@ -655,10 +685,18 @@ def test_through_the_store_and_the_command_line(cli, tmp_path: Path, elsewhere: 
                 "--until", "2099-01-01T00:00+07:00")  # fmt: skip
     assert waive.code == 0, waive.err
     steps = ("--step", "commune-plans", "--step", "sso-test")
-    check = cli("check", "--province", "31", "--step", "commune-plans")  # manual: no probe runs
-    line = next(ln for ln in check.lines if "commune-plans" in ln)
-    assert "=cmd|' /C calc'!A0 <img src=x onerror=alert(1)> a|b forged line" in line
-    assert "\x1b" not in check.out and "\u202e" not in check.out and len(check.lines) == 2
+    monkeypatch.setenv("COLUMNS", "200")  # lines wrap at the terminal's width; not here
+    check = cli("check", "--province", "31", "--step", "commune-plans", "--all-cells")
+    shown = "=cmd|' /C calc'!A0 <img src=x onerror=alert(1)> a|b forged line"
+    line = next(ln for ln in check.lines if "calc" in ln)  # manual: no probe runs
+    assert re.fullmatch(rf"      {re.escape(shown)}; quá hạn \d+ ngày", line)  # note, deadline
+    assert "\x1b" not in check.out and "\u202e" not in check.out
+    assert check.lines[:3] == [
+        "31 Thành phố Hải Phòng: 1/1 nhiệm vụ chưa hoàn thành",
+        "   1  Cấp xã ban hành kế hoạch chi tiết từng đầu việc, gửi Ban Chỉ đạo",
+        "      ‼ quá hạn · hạn 23/06 23:59 · chủ trì: Commune People's Committees",
+    ]
+    assert f"      xác nhận bởi {shown}" in check.lines  # who attested, on its own line
     data = tmp_path / "cells.csv"
     cli("matrix", *steps, "--format", f"csv:{data}")
     rows = list(csv.DictReader(io.StringIO(data.read_text(encoding="utf-8-sig"), newline="")))

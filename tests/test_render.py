@@ -68,32 +68,45 @@ def check_golden(name: str, text: str) -> None:
     assert text == golden, f"{name} differs from its golden file (CUTOVER_UPDATE_GOLDEN=1 rewrites)"
 
 
+@pytest.mark.parametrize("lang", ["en", "vi"])
 @pytest.mark.parametrize(
     ("fmt", "name"),
     [
-        ("table", "demo.table.txt"),
-        ("json", "demo.json"),
-        ("markdown", "demo.md"),
-        ("html", "demo.html"),
-        ("junit", "demo.junit.xml"),
-        ("prometheus", "demo.prom"),
+        ("table", "demo.table.{lang}.txt"),
+        ("markdown", "demo.{lang}.md"),
+        ("html", "demo.{lang}.html"),
+        ("junit", "demo.junit.{lang}.xml"),
     ],
 )
-def test_golden(demo, fmt: str, name: str) -> None:  # type: ignore[no-untyped-def]
-    output = rendered(demo, fmt)
+def test_golden(demo, fmt: str, name: str, lang: str) -> None:  # type: ignore[no-untyped-def]
+    output = rendered(demo, fmt, lang)
     assert isinstance(output, str)
+    check_golden(name.format(lang=lang), output)
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("json", "demo.json"), ("prometheus", "demo.prom")])
+def test_golden_machine_formats_same_in_both_languages(demo, fmt: str, name: str) -> None:  # type: ignore[no-untyped-def]
+    """JSON and Prometheus are read by programs: one document whatever the language (JSON
+    carries both titles)."""
+    output = rendered(demo, fmt, "en")
+    assert isinstance(output, str) and output == rendered(demo, fmt, "vi")
     check_golden(name, output)
 
 
-def test_golden_csv_with_bom(demo) -> None:  # type: ignore[no-untyped-def]
-    output = rendered(demo, "csv")
+@pytest.mark.parametrize("lang", ["en", "vi"])
+def test_golden_csv_with_bom(demo, lang: str) -> None:  # type: ignore[no-untyped-def]
+    output = rendered(demo, "csv", lang)
     assert isinstance(output, bytes) and output.startswith(b"\xef\xbb\xbf")
     text = output.decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 34 * 8
     hp = next(r for r in rows if r["province_code"] == "31" and r["step"] == "online-filing-test")
-    assert (hp["province"], hp["communes_total"]) == ("Thành phố Hải Phòng", "114")
-    check_golden("demo.csv", text)
+    assert (hp["province"], hp["communes_total"], hp["source"]) == (
+        "Thành phố Hải Phòng",
+        "114",
+        "probe",
+    )
+    check_golden(f"demo.{lang}.csv", text)
 
 
 def test_summaries_exact(demo) -> None:  # type: ignore[no-untyped-def]
@@ -111,8 +124,15 @@ def test_summaries_exact(demo) -> None:  # type: ignore[no-untyped-def]
         "mới trên Cơ sở dữ liệu quốc gia về thủ tục hành chính; 32/34 đã đóng giao diện Cổng dịch "
         "vụ công cấp tỉnh;"
     )
-    assert "Chưa hoàn thành agency-eid-codes (1): Thành phố Hải Phòng." in vietnamese.splitlines()
-    assert "Behind on agency-eid-codes (1): Hai Phong." in english.splitlines()
+    behind_vi = "Chưa công bố, cập nhật mã định danh điện tử của cơ quan (1): Thành phố Hải Phòng."
+    behind_en = (
+        "Not yet published or updated agency electronic identification codes (1): Hai Phong."
+    )
+    assert behind_vi in vietnamese.splitlines() and behind_en in english.splitlines()
+    # The national figure behind "8/34": communes still missing, in each language's numbers.
+    assert "Trên cả nước, còn 419/3.321 xã, phường, đặc khu chưa hoàn thành." in vietnamese
+    assert "Nationally, 419 of 3,321 communes, wards and special zones are not done yet." in english
+    assert not re.search(r"\b[a-z]+-[a-z-]+\b", vietnamese), "a step id in the summary"
     check_golden("demo.summary.en.txt", english)
     check_golden("demo.summary.vi.txt", vietnamese)
 
@@ -234,7 +254,7 @@ def test_html_escapes_everything(demo) -> None:  # type: ignore[no-untyped-def]
     hacked = Matrix(
         matrix.as_of, matrix.checklist, matrix.digest, matrix.steps, matrix.provinces, cells
     )
-    html = str(get("html")(hacked, RenderOptions(**context)))
+    html = str(get("html")(hacked, RenderOptions(lang="en", **context)))
     assert evil not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script" not in html
 
@@ -242,17 +262,17 @@ def test_html_escapes_everything(demo) -> None:  # type: ignore[no-untyped-def]
 def test_xlsx_read_back(demo) -> None:  # type: ignore[no-untyped-def]
     import openpyxl
 
-    data = rendered(demo, "xlsx")
+    data = rendered(demo, "xlsx", "en")
     assert isinstance(data, bytes)
     book = openpyxl.load_workbook(io.BytesIO(data))
-    assert book.sheetnames == ["matrix", "cells"]
+    assert book.sheetnames == ["matrix", "cells", "key"]
     sheet = book["matrix"]
     assert sheet.freeze_panes == "C2"
-    assert [c.value for c in sheet[1]][:4] == ["code", "province", "UD", "PC"]
+    assert [c.value for c in sheet[1]][:4] == ["Code", "Province", "6", "7"]
     hai_phong = next(row for row in sheet.iter_rows(values_only=True) if row[0] == "31")
     assert hai_phong[1] == "Thành phố Hải Phòng"
-    assert hai_phong[5] == "at-risk 87/114"
-    assert hai_phong[9] == "at-risk"
+    assert hai_phong[5] == "! at risk 87/114"
+    assert hai_phong[9] == "! at risk"
     totals = next(row for row in sheet.iter_rows(values_only=True) if row[1] == "done")
     assert list(totals[2:]) == [
         "34/34",
@@ -267,15 +287,32 @@ def test_xlsx_read_back(demo) -> None:  # type: ignore[no-untyped-def]
     assert len(sheet.conditional_formatting) >= 1
     cells = list(book["cells"].iter_rows(values_only=True))
     assert len(cells) == 1 + 34 * 8
-    assert cells[0][:3] == ("province_code", "province", "step")
+    assert cells[0][:3] == ("Province code", "Province", "Step id")
+    assert cells[0][-2:] == ("Source", "Attested by")
+    key = [row for row in book["key"].iter_rows(values_only=True) if row[0]]
+    assert (
+        "9",
+        "Test online filing and service, with every commune, ward and special zone "
+        "tested at least once",
+        "online-filing-test",
+        "13:00 28/06/2025",
+        "8/34",
+    ) in key
+    assert ("‼ overdue", "not done, past its deadline") in [r[:2] for r in key]
+    # In Vietnamese, every label a person reads is Vietnamese.
+    vi = openpyxl.load_workbook(io.BytesIO(rendered(demo, "xlsx", "vi")))  # type: ignore[arg-type]
+    assert vi.sheetnames == ["bảng", "chi tiết", "chú giải"]
+    row = next(r for r in vi["bảng"].iter_rows(values_only=True) if r[0] == "31")
+    assert row[:2] == ("31", "Thành phố Hải Phòng") and row[5] == "! có nguy cơ chậm 87/114"
+    assert [c.value for c in vi["chi tiết"][1]][:3] == ["Mã tỉnh", "Tỉnh, thành phố", "Mã nhiệm vụ"]
 
 
 def test_table_fits_80_columns_without_colour(demo) -> None:  # type: ignore[no-untyped-def]
     text = str(rendered(demo, "table", width=80))
     lines = text.splitlines()
     assert all(len(line) <= 80 for line in lines)
-    assert "\x1b[" not in text
-    assert sum(1 for line in lines if re.match(r"^\d\d ", line)) == 34
+    assert "\x1b[" not in text and "…" not in text
+    assert sum(1 for line in lines if re.match(r"^\d\d \S", line)) == 34  # not the key's "10  …"
     assert lines[lines.index(next(ln for ln in lines if ln.startswith("done")))].split()[1:] == [
         "34/34",
         "32/34",
@@ -382,17 +419,18 @@ def test_insecure_probe_is_shown_in_every_report(demo, fmt: str) -> None:  # typ
     flagged = Matrix(
         matrix.as_of, matrix.checklist, matrix.digest, matrix.steps, matrix.provinces, cells
     )
-    output = get(fmt)(flagged, RenderOptions(**context))
+    output = get(fmt)(flagged, RenderOptions(lang="en", **context))
     text = output.decode("utf-8-sig") if isinstance(output, bytes) else output
     assert any(
         mark in text
         for mark in (
-            "TLS verification off (insecure: true): 31 sso-test",
+            "TLS verification off (insecure: true): 31 Hai Phong, step 8",  # for people
+            "TLS verification off (insecure: true): 31 sso-test",  # junit, for programs
             '"insecure": true',
-            ",yes\r\n",
+            ",yes,probe,\r\n",
             'cutover_cell_insecure{province="31",step="sso-test"} 1',
         )
     )
-    clean = get(fmt)(matrix, RenderOptions(**context))
+    clean = get(fmt)(matrix, RenderOptions(lang="en", **context))
     clean_text = clean.decode("utf-8-sig") if isinstance(clean, bytes) else clean
     assert "TLS verification off" not in clean_text and '"insecure": true' not in clean_text

@@ -110,11 +110,11 @@ def test_csv_and_xlsx_have_a_column(silent) -> None:  # type: ignore[no-untyped-
     }
     assert {r["province_silent"] for r in rows if r["province_code"] == "01"} == {"yes"}
     assert {r["province_silent"] for r in rows if r["province_code"] == "46"} == {""}
-    output = get("xlsx")(flagged, RenderOptions(**context))
+    output = get("xlsx")(flagged, RenderOptions(lang="en", **context))
     assert isinstance(output, bytes)
     book = openpyxl.load_workbook(io.BytesIO(output))
-    header = [c.value for c in book["cells"][1]]
-    assert header[-2:] == ["province_silent", "province_last_heard"]
+    header = [c.value for c in book["cells"][1]]  # the readers' headings (the CSV keeps names)
+    assert header[-2:] == ["Province silent", "Province last heard"]
     notes = [c.value for c in book["matrix"]["B"] if c.value and str(c.value).startswith("∅")]
     assert notes == [NOTE_EN]
 
@@ -124,12 +124,12 @@ def test_markdown_and_html(silent) -> None:  # type: ignore[no-untyped-def]
     markdown = _text("markdown", flagged, context)
     assert "| ∅ 31 Hai Phong |" in markdown
     assert "|   46 Hue |" in markdown
-    assert "**∅ Silent for over 2h" in markdown and "∅ silent > 2h." in markdown
+    assert "**∅ Silent for over 2h" in markdown and "∅ silent \\> 2h." in markdown
     html = _text("html", flagged, context)
-    assert '<td class="p">∅ 31 Hai Phong</td>' in html
-    assert '<td class="p">  46 Hue</td>' in html
-    assert f'<p id="silent"><strong>{NOTE_EN}</strong></p>' in html
-    assert "<span>∅ silent &gt; 2h</span>" in html
+    assert '<th class="p">∅ 31 Hai Phong</th>' in html
+    assert '<th class="p">  46 Hue</th>' in html
+    assert f'<p class="note" id="silent">{NOTE_EN}</p>' in html
+    assert '<li id="silent-legend">∅ silent &gt; 2h</li>' in html
 
 
 def _tool(name: str) -> str:

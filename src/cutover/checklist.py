@@ -181,6 +181,55 @@ class Endpoints:
         return values
 
 
+@dataclass(frozen=True)
+class Fallback:
+    """An endpoint the checklist uses that an overlay does not give (for some provinces):
+    probes of those provinces use the production URL from provinces.yaml."""
+
+    name: str
+    steps: tuple[str, ...]
+    urls: tuple[tuple[str, str | None], ...]  # (province code, production URL) per province
+
+    def where(self) -> str:
+        """The production URL, or each province's with one example."""
+        distinct = {url for _, url in self.urls}
+        code, url = self.urls[0]
+        if len(distinct) == 1:
+            return f"the production URL {url}" if url else "no URL at all (the probes fail)"
+        return f"each province's production URL (e.g. {url} for {code})"
+
+    def describe(self) -> str:
+        return (
+            f"the endpoint overlay has no {self.name!r} (used by {', '.join(self.steps)}): "
+            f"probing {self.where()} from provinces.yaml"
+        )
+
+
+def endpoints_used(steps: list[Step]) -> dict[str, list[str]]:
+    """Each endpoint name the steps' probes use, with the ids of the steps using it."""
+    used: dict[str, list[str]] = {}
+    for step in steps:
+        texts = templates.strings_in(step.verify.model_dump(mode="json"))
+        for name in sorted({n for _, t in texts for scope, n in templates.placeholders(t)
+                            if scope == "endpoint"}):  # fmt: skip
+            used.setdefault(name, []).append(step.id)
+    return used
+
+
+def fallbacks(endpoints: Endpoints, steps: list[Step], provinces: list[Province]) -> list[Fallback]:
+    """What an overlay leaves to the production URLs of provinces.yaml."""
+    overlay = endpoints.overlay
+    found = []
+    for name, step_ids in endpoints_used(steps).items():
+        if name in overlay.endpoints or name in overlay.province_endpoints:
+            continue
+        lacking = [p for p in provinces if name not in overlay.provinces.get(p.code, {})]
+        if lacking:
+            urls = tuple((p.code, endpoints.for_province(p).get(name)) for p in lacking)
+            found.append(Fallback(name, tuple(step_ids), urls))
+    return found
+
+
 def province_values(province: Province) -> dict[str, str | None]:
     spec = province.spec
     return {

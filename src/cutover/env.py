@@ -56,6 +56,20 @@ class Environment:
         return self.stdout.isatty() and "NO_COLOR" not in self.environ
 
     @property
+    def columns(self) -> int:
+        """The width to lay text out in: `COLUMNS` when set, else the terminal's width on a
+        terminal, else 80 (a pipe or file)."""
+        value = self.environ.get("COLUMNS", "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+        if self.stdout.isatty():
+            try:
+                return os.get_terminal_size(self.stdout.fileno()).columns or 80
+            except (OSError, ValueError):
+                return 80
+        return 80
+
+    @property
     def interactive_stderr(self) -> bool:
         return self.stderr.isatty()
 

@@ -61,6 +61,7 @@ class ProvinceSpec(Strict):
     type: Literal["province", "city"]
     units: Units
     merged_from: list[str] = Field(min_length=1)
+    aliases: list[str] = []  # names people use: "TP HCM", "Sài Gòn"
     eid_code: str | None = Field(default=None, max_length=35, pattern=r"^[0-9A-Z]+(\.[0-9A-Z]+)+$")
     endpoints: dict[str, BaseUrl] = {}
 
@@ -148,28 +149,79 @@ class Geography:
 
     @cached_property
     def _index(self) -> dict[str, Province]:
+        """Every current name of a province: code, slug, names, aliases (normalized)."""
         index: dict[str, Province] = {}
         for p in self.provinces:
-            for key in (p.code, str(int(p.code)), p.slug, p.spec.name, p.spec.name_en):
+            keys = [p.code, str(int(p.code)), p.slug, p.spec.name, p.spec.name_en, *p.spec.aliases]
+            for key in keys:
                 index.setdefault(normalize(key), p)
         return index
 
+    @cached_property
+    def _former(self) -> dict[str, tuple[str, Province]]:
+        """Pre-2025 province names that are no longer a province's own name."""
+        former: dict[str, tuple[str, Province]] = {}
+        for p in self.provinces:
+            for name in p.spec.merged_from:
+                key = normalize(name)
+                if key not in self._index:
+                    former.setdefault(key, (name, p))
+        return former
+
     def find(self, query: str) -> Province:
-        found = self._index.get(normalize(query)) if query.strip() else None
+        return self.resolve(query)[0]
+
+    def resolve(self, query: str) -> tuple[Province, str | None]:
+        """The province a person means, and a note when they used a former province's name
+        or the start of a name.  Several candidates, or none, is a usage error that names
+        them (or the closest names)."""
+        key = normalize(query) if query.strip() else ""
+        if key in self._index:
+            return self._index[key], None
+        if key in self._former:
+            name, province = self._former[key]
+            return province, (
+                f"{name!r} is a province from before the 2025 merger, now part of "
+                f"{province.name} ({province.code})"
+            )
+        return self._by_prefix(query, key)
+
+    def _by_prefix(self, query: str, key: str) -> tuple[Province, str | None]:
+        found: dict[str, Province] = {}
+        if len(key) >= 2:
+            names = [*self._index.items(), *((k, p) for k, (_, p) in self._former.items())]
+            for name, province in names:
+                if name.startswith(key):
+                    found[province.code] = province
+        if len(found) == 1:
+            province = next(iter(found.values()))
+            return province, f"taking {query!r} as {province.name} ({province.code})"
         if found:
-            return found
-        names = [p.slug for p in self.provinces]
+            listed = ", ".join(f"{p.code} {p.name}" for p in found.values())
+            raise UsageError(f"province {query!r} is ambiguous: it could be {listed}")
         import difflib
 
-        close = difflib.get_close_matches(normalize(query), names, n=3, cutoff=0.5)
+        slugs = [p.slug for p in self.provinces]
+        close = difflib.get_close_matches(key, slugs, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise UsageError(f"unknown province {query!r}{hint} (see `cutover provinces`)")
 
     def select(self, queries: list[str] | None) -> list[Province]:
+        return self.select_noting(queries)[0]
+
+    def select_noting(self, queries: list[str] | None) -> tuple[list[Province], list[str]]:
+        """The provinces named (all when None), in their usual order, and the notes on how
+        some names were read."""
         if not queries:
-            return list(self.provinces)
-        chosen = {self.find(q).code for q in queries}
-        return [p for p in self.provinces if p.code in chosen]
+            return list(self.provinces), []
+        chosen: set[str] = set()
+        notes = []
+        for query in queries:
+            province, note = self.resolve(query)
+            chosen.add(province.code)
+            if note:
+                notes.append(note)
+        return [p for p in self.provinces if p.code in chosen], notes
 
     def cross_check(self, doc: Document) -> list[Problem]:
         """Every disagreement between provinces.yaml and the package, located in the file."""
@@ -227,13 +279,16 @@ class Geography:
 PROVINCES_FILE = "provinces.yaml"
 
 
+def packaged_provinces() -> Path:
+    return Path(__file__).parent / "data" / PROVINCES_FILE
+
+
 def default_provinces_path() -> tuple[Path, str]:
     """The current directory's provinces.yaml if present, else the copy shipped in the wheel."""
     local = Path(PROVINCES_FILE)
     if local.is_file():
         return local, PROVINCES_FILE
-    packaged = Path(__file__).parent / "data" / PROVINCES_FILE
-    return packaged, f"<packaged>/{PROVINCES_FILE}"
+    return packaged_provinces(), f"<packaged>/{PROVINCES_FILE}"
 
 
 def load_document(doc: Document) -> Geography:

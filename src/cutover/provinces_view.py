@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from cutover.geo import Geography, Province
+from cutover.i18n import N_, Lang, number, words
 
-TYPE_LABEL = {"province": "province", "city": "city"}
+TYPE_LABEL = {"province": N_("province"), "city": N_("city")}
 
 
 def province_dict(p: Province, communes: bool = False) -> dict[str, Any]:
@@ -28,19 +29,32 @@ def province_dict(p: Province, communes: bool = False) -> dict[str, Any]:
     return out
 
 
-def totals_line(provinces: list[Province]) -> str:
+def totals_line(provinces: list[Province], lang: Lang = "en") -> str:
     units = [p.spec.units for p in provinces]
-    return (
-        f"{len(provinces)} provinces, {sum(u.total for u in units):,} units "
-        f"({sum(u.communes for u in units):,} communes, {sum(u.wards for u in units):,} wards, "
-        f"{sum(u.special_zones for u in units):,} special zones)"
+    _ = words(lang)
+    return _(
+        "{provinces} provinces, {units} units ({communes} communes, {wards} wards, "
+        "{zones} special zones)",
+        provinces=len(provinces),
+        units=number(sum(u.total for u in units), lang),
+        communes=number(sum(u.communes for u in units), lang),
+        wards=number(sum(u.wards for u in units), lang),
+        zones=number(sum(u.special_zones for u in units), lang),
     )
 
 
-def table(geo: Geography) -> list[str]:
-    rows = [("code", "slug", "name", "type", "units", "merged from")]
+def table(geo: Geography, lang: Lang = "en") -> list[str]:
+    _ = words(lang)
+    rows = [(_("code"), _("slug"), _("name"), _("type"), _("units"), _("merged from"))]
     rows += [
-        (p.code, p.slug, p.spec.name, p.spec.type, str(p.unit_count), ", ".join(p.spec.merged_from))
+        (
+            p.code,
+            p.slug,
+            p.spec.name,
+            _(TYPE_LABEL[p.spec.type]),
+            str(p.unit_count),
+            ", ".join(p.spec.merged_from),
+        )
         for p in geo.provinces
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
@@ -48,20 +62,28 @@ def table(geo: Geography) -> list[str]:
     for r in rows:
         cells = [r[i].rjust(widths[i]) if i == 4 else r[i].ljust(widths[i]) for i in range(5)]
         lines.append("  ".join([*cells, r[5]]).rstrip())
-    return [*lines, totals_line(geo.provinces)]
+    return [*lines, totals_line(geo.provinces, lang)]
 
 
-def detail(p: Province) -> list[str]:
+def detail(p: Province, lang: Lang = "en") -> list[str]:
+    _ = words(lang)
     u = p.spec.units
     lines = [
-        f"{p.code} {p.spec.name} ({p.spec.name_en}), {p.spec.type}",
-        f"slug: {p.slug}",
-        f"merged from: {', '.join(p.spec.merged_from)}",
-        f"agency e-ID code: {p.spec.eid_code or 'unknown'}",
-        f"units: {p.unit_count} ({u.communes} communes, {u.wards} wards, "
-        f"{u.special_zones} special zones)",
+        f"{p.code} {p.spec.name} ({p.spec.name_en}), {_(TYPE_LABEL[p.spec.type])}",
+        _("slug: {slug}", slug=p.slug),
+        _("merged from: {names}", names=", ".join(p.spec.merged_from)),
+        _("agency e-ID code: {code}", code=p.spec.eid_code or _("not known")),
+        _(
+            "units: {units} ({communes} communes, {wards} wards, {zones} special zones)",
+            units=p.unit_count,
+            communes=u.communes,
+            wards=u.wards,
+            zones=u.special_zones,
+        ),
     ]
-    lines += [f"endpoint {k}: {v}" for k, v in p.spec.endpoints.items()]
+    if p.spec.aliases:
+        lines.append(_("also called: {names}", names=", ".join(p.spec.aliases)))
+    lines += [_("endpoint {name}: {url}", name=k, url=v) for k, v in p.spec.endpoints.items()]
     lines += [f"  {c.code}  {c.name}" for c in p.communes]
     return lines
 

@@ -12,9 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from cutover.checklist import Checklist, Step
-from cutover.geo import Province
+from cutover.geo import Commune, Province
+from cutover.i18n import N_
+from cutover.reasons import Reason, phrase, quote
 
 Status = Literal[
     "done",
@@ -74,21 +77,52 @@ class Waiver:
     at: datetime
 
 
+Source = Literal["probe", "attestation", "mixed"]
+
+
+@dataclass(frozen=True)
+class UnitCell:
+    """One commune of a commune-level cell (the drill-down)."""
+
+    commune: Commune
+    status: Status
+    reason: str = ""
+    why: Reason = ()
+    evidence_at: datetime | None = None
+    source: Source | None = None
+    by: str | None = None
+
+
 @dataclass(frozen=True)
 class Cell:
     province: str
     step: str
     status: Status
-    reason: str = ""
+    reason: str = ""  # in English; `why` says it in any language (`reasons.said`)
     evidence_at: datetime | None = None
     done_units: int | None = None  # commune-level steps only
     total_units: int | None = None
     insecure: bool = False
     waiver: Waiver | None = None
+    why: Reason = ()
+    # Where the status comes from: a probe, a person's attestation (`cutover mark`), or, in a
+    # commune-level cell, both; `by` names the people who attested.
+    source: Source | None = None
+    by: str | None = None
+    units: tuple[UnitCell, ...] = ()  # commune-level steps: every commune, in the official order
 
     @property
     def fraction(self) -> str | None:
         return None if self.total_units is None else f"{self.done_units}/{self.total_units}"
+
+    @property
+    def attested(self) -> bool:
+        return self.source in ("attestation", "mixed")
+
+    @property
+    def missing(self) -> tuple[UnitCell, ...]:
+        """The communes not done (nor waived) in a commune-level cell."""
+        return tuple(u for u in self.units if u.status not in ("done", "n/a", "waived"))
 
 
 @dataclass(frozen=True)
@@ -111,6 +145,9 @@ class Matrix:
     # (None: never).  No news is neither done nor failing: cells keep their own status.
     silent_after: timedelta | None = None
     silent: dict[str, datetime | None] = field(default_factory=dict)
+    # No evidence at all (no probe result, attestation or waiver) for the selection at or
+    # before `as_of`: every report says so instead of a silent 0/34.
+    no_evidence: bool = False
 
     def cell(self, province: str, step: str) -> Cell:
         return self.cells[(province, step)]
@@ -145,22 +182,32 @@ def unit_done(step: Step, outcome: str, age: timedelta) -> bool:
 
 
 def unit_status(
-    step: Step, evidence: Evidence | None, as_of: datetime, warning: timedelta, was_done: bool
-) -> tuple[Status, str]:
+    step: Step,
+    evidence: Evidence | None,
+    as_of: datetime,
+    warning: timedelta,
+    was_done: bool,
+    unseen: Reason | None = None,
+) -> tuple[Status, Reason]:
+    """The status of one unit and why; `unseen` is the reason given when there is no
+    evidence (default: not checked yet, or no attestation)."""
     if evidence is not None and step.verify.manual and step.freshness:
         expires = evidence.at + step.freshness
         if as_of > expires:  # a lapsed attestation no longer says anything
-            lapsed = f"attestation expired {_age(as_of - expires)} ago"
+            lapsed = (phrase(N_("attestation expired {age} ago"), age=as_of - expires),)
             return _by_deadline(step, None, as_of, warning, lapsed)
     if evidence is not None and evidence.outcome == "pass":
         if step.freshness and not unit_done(step, evidence.outcome, as_of - evidence.at):
-            age = _age(as_of - evidence.at)
-            return "stale", f"evidence is {age} old (fresh for {_age(step.freshness)})"
-        return "done", ""
+            old = as_of - evidence.at
+            stale = N_("evidence is {age} old (fresh for {fresh})")
+            return "stale", (phrase(stale, age=old, fresh=step.freshness),)
+        return "done", ()
+    reason: Reason
     if evidence is None:
-        reason = "no attestation" if step.verify.manual else "not checked yet"
+        never = N_("no attestation") if step.verify.manual else N_("not checked yet")
+        reason = unseen if unseen is not None else (phrase(never),)
     else:
-        reason = evidence.reason
+        reason = quote(evidence.reason)
     if evidence is not None and evidence.outcome == "fail" and was_done:
         return "regressed", reason
     if evidence is not None and evidence.outcome == "unknown":
@@ -169,25 +216,22 @@ def unit_status(
 
 
 def _by_deadline(
-    step: Step, evidence: Evidence | None, as_of: datetime, warning: timedelta, reason: str
-) -> tuple[Status, str]:
+    step: Step, evidence: Evidence | None, as_of: datetime, warning: timedelta, reason: Reason
+) -> tuple[Status, Reason]:
     """Not done: overdue past the deadline, at risk close to it, else failing or pending."""
     due = step.due
     if as_of > due:
-        return "overdue", f"{reason}; due {_age(as_of - due)} ago"
+        return "overdue", (*reason, phrase(N_("due {age} ago"), age=as_of - due))
     if due - as_of <= warning:
-        when = f"due in {_age(due - as_of)}" if due > as_of else "due now"
-        return "at-risk", f"{reason}; {when}"
+        when = phrase(N_("due in {age}"), age=due - as_of) if due > as_of else phrase(N_("due now"))
+        return "at-risk", (*reason, when)
     return ("failing" if evidence else "pending"), reason
 
 
-def _age(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 120:
-        return f"{minutes} min"
-    if minutes < 48 * 60:
-        return f"{minutes // 60} h"
-    return f"{minutes // 1440} d"
+def english(reason: Reason) -> str:
+    from cutover.reasons import said
+
+    return said(reason, "en")
 
 
 def rollup(
@@ -201,10 +245,15 @@ def rollup(
 ) -> Matrix:
     history = history or History()
     matrix = Matrix(as_of, checklist, digest, steps, provinces)
+    matrix.no_evidence = not evidence and not history.waivers
+    unseen = None
+    if matrix.no_evidence:  # say so in every cell, not only "not checked yet"
+        moment = as_of.astimezone(ZoneInfo(checklist.timezone)).strftime("%H:%M %d/%m/%Y")
+        unseen = (phrase(N_("no evidence recorded at or before {time}"), time=moment),)
     for province in provinces:
         for step in steps:
             matrix.cells[(province.code, step.id)] = _cell(
-                checklist, province, step, evidence, as_of, history
+                checklist, province, step, evidence, as_of, history, unseen
             )
     return matrix
 
@@ -216,38 +265,75 @@ def _cell(
     evidence: Mapping[tuple[str, str, str], Evidence],
     as_of: datetime,
     history: History,
+    unseen: Reason | None = None,
 ) -> Cell:
     p = province.code
     if not step.applies(province):
         return Cell(p, step.id, "n/a")
     waiver = history.waivers.get((p, step.id))
     if waiver is not None and as_of < waiver.until:  # the store only hands over recorded ones
-        return Cell(
-            p, step.id, "waived", f"{waiver.reason} (approved by {waiver.approver})", waiver=waiver
-        )
-    units = [c.code for c in province.communes] if step.level == "commune" else [""]
-    found = [(u, evidence.get((p, step.id, u))) for u in units]
-    statuses = [
-        (
-            u,
-            ev,
-            *unit_status(
-                step, ev, as_of, checklist.warning_window, (p, step.id, u) in history.was_done
-            ),
-        )
-        for u, ev in found
-    ]
-    latest = max((ev.at for _, ev in found if ev), default=None)
-    insecure = any(ev.insecure for _, ev in found if ev)
+        approved = N_("{reason} (approved by {approver})")
+        said = (phrase(approved, reason=quote(waiver.reason), approver=waiver.approver),)
+        return Cell(p, step.id, "waived", english(said), waiver=waiver, why=said)
+    warning = checklist.warning_window
     if step.level == "province":
-        _, _, status, reason = statuses[0]
-        return Cell(p, step.id, status, reason, latest, insecure=insecure)
-    done = sum(1 for s in statuses if s[2] == "done")
+        ev = evidence.get((p, step.id, ""))
+        done_before = (p, step.id, "") in history.was_done
+        status, why = unit_status(step, ev, as_of, warning, done_before, unseen)
+        source, by = _origin([ev])
+        at = ev.at if ev else None
+        insecure = bool(ev and ev.insecure)
+        return Cell(
+            p, step.id, status, english(why), at, None, None, insecure, None, why, source, by
+        )
+    units = []
+    for commune in province.communes:
+        ev = evidence.get((p, step.id, commune.code))
+        done_before = (p, step.id, commune.code) in history.was_done
+        status, why = unit_status(step, ev, as_of, warning, done_before, unseen)
+        source, by = _origin([ev])
+        at = ev.at if ev else None
+        units.append(UnitCell(commune, status, english(why), why, at, source, by))
+    return _commune_cell(p, step.id, tuple(units), evidence)
+
+
+def _commune_cell(
+    p: str,
+    step: str,
+    units: tuple[UnitCell, ...],
+    evidence: Mapping[tuple[str, str, str], Evidence],
+) -> Cell:
+    found = [evidence.get((p, step, u.commune.code)) for u in units]
+    latest = max((ev.at for ev in found if ev), default=None)
+    insecure = any(ev.insecure for ev in found if ev)
+    source, by = _origin(found)
+    done = sum(1 for u in units if u.status == "done")
     worst = min(
-        (s for s in statuses if s[2] != "done"), key=lambda s: URGENCY.index(s[2]), default=None
+        (u for u in units if u.status != "done"),
+        key=lambda u: URGENCY.index(u.status),
+        default=None,
     )
-    if worst is None:
-        return Cell(p, step.id, "done", "", latest, done, len(units), insecure)
-    names = {c.code: c.name for c in province.communes}
-    reason = f"{done}/{len(units)} communes done; {names.get(worst[0], worst[0])}: {worst[3]}"
-    return Cell(p, step.id, worst[2], reason, latest, done, len(units), insecure)
+    status: Status = "done"
+    why: Reason = ()
+    if worst is not None:
+        status = worst.status
+        why = (
+            phrase(N_("{done}/{total} communes done"), done=done, total=len(units)),
+            phrase(N_("{commune}: {reason}"), commune=worst.commune.name, reason=worst.why),
+        )
+    n = len(units)
+    return Cell(
+        p, step, status, english(why), latest, done, n, insecure, None, why, source, by, units
+    )
+
+
+def _origin(found: list[Evidence | None]) -> tuple[Source | None, str | None]:
+    """Where the evidence of a cell comes from, and who attested it."""
+    sources = {ev.source for ev in found if ev}
+    people = sorted({ev.by for ev in found if ev and ev.source == "attestation" and ev.by})
+    by = ", ".join(people) if people else None
+    if not sources:
+        return None, None
+    if sources == {"probe"}:
+        return "probe", None
+    return ("attestation" if sources == {"attestation"} else "mixed"), by

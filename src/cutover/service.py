@@ -58,6 +58,10 @@ class Context:
     endpoints: Endpoints
     provinces: list[Province]
     steps: list[Step]
+    # What the user may not expect, said on stderr by the CLI: a file in the current
+    # directory replacing the packaged one, a former or partial province name.
+    notes: tuple[str, ...] = ()
+    overlay_given: bool = False  # an endpoint overlay is in use (--endpoints, CUTOVER_ENDPOINTS)
 
     @property
     def targets(self) -> list[plan.Target]:
@@ -85,14 +89,57 @@ def prepare(
     """Load the files of a selection.  `CUTOVER_ENDPOINTS` in `environ` names the overlay when
     the selection does not."""
     geo = geo or load_geography(sel.provinces_file)
+    given = overlay is not None
     if overlay is None:
         env_overlay = (environ or {}).get("CUTOVER_ENDPOINTS")
-        overlay = load_overlay(sel.endpoints or (Path(env_overlay) if env_overlay else None))
+        path = sel.endpoints or (Path(env_overlay) if env_overlay else None)
+        overlay = load_overlay(path)
+        given = path is not None
     endpoints = Endpoints(geo, overlay)
     loaded = load_checklist(sel.checklist, geo, endpoints)
-    provinces = geo.select(sel.provinces)
+    provinces, notes = geo.select_noting(sel.provinces)
     steps = plan.select_steps(loaded.checklist, sel.steps, sel.tag)
-    return Context(geo, loaded, endpoints, provinces, steps)
+    notes = [*stray_files(sel, geo, loaded), *notes]
+    return Context(geo, loaded, endpoints, provinces, steps, tuple(notes), given)
+
+
+def stray_files(sel: Selection, geo: Geography, loaded: LoadedChecklist) -> list[str]:
+    """A provinces.yaml or checklists/NAME.yaml in the current directory that was used in
+    place of the packaged file of that name (and differs from it)."""
+    from cutover.checklist import packaged_checklists
+    from cutover.geo import PROVINCES_FILE, packaged_provinces
+
+    found = []
+    local_geo = sel.provinces_file is None and geo.source == PROVINCES_FILE
+    if local_geo and _differs(Path(PROVINCES_FILE), packaged_provinces()):
+        found.append(
+            f"using ./{PROVINCES_FILE} from the current directory instead of the "
+            "packaged one (give --provinces to choose)"
+        )
+    local = Path(loaded.source)
+    named = loaded.source.startswith("checklists/") and (sel.checklist or "") != loaded.source
+    if named and _differs(local, packaged_checklists() / local.name):
+        found.append(
+            f"using ./{loaded.source} from the current directory instead of the packaged "
+            "checklist of that name (give --checklist PATH to choose)"
+        )
+    return found
+
+
+def _differs(local: Path, packaged: Path) -> bool:
+    try:
+        return packaged.is_file() and local.read_bytes() != packaged.read_bytes()
+    except OSError:
+        return False
+
+
+def fallback_notes(ctx: Context) -> list[str]:
+    """Endpoints the overlay in use does not give, so probes go to production URLs."""
+    from cutover.checklist import fallbacks
+
+    if not ctx.overlay_given:
+        return []
+    return [f.describe() for f in fallbacks(ctx.endpoints, ctx.automated_steps, ctx.provinces)]
 
 
 @dataclass
@@ -290,6 +337,25 @@ def last_run_times(store: Store) -> tuple[datetime, datetime | None] | None:
     if last.duration_s is None:
         return last.started_at, None
     return last.started_at, last.started_at + timedelta(seconds=last.duration_s)
+
+
+def commune_steps(ctx: Context) -> Context:
+    """The selection narrowed to its commune-level steps (`matrix --communes`)."""
+    steps = [s for s in ctx.steps if s.level == "commune"]
+    if not steps:
+        raise UsageError("--communes: no commune-level step is selected")
+    return replace(ctx, steps=steps)
+
+
+def no_evidence_line(matrix: Matrix) -> str | None:
+    """One line for stderr when the store had nothing at or before the matrix's time."""
+    if not matrix.no_evidence:
+        return None
+    when = matrix.as_of.isoformat()
+    return (
+        f"the store holds no evidence at or before {when} for this selection: every cell "
+        "shows what was known then (nothing); `cutover history` lists when evidence was recorded"
+    )
 
 
 def exit_code(matrix: Matrix, run: Run | None = None) -> ExitCode:

@@ -83,23 +83,53 @@ def validate_paths(paths: list[Named]) -> Report:
             )
         )
     geo = _geography(by_kind.get("provinces", []), report)
-    overlays = [o for doc in by_kind.get("overlay", []) if (o := _overlay(doc, report))]
+    overlays = [(doc.file, o) for doc in by_kind.get("overlay", []) if (o := _overlay(doc, report))]
     if geo is None:
         return report
-    overlay = overlays[-1] if overlays else None
+    overlay = overlays[-1][1] if overlays else None
     endpoints = cl.Endpoints(geo, overlay)
     for doc in by_kind.get("checklist", []) + by_kind.get("overlay", []):
         report.problems += secret_warnings(doc)
+    checklists = []
     for doc in by_kind.get("checklist", []):
         try:
             loaded = cl.load_checklist_document(doc, geo, endpoints, local=True)
         except ConfigError as exc:
             report.problems += exc.problems
             continue
+        checklists.append(loaded.checklist)
         report.problems += loaded.warnings
         steps = len(loaded.checklist.steps)
         report.ok.append(f"ok {doc.file} (checklist {loaded.checklist.id}, {steps} steps)")
+    overlay_docs = [d for d in by_kind.get("overlay", []) if d.file in {o for o, _ in overlays}]
+    if overlay is not None and overlay_docs:
+        report.problems += overlay_gaps(overlay_docs[-1], endpoints, checklists or _default(geo))
     return report
+
+
+def overlay_gaps(
+    doc: Document, endpoints: cl.Endpoints, checklists: list[cl.Checklist]
+) -> list[Problem]:
+    """A warning for each endpoint a checklist's probes use that the overlay does not give:
+    those probes would go to the production URL of provinces.yaml."""
+    problems = []
+    for checklist in checklists:
+        steps = [s for s in checklist.steps if not s.verify.manual]
+        for gap in cl.fallbacks(endpoints, steps, endpoints.geo.provinces):
+            message = (
+                f"no endpoint {gap.name!r}, which checklist {checklist.id} uses "
+                f"({', '.join(gap.steps)}): its probes would use {gap.where()}"
+            )
+            problems.append(doc.problem(("endpoints",), message, warning=True))
+    return problems
+
+
+def _default(geo: geomod.Geography) -> list[cl.Checklist]:
+    """The checklist `check` would use, when only an overlay is being validated."""
+    try:
+        return [cl.load_checklist(None, geo, cl.Endpoints(geo)).checklist]
+    except ConfigError:
+        return []
 
 
 def _geography(docs: list[Document], report: Report) -> geomod.Geography | None:

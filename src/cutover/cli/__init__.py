@@ -8,6 +8,10 @@ Heavy or network modules are imported inside commands so `--help`, `validate` an
 
 from __future__ import annotations
 
+import inspect
+
+import typer
+
 from cutover.cli import check, db, demo, files, people, sim, views
 from cutover.cli.app import app, main
 
@@ -17,3 +21,18 @@ from cutover.cli import bundles  # registered last, so --help lists it after the
 # isort: on
 
 __all__ = ["app", "bundles", "check", "db", "demo", "files", "main", "people", "sim", "views"]
+
+
+def _whole_short_help(group: typer.Typer) -> None:
+    """Each command's first sentence in full in the list of commands: the parser would cut a
+    long one with "..." at the terminal's width; an explicit short help is wrapped instead."""
+    for info in group.registered_commands:
+        if info.short_help is None and info.callback is not None and info.callback.__doc__:
+            first = inspect.cleandoc(info.callback.__doc__).split("\n\n")[0]
+            info.short_help = " ".join(first.split())
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _whole_short_help(sub.typer_instance)
+
+
+_whole_short_help(app)

@@ -6,28 +6,63 @@ object; commands live in their own modules (`cutover.cli.*`) and register on `ap
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
+from typing import Annotated
 
 import typer
 
 from cutover.env import Environment
 from cutover.errors import CutoverError, ExitCode
 
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
 app = typer.Typer(
     name="cutover",
     help="Province-by-province readiness of an IT switchover, proved by probes and evidence.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings=CONTEXT,
 )
-sim_app = typer.Typer(help="The portal simulator.", no_args_is_help=True)
+sim_app = typer.Typer(help="The portal simulator.", no_args_is_help=True, context_settings=CONTEXT)
 app.add_typer(sim_app, name="sim")
 db_app = typer.Typer(
-    help="The store: where it is, what it holds, its integrity.", invoke_without_command=True
+    help="The store: where it is, what it holds, its integrity.",
+    invoke_without_command=True,
+    context_settings=CONTEXT,
 )
 app.add_typer(db_app, name="db")
+
+
+class ClosedPipe(Exception):
+    """Whoever read our standard output has gone (`cutover provinces | head -1`).  Not an
+    `OSError`, so the option parser's own handler (which exits 1) lets it through to `main`."""
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"cutover {version('cutover')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_show_version,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Province-by-province readiness of an IT switchover, proved by probes and evidence."""
 
 
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> None:
@@ -44,7 +79,11 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> N
         _refuse_undecodable(args)
         # Without standalone mode the parser returns `typer.Exit` codes instead of exiting.
         code = app(args=args, prog_name="cutover", standalone_mode=False, obj=env)
+        env.stdout.flush()  # a reader that has gone shows here, inside the handler
         sys.exit(code if isinstance(code, int) else 0)
+    except (ClosedPipe, BrokenPipeError):
+        _quiet_stdout(env)
+        sys.exit(ExitCode.OK)
     except CutoverError as exc:
         for line in exc.lines():
             say(f"error: {line}")
@@ -58,11 +97,45 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> N
         say("interrupted")
         sys.exit(ExitCode.INTERRUPTED)
     except Exception as exc:  # usage errors from the option parser, and anything unexpected
-        show = getattr(exc, "show", None)
-        if callable(show) and hasattr(exc, "exit_code"):
-            show()  # the parser's own "Usage: ... Error: ..." message
-            sys.exit(ExitCode.INVALID_INPUT)
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            sys.exit(usage_error(exc, env))
         sys.exit(internal_error(exc, env))
+
+
+def usage_error(exc: Exception, env: Environment) -> int:
+    """The parser's complaint in one line, with where to find help (`cutover` alone prints
+    the help, as the parser does)."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        exc.show()  # type: ignore[attr-defined]
+        return ExitCode.INVALID_INPUT
+    message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    path = ctx.command_path if ctx is not None else command_path(list(env.argv))
+    env.stderr.write(f"cutover: error: {message} (see '{path} -h')\n")
+    return ExitCode.INVALID_INPUT
+
+
+def command_path(args: list[str]) -> str:
+    """`cutover sim serve` from the command line's leading command names."""
+    command = typer.main.get_command(app)
+    words = ["cutover"]
+    for arg in args:
+        sub = getattr(command, "commands", {}).get(arg)
+        if sub is None:
+            break
+        words.append(arg)
+        command = sub
+    return " ".join(words)
+
+
+def _quiet_stdout(env: Environment) -> None:
+    """Point standard output at /dev/null, so the interpreter's last flush of what is still
+    buffered cannot fail again (the recipe of Python's `signal` documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, env.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests): nothing to flush
+        pass
 
 
 def _refuse_undecodable(args: list[str]) -> None:

@@ -12,15 +12,19 @@ from cutover.cli.common import (
     ChecklistOpt,
     DbOpt,
     EndpointsOpt,
+    LangOpt,
     Output,
     ProvinceListOpt,
     ProvincesOpt,
     StepListOpt,
     TagOpt,
     env_of,
+    language,
     limits,
     open_store_for,
+    prepare,
     progress_for,
+    render_options,
 )
 from cutover.errors import UsageError
 
@@ -58,13 +62,29 @@ def check(
     checklist: ChecklistOpt = None,
     endpoints: EndpointsOpt = None,
     as_of: AsOfOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
-    jobs: Annotated[int, typer.Option("--jobs", help="Probes in flight at once.")] = 64,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", metavar="table|json", help="Output format: table (for people) or json."
+        ),
+    ] = "table",
+    all_cells: Annotated[
+        bool,
+        typer.Option("--all-cells", help="Show every cell, not only those not done."),
+    ] = False,
+    lang: LangOpt = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", metavar="N", help="Probes in flight at once.")
+    ] = 64,
     per_host: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--per-host", help="Connections per host (default min(jobs, 16))."),
+        typer.Option(
+            "--per-host", metavar="N", help="Connections per host (default min(jobs, 16))."
+        ),
     ] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per probe.")] = 10.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", metavar="SECONDS", help="Time allowed per probe.")
+    ] = 10.0,
     db: DbOpt = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not record results.")] = False,
     quiet: Annotated[
@@ -73,26 +93,30 @@ def check(
     ] = False,
     notify: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--notify", help="POST changes as JSON to this URL."),
+        typer.Option(
+            "--notify",
+            metavar="URL",
+            help="POST changes (newly done, regressed, overdue) as JSON to this URL.",
+        ),
     ] = None,
     allow_commands: Annotated[
         bool,
         typer.Option(
             "--allow-commands",
-            help="Run `command` probes of a checklist file given by path with --checklist.",
+            help="Run the `command` probes of a checklist file given by path with --checklist.",
         ),
     ] = False,
     provinces_file: ProvincesOpt = None,
 ) -> int:
-    """Run the probes for one province or all of them, record and show each step's status."""
+    """Run the probes for one province or all of them, record and show what is not done."""
     import asyncio
 
     from cutover import changes, service
     from cutover.render import check_view, get
-    from cutover.render.base import RenderOptions
 
     env = env_of(ctx)
     io = Output(env)
+    chosen_language = language(env, lang)
     if fmt not in ("table", "json"):
         raise UsageError(f"--format must be table or json, got {fmt!r}")
     if not province and not all_:
@@ -105,7 +129,9 @@ def check(
     sel = service.Selection(
         None if all_ else province, step, tag, checklist, endpoints, provinces_file
     )
-    c = service.prepare(sel, environ=env.environ)
+    c = prepare(env, sel)
+    for note in service.fallback_notes(c):
+        io.err(f"note: {note}")
     lim = limits(jobs, timeout, per_host)
     store = None if no_store else open_store_for(env, db)
     before = None
@@ -144,10 +170,11 @@ def check(
         if code == 3 and not found:
             io.err("could not evaluate: every probe was unknown")
     else:
-        options = RenderOptions(color=env.color)
-        io.emit(
-            get("json")(matrix, options) if fmt == "json" else check_view.render(matrix, options)
-        )
+        options = render_options(env, chosen_language)
+        if fmt == "json":
+            io.emit(get("json")(matrix, options))
+        else:
+            io.emit(check_view.render(matrix, options, all_cells=all_cells, communes=not all_))
     if run.interrupted:
         io.err(f"interrupted: kept {run.count} results that had finished")
     return code

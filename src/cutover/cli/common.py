@@ -4,18 +4,21 @@ types, the store, progress bars and limits."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from cutover.cli.app import ClosedPipe
 from cutover.env import Environment
 from cutover.errors import UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from cutover import service
+    from cutover.i18n import Lang
     from cutover.probes import Limits
-    from cutover.render.base import Lang
+    from cutover.render.base import RenderOptions
     from cutover.service import ProgressStart
     from cutover.store.base import Store
 
@@ -32,14 +35,20 @@ class Output:
         self.env = env
 
     def out(self, line: str = "") -> None:
-        self.env.stdout.write(line + "\n")
+        try:
+            self.env.stdout.write(line + "\n")
+        except BrokenPipeError:
+            raise ClosedPipe from None
 
     def emit(self, data: str | bytes) -> None:
         """A rendered document to stdout, text or binary, ending with one newline."""
         if isinstance(data, bytes):
-            self.env.stdout.flush()
-            self.env.stdout.buffer.write(data)
-            self.env.stdout.buffer.flush()
+            try:
+                self.env.stdout.flush()
+                self.env.stdout.buffer.write(data)
+                self.env.stdout.buffer.flush()
+            except BrokenPipeError:
+                raise ClosedPipe from None
         else:
             self.out(data.rstrip("\n"))
 
@@ -88,40 +97,138 @@ def limits(jobs: int, timeout: float, per_host: int | None = None) -> Limits:
     return Limits(jobs=jobs, timeout=timeout, per_host=per_host or min(jobs, 16))
 
 
-def language(lang: str) -> Lang:
-    if lang == "vi":
-        return "vi"
-    if lang == "en":
-        return "en"
-    raise UsageError(f"--lang must be vi or en, got {lang!r}")
+def language(env: Environment, lang: str | None) -> Lang:
+    """`--lang`, else `CUTOVER_LANG`, else Vietnamese (`cutover.i18n.choose`)."""
+    from cutover.i18n import choose
+
+    return choose(lang, env.environ)
 
 
-ProvincesOpt = Annotated[Optional[Path], typer.Option("--provinces", help="provinces.yaml to use.")]  # noqa: UP045
+def prepare(env: Environment, sel: service.Selection) -> service.Context:
+    """`service.prepare`, announcing on stderr what the user may not expect: a file in the
+    current directory that replaces the packaged one, a former province name, an overlay that
+    lacks an endpoint."""
+    from cutover import service
+
+    ctx = service.prepare(sel, environ=env.environ)
+    out = Output(env)
+    for note in ctx.notes:
+        out.err(f"note: {note}")
+    return ctx
+
+
+def render_options(env: Environment, lang: Lang, **extra: Any) -> RenderOptions:
+    from cutover.render.base import RenderOptions
+
+    return RenderOptions(lang=lang, color=env.color, width=env.columns, **extra)
+
+
+def _complete_formats(incomplete: str) -> list[str]:
+    from cutover.render import REGISTRY
+
+    return [name for name in REGISTRY if name.startswith(incomplete)]
+
+
+def _complete_provinces(incomplete: str) -> list[str]:
+    """Slugs and codes of the packaged provinces (shell completion)."""
+    from cutover.geo import load_geography
+
+    try:
+        geo = load_geography()
+    except Exception:  # a broken provinces.yaml completes nothing rather than failing
+        return []
+    names = [n for p in geo.provinces for n in (p.slug, p.code)]
+    return [n for n in names if n.startswith(incomplete)]
+
+
+def _formats_help() -> str:
+    from cutover.render import REGISTRY
+
+    return (
+        f"Output format: {', '.join(REGISTRY)}; FORMAT:PATH writes a file (repeatable; "
+        "default table)."
+    )
+
+
+ProvincesOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
+        "--provinces",
+        metavar="FILE",
+        help="provinces.yaml to use (default: ./provinces.yaml, else the packaged one).",
+    ),
+]
 DbOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(
         "--db",
+        metavar="PATH|URL",
         help="Store: a SQLite file path or a postgresql:// URL (default: CUTOVER_DB, else a "
         "SQLite file in the user data dir).",
     ),
 ]
-ChecklistOpt = Annotated[Optional[str], typer.Option("--checklist", help="Checklist file or name.")]  # noqa: UP045
+ChecklistOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--checklist",
+        metavar="NAME|FILE",
+        help="Checklist file, or the name of one in ./checklists or shipped (default "
+        "cutover-2025-06).",
+    ),
+]
 EndpointsOpt = Annotated[
     Optional[Path],  # noqa: UP045
-    typer.Option("--endpoints", help="Endpoint overlay file (default: CUTOVER_ENDPOINTS)."),
+    typer.Option(
+        "--endpoints",
+        metavar="FILE",
+        help="Endpoint overlay file (default: CUTOVER_ENDPOINTS).",
+    ),
 ]
 AsOfOpt = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option("--as-of", help="ISO 8601 time (default now; no offset = +07:00)."),
+    typer.Option(
+        "--as-of",
+        metavar="TIME",
+        help="ISO 8601 time such as 2025-06-28T13:00 (default now; no offset means +07:00).",
+    ),
 ]
 ProvinceListOpt = Annotated[
     Optional[list[str]],  # noqa: UP045
-    typer.Option("--province", "-p", help="Province code, slug or name (repeatable)."),
+    typer.Option(
+        "--province",
+        "-p",
+        metavar="PROVINCE",
+        autocompletion=_complete_provinces,
+        help="Province code, slug or name, e.g. 31, hai-phong, 'Hải Phòng', HCM (repeatable).",
+    ),
 ]
-StepListOpt = Annotated[Optional[list[str]], typer.Option("--step", help="Step id (repeatable).")]  # noqa: UP045
-TagOpt = Annotated[Optional[str], typer.Option("--tag", help="Only steps with this tag.")]  # noqa: UP045
-LangOpt = Annotated[str, typer.Option("--lang", help="vi or en.")]
+StepListOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--step",
+        metavar="STEP",
+        help="Step id from the checklist, e.g. portal-closure (repeatable).",
+    ),
+]
+TagOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--tag", metavar="TAG", help="Only steps with this tag."),
+]
+LangOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--lang",
+        metavar="vi|en",
+        autocompletion=lambda incomplete: [x for x in ("vi", "en") if x.startswith(incomplete)],
+        help="Language of what is printed (default: CUTOVER_LANG, else vi).",
+    ),
+]
 FormatsOpt = Annotated[
     Optional[list[str]],  # noqa: UP045
-    typer.Option("--format", help="FORMAT or FORMAT:PATH (repeatable)."),
+    typer.Option(
+        "--format",
+        metavar="FORMAT[:PATH]",
+        help=_formats_help(),
+        autocompletion=_complete_formats,
+    ),
 ]

@@ -18,7 +18,7 @@ def db_info(
     ctx: typer.Context,
     db: DbOpt = None,
     integrity: Annotated[
-        bool, typer.Option("--check", help="Run the store's integrity checks.")
+        bool, typer.Option("--check", help="Run the store's integrity checks (exit 3 if bad).")
     ] = False,
 ) -> int:
     """Show where the store is and what it holds."""

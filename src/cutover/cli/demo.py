@@ -8,7 +8,15 @@ from typing import Annotated, Optional
 import typer
 
 from cutover.cli.app import app
-from cutover.cli.common import FormatsOpt, LangOpt, Output, env_of, language, progress_for
+from cutover.cli.common import (
+    FormatsOpt,
+    LangOpt,
+    Output,
+    env_of,
+    language,
+    progress_for,
+    render_options,
+)
 from cutover.cli.views import store_context
 
 
@@ -18,17 +26,27 @@ def demo(
     fmt: FormatsOpt = None,
     scenario: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--scenario", help="Scenario name or file."),
+        typer.Option(
+            "--scenario",
+            metavar="NAME|FILE",
+            help="Simulator scenario: a shipped name or a YAML file (default 2025-06-28T13:00).",
+        ),
     ] = None,
-    tag: Annotated[str, typer.Option("--tag", help="Steps to show.")] = "telegram-2025-06-28",
+    tag: Annotated[
+        str, typer.Option("--tag", metavar="TAG", help="Only steps with this tag.")
+    ] = "telegram-2025-06-28",
     as_of: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--as-of", help="Clock (default: the scenario's)."),
+        typer.Option(
+            "--as-of", metavar="TIME", help="The demo's clock (default: the scenario's time)."
+        ),
     ] = None,
-    lang: LangOpt = "en",
+    lang: LangOpt = None,
     db: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--db", help="Keep the demo's store here (default: a temporary file)."),
+        typer.Option(
+            "--db", metavar="PATH", help="Keep the demo's store here (default: a temporary file)."
+        ),
     ] = None,
 ) -> int:
     """Start the simulator, check every province against it, print the readiness matrix."""
@@ -36,12 +54,12 @@ def demo(
 
     from cutover import demo as demo_lib
     from cutover import service
-    from cutover.render import write_all
-    from cutover.render.base import RenderOptions
+    from cutover.render import check_formats, write_all
 
     env = env_of(ctx)
-    chosen_language = language(lang)
+    chosen_language = language(env, lang)
     formats = fmt or ["table"]
+    check_formats(formats, terminal=env.stdout.isatty())
     show_progress = all(f.split(":", 1)[0] == "table" or ":" in f for f in formats)
     prepared = demo_lib.prepare_demo(scenario, tag, as_of, env)
     run = service.Run()
@@ -54,8 +72,6 @@ def demo(
             )
         except KeyboardInterrupt:
             return 130
-        options = RenderOptions(
-            lang=chosen_language, color=env.color, **store_context(result, store, formats)
-        )
+        options = render_options(env, chosen_language, **store_context(result, store, formats))
         write_all(result, formats, options, Output(env).emit)
     return 130 if run.interrupted else 0

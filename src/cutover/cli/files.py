@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cutover.cli.app import app
-from cutover.cli.common import Output, ProvincesOpt, env_of
+from cutover.cli.common import LangOpt, Output, ProvincesOpt, env_of, language
 from cutover.errors import ExitCode, UsageError
 
 
@@ -17,7 +17,12 @@ def validate(
     ctx: typer.Context,
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Files to check (default: provinces.yaml, checklists, overlay)."),
+        typer.Argument(
+            metavar="FILE",
+            help="Files to check (default: provinces.yaml, the checklists, the overlay of "
+            "CUTOVER_ENDPOINTS).",
+            show_default=False,
+        ),
     ] = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Fail on steps missing any of the six clears.")
@@ -43,24 +48,37 @@ def validate(
 def provinces(
     ctx: typer.Context,
     province: Annotated[
-        str | None, typer.Argument(help="Code, slug or name of one province.")
+        str | None,
+        typer.Argument(
+            metavar="PROVINCE",
+            help="Code, slug or name of one province (e.g. 31, hai-phong, 'TP HCM').",
+            show_default=False,
+        ),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="text|json", help="Output format: text or json.")
+    ] = "text",
+    lang: LangOpt = None,
     provinces_file: ProvincesOpt = None,
 ) -> None:
     """List the provinces, or show one with its communes."""
     from cutover import provinces_view as view
     from cutover.geo import load_geography
 
-    io = Output(env_of(ctx))
+    env = env_of(ctx)
+    io = Output(env)
     if fmt not in ("text", "json"):
         raise UsageError(f"--format must be text or json, got {fmt!r}")
+    chosen_language = language(env, lang)
     geo = load_geography(provinces_file)
-    chosen = geo.find(province) if province else None
+    chosen, note = geo.resolve(province) if province else (None, None)
+    if note:
+        io.err(f"note: {note}")
     if fmt == "json":
         io.out(view.as_json(geo, chosen))
         return
-    for line in view.detail(chosen) if chosen else view.table(geo):
+    lines = view.detail(chosen, chosen_language) if chosen else view.table(geo, chosen_language)
+    for line in lines:
         io.out(line)
 
 
@@ -68,7 +86,12 @@ def provinces(
 def schema(
     ctx: typer.Context,
     which: Annotated[
-        str | None, typer.Argument(help="checklist, provinces, overlay or matrix.")
+        str | None,
+        typer.Argument(
+            metavar="checklist|provinces|overlay|matrix",
+            help="Which schema (default: all of them).",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Print the JSON Schema of the file formats (for editors: yaml-language-server)."""

@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from cutover.cli.app import app
-from cutover.cli.common import ChecklistOpt, DbOpt, Output, ProvincesOpt, env_of, open_store_for
+from cutover.cli.common import (
+    ChecklistOpt,
+    DbOpt,
+    LangOpt,
+    Output,
+    ProvincesOpt,
+    env_of,
+    language,
+    open_store_for,
+    prepare,
+)
 
 if TYPE_CHECKING:
     from cutover.checklist import Step
@@ -26,30 +36,44 @@ def _one_cell(
     """The province and step a person's record is about, checked against the files."""
     from cutover import service
 
-    c = service.prepare(
-        service.Selection([province], [step], None, checklist, None, provinces_file),
-        environ=env.environ,
-    )
+    c = prepare(env, service.Selection([province], [step], None, checklist, None, provinces_file))
     return c.provinces[0], c.steps[0]
 
 
 @app.command()
 def mark(
     ctx: typer.Context,
-    province: Annotated[str, typer.Argument(help="Province code, slug or name.")],
-    step: Annotated[str, typer.Argument(help="Step id.")],
-    by: Annotated[str, typer.Option("--by", help="Who attests.")],
+    province: Annotated[
+        str, typer.Argument(metavar="PROVINCE", help="Province code, slug or name.")
+    ],
+    step: Annotated[str, typer.Argument(metavar="STEP", help="Step id from the checklist.")],
+    by: Annotated[str, typer.Option("--by", metavar="NAME", help="Who attests.")],
     commune: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--commune", help="Commune code or name (commune-level steps)."),
+        typer.Option(
+            "--commune",
+            metavar="COMMUNE",
+            help="Commune code or name (commune-level steps only).",
+        ),
     ] = None,
-    evidence: Annotated[Optional[str], typer.Option("--evidence", help="Evidence URL.")] = None,  # noqa: UP045
+    evidence: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--evidence", metavar="URL", help="Evidence URL (http or https)."),
+    ] = None,
     evidence_file: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--evidence-file", help="Evidence file (its SHA-256 is stored)."),
+        typer.Option(
+            "--evidence-file", metavar="FILE", help="Evidence file (only its SHA-256 is stored)."
+        ),
     ] = None,
-    note: Annotated[Optional[str], typer.Option("--note", help="A note kept with it.")] = None,  # noqa: UP045
-    status: Annotated[str, typer.Option("--status", help="done or failed.")] = "done",
+    note: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--note", metavar="TEXT", help="A note kept with the attestation."),
+    ] = None,
+    status: Annotated[
+        str,
+        typer.Option("--status", metavar="done|failed", help="What the person attests."),
+    ] = "done",
     checklist: ChecklistOpt = None,
     db: DbOpt = None,
     provinces_file: ProvincesOpt = None,
@@ -71,11 +95,20 @@ def mark(
 @app.command()
 def waive(
     ctx: typer.Context,
-    province: Annotated[str, typer.Argument(help="Province code, slug or name.")],
-    step: Annotated[str, typer.Argument(help="Step id.")],
-    reason: Annotated[str, typer.Option("--reason", help="Justification.")],
-    approver: Annotated[str, typer.Option("--approver", help="Who approved the exception.")],
-    until: Annotated[str, typer.Option("--until", help="Expiry (ISO 8601).")],
+    province: Annotated[
+        str, typer.Argument(metavar="PROVINCE", help="Province code, slug or name.")
+    ],
+    step: Annotated[str, typer.Argument(metavar="STEP", help="Step id from the checklist.")],
+    reason: Annotated[
+        str, typer.Option("--reason", metavar="TEXT", help="Why the exception is justified.")
+    ],
+    approver: Annotated[
+        str, typer.Option("--approver", metavar="NAME", help="Who approved the exception.")
+    ],
+    until: Annotated[
+        str,
+        typer.Option("--until", metavar="TIME", help="When it expires (ISO 8601 time)."),
+    ],
     checklist: ChecklistOpt = None,
     db: DbOpt = None,
     provinces_file: ProvincesOpt = None,
@@ -95,8 +128,15 @@ def waive(
 @app.command()
 def history(
     ctx: typer.Context,
-    province: Annotated[Optional[str], typer.Argument(help="Province code, slug or name.")] = None,  # noqa: UP045
-    step: Annotated[Optional[str], typer.Argument(help="Step id.")] = None,  # noqa: UP045
+    province: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Argument(metavar="PROVINCE", help="Province code, slug or name.", show_default=False),
+    ] = None,
+    step: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Argument(metavar="STEP", help="Step id from the checklist.", show_default=False),
+    ] = None,
+    lang: LangOpt = None,
     checklist: ChecklistOpt = None,
     db: DbOpt = None,
     provinces_file: ProvincesOpt = None,
@@ -106,7 +146,9 @@ def history(
 
     env = env_of(ctx)
     io = Output(env)
-    c = service.prepare(
+    chosen_language = language(env, lang)
+    c = prepare(
+        env,
         service.Selection(
             [province] if province else None,
             [step] if step else None,
@@ -115,13 +157,10 @@ def history(
             None,
             provinces_file,
         ),
-        environ=env.environ,
     )
     code = c.provinces[0].code if province else None
     store = open_store_for(env, db, create=False)
-    lines = people.history_lines(store, code, step, c.loaded.checklist.timezone)
+    lines = people.history_lines(store, code, step, c.loaded.checklist.timezone, chosen_language)
     for line in lines:
         io.out(line)
-    if not lines:
-        io.out("no history recorded")
     return 0

@@ -16,19 +16,37 @@ def sim_serve(
     ctx: typer.Context,
     scenario: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--scenario", help="Scenario name or file."),
+        typer.Option(
+            "--scenario",
+            metavar="NAME|FILE",
+            help="A shipped scenario name or a YAML file (default 2025-06-28T13:00).",
+        ),
     ] = None,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", metavar="ADDRESS", help="Address to listen on.")
+    ] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="Port (0: any free).")
+        int,
+        typer.Option("--port", metavar="PORT", min=0, max=65535, help="Port (0: any free)."),
     ] = 8080,
     overlay: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--write-overlay", help="Write the endpoint overlay here."),
+        typer.Option(
+            "--write-overlay",
+            metavar="FILE",
+            help="Write the endpoint overlay here (default: a file in a temporary directory).",
+        ),
     ] = None,
 ) -> int:
     """Serve the portal simulator until Ctrl-C."""
     from cutover.sim.cli import serve_forever
 
-    serve_forever(scenario, host, port, overlay, Output(env_of(ctx)).out)
+    env = env_of(ctx)
+    io = Output(env)
+
+    def say(line: str) -> None:  # at once: whoever started the server reads these lines
+        io.out(line)
+        env.stdout.flush()
+
+    serve_forever(scenario, host, port, overlay, say)
     return 0

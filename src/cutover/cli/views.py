@@ -21,6 +21,8 @@ from cutover.cli.common import (
     env_of,
     language,
     open_store_for,
+    prepare,
+    render_options,
 )
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ SilentAfterOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(
         "--silent-after",
+        metavar="DURATION",
         help="Flag provinces with no run or attestation for longer than this, e.g. 2h "
         "(default: CUTOVER_SILENT_AFTER; unset: no heartbeat).",
     ),
@@ -67,11 +70,23 @@ def matrix(
     step: StepListOpt = None,
     tag: TagOpt = None,
     as_of: AsOfOpt = None,
-    lang: LangOpt = "en",
+    lang: LangOpt = None,
     fmt: FormatsOpt = None,
+    communes: Annotated[
+        bool,
+        typer.Option(
+            "--communes",
+            help="List each commune of the commune-level steps (code, name, type, status, "
+            "reason, evidence time) instead of the provinces.",
+        ),
+    ] = False,
     require: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Option("--require", help="Gate such as 'portal-closure>=34' (repeatable)."),
+        typer.Option(
+            "--require",
+            metavar="STEP>=N",
+            help="Readiness gate such as 'portal-closure>=34' (repeatable): exit 1 unless met.",
+        ),
     ] = None,
     checklist: ChecklistOpt = None,
     db: DbOpt = None,
@@ -80,24 +95,24 @@ def matrix(
 ) -> int:
     """Render the readiness matrix from the store, as of now or any past time."""
     from cutover import service
-    from cutover.render import write_all
-    from cutover.render.base import RenderOptions
+    from cutover.render import check_formats, write_all
 
     env = env_of(ctx)
     io = Output(env)
-    chosen_language = language(lang)
+    chosen_language = language(env, lang)
     gates = [service.Gate.parse(g) for g in require or []]  # a typo fails before any work
     beat = heartbeat(env, silent_after)
     formats = fmt or ["table"]
-    c = service.prepare(
-        service.Selection(province, step, tag, checklist, None, provinces_file),
-        environ=env.environ,
-    )
+    check_formats(formats, terminal=env.stdout.isatty())
+    c = prepare(env, service.Selection(province, step, tag, checklist, None, provinces_file))
+    if communes:
+        c = service.commune_steps(c)
     store = open_store_for(env, db, create=False)
     result = service.stored_matrix(c, store, service.parse_time(as_of, env.now()), None, beat)
-    options = RenderOptions(
-        lang=chosen_language, color=env.color, **store_context(result, store, formats)
-    )
+    if note := service.no_evidence_line(result):
+        io.err(f"note: {note}")
+    context = store_context(result, store, formats)
+    options = render_options(env, chosen_language, communes=communes, **context)
     write_all(result, formats, options, io.emit)
     if gates:
         failed = service.unmet_gates(result, gates)
@@ -114,7 +129,7 @@ def summary(
     step: StepListOpt = None,
     tag: TagOpt = None,
     as_of: AsOfOpt = None,
-    lang: LangOpt = "vi",
+    lang: LangOpt = None,
     checklist: ChecklistOpt = None,
     db: DbOpt = None,
     provinces_file: ProvincesOpt = None,
@@ -123,16 +138,15 @@ def summary(
     """The short national report in the telegram's manner, from the store."""
     from cutover import service
     from cutover.render import get
-    from cutover.render.base import RenderOptions
 
     env = env_of(ctx)
-    chosen_language = language(lang)
+    io = Output(env)
+    chosen_language = language(env, lang)
     beat = heartbeat(env, silent_after)
-    c = service.prepare(
-        service.Selection(province, step, tag, checklist, None, provinces_file),
-        environ=env.environ,
-    )
+    c = prepare(env, service.Selection(province, step, tag, checklist, None, provinces_file))
     store = open_store_for(env, db, create=False)
     result = service.stored_matrix(c, store, service.parse_time(as_of, env.now()), None, beat)
-    Output(env).emit(get("summary")(result, RenderOptions(lang=chosen_language)))
+    if note := service.no_evidence_line(result):
+        io.err(f"note: {note}")
+    io.emit(get("summary")(result, render_options(env, chosen_language)))
     return 0

@@ -26,6 +26,33 @@ REGISTRY: dict[str, str] = {
 }
 
 
+BINARY = {"xlsx"}  # not for a terminal
+
+
+def check_formats(formats: list[str], *, terminal: bool) -> None:
+    """Refuse, before any work: an unknown format, two formats to standard output (they
+    would be one unreadable stream), a binary format to a terminal."""
+    from cutover.errors import UsageError
+
+    to_stdout = []
+    for spec in formats:
+        name, _, where = spec.partition(":")
+        get(name)
+        if not where:
+            to_stdout.append(name)
+    if len(to_stdout) > 1:
+        raise UsageError(
+            f"{len(to_stdout)} formats to standard output ({', '.join(to_stdout)}); give all "
+            f"but one a path, e.g. --format {to_stdout[-1]}:FILE"
+        )
+    binary = [n for n in to_stdout if n in BINARY]
+    if binary and terminal:
+        raise UsageError(
+            f"{binary[0]} is a binary format and standard output is a terminal; give a path "
+            f"(--format {binary[0]}:matrix.{binary[0]}) or redirect to a file"
+        )
+
+
 def get(name: str) -> Renderer:
     from cutover.errors import UsageError
 
@@ -43,6 +70,7 @@ def write_all(
 
     from cutover.errors import UsageError
 
+    check_formats(formats, terminal=False)
     plan: list[tuple[Renderer, Path | None]] = []
     for spec in formats:
         name, _, where = spec.partition(":")

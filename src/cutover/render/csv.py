@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
-from cutover.render.base import RenderOptions, title
+from cutover.render.base import RenderOptions, reason, title
 from cutover.render.text import csv_cell
 from cutover.rollup import Matrix
 
@@ -27,6 +27,8 @@ HEADER = [
     "communes_done",
     "communes_total",
     "insecure",
+    "source",
+    "by",
 ]
 SILENT_HEADER = ["province_silent", "province_last_heard"]  # only with a heartbeat
 
@@ -50,11 +52,13 @@ def cell_rows(matrix: Matrix, options: RenderOptions) -> Iterator[list[str | int
                 step.due.isoformat(),
                 csv_cell(step.owner or ""),
                 cell.status,
-                csv_cell(cell.reason),
+                csv_cell(reason(cell, options.lang)),
                 cell.evidence_at.isoformat() if cell.evidence_at else "",
                 cell.done_units,
                 cell.total_units,
                 "yes" if cell.insecure else "",
+                cell.source or "",
+                csv_cell(cell.by or ""),
                 *silent,
             ]
 
@@ -71,8 +75,17 @@ def _silent(matrix: Matrix, code: str) -> list[str | int | None]:
 
 
 def render(matrix: Matrix, options: RenderOptions) -> bytes:
+    """One row per cell; with `--communes`, one row per commune of the commune-level cells."""
+    if options.communes:
+        from cutover.render.communes import COMMUNE_HEADER, commune_rows
+
+        return table_bytes(COMMUNE_HEADER, commune_rows(matrix, options))
+    return table_bytes(header(matrix), cell_rows(matrix, options))
+
+
+def table_bytes(header: list[str], rows: Iterable[list[str | int | None]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header(matrix))
-    writer.writerows(["" if v is None else v for v in row] for row in cell_rows(matrix, options))
+    writer.writerow(header)
+    writer.writerows(["" if v is None else v for v in row] for row in rows)
     return "\ufeff".encode() + buffer.getvalue().encode("utf-8")

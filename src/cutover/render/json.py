@@ -13,16 +13,18 @@ from typing import Any
 from cutover.checklist import Title
 from cutover.render.base import RenderOptions
 from cutover.render.text import clean
-from cutover.rollup import Matrix
+from cutover.rollup import Cell, Matrix, UnitCell
 
 SCHEMA_ID = "cutover.matrix/1"
 
 
-def as_dict(matrix: Matrix) -> dict[str, Any]:
+def as_dict(matrix: Matrix, communes: bool = False) -> dict[str, Any]:
+    """The matrix as plain data; `communes` adds every commune of commune-level cells."""
     checklist = matrix.checklist
     return {
         "schema": SCHEMA_ID,
         "as_of": matrix.as_of.isoformat(),
+        "no_evidence": matrix.no_evidence,
         "checklist": {
             "id": checklist.id,
             "title": _title(checklist.title),
@@ -51,24 +53,7 @@ def as_dict(matrix: Matrix) -> dict[str, Any]:
             for p in matrix.provinces
         ],
         "cells": [
-            {
-                "province": c.province,
-                "step": c.step,
-                "status": c.status,
-                "reason": clean(c.reason),
-                "evidence_at": c.evidence_at.isoformat() if c.evidence_at else None,
-                "communes": None
-                if c.total_units is None
-                else {"done": c.done_units, "total": c.total_units},
-                "insecure": c.insecure,
-                "waiver": None
-                if c.waiver is None
-                else {
-                    "reason": clean(c.waiver.reason),
-                    "approver": clean(c.waiver.approver),
-                    "until": c.waiver.until.isoformat(),
-                },
-            }
+            _cell(c, communes)
             for c in (matrix.cell(p.code, s.id) for p in matrix.provinces for s in matrix.steps)
         ],
         "totals": {
@@ -93,9 +78,50 @@ def silent(matrix: Matrix) -> dict[str, Any]:
     }
 
 
+def _cell(c: Cell, communes: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "province": c.province,
+        "step": c.step,
+        "status": c.status,
+        "reason": clean(c.reason),
+        "evidence_at": c.evidence_at.isoformat() if c.evidence_at else None,
+        "source": c.source,
+        "by": None if c.by is None else clean(c.by),
+        "communes": None
+        if c.total_units is None
+        else {"done": c.done_units, "total": c.total_units},
+        "insecure": c.insecure,
+        "waiver": None
+        if c.waiver is None
+        else {
+            "reason": clean(c.waiver.reason),
+            "approver": clean(c.waiver.approver),
+            "until": c.waiver.until.isoformat(),
+        },
+    }
+    if communes and c.total_units is not None:
+        out["units"] = [_unit(u) for u in c.units]
+    return out
+
+
+def _unit(u: UnitCell) -> dict[str, Any]:
+    return {
+        "code": u.commune.code,
+        "name": clean(u.commune.name),
+        "type": clean(u.commune.type),
+        "status": u.status,
+        "reason": clean(u.reason),
+        "evidence_at": u.evidence_at.isoformat() if u.evidence_at else None,
+        "source": u.source,
+        "by": None if u.by is None else clean(u.by),
+    }
+
+
 def _title(title: Title) -> dict[str, str]:
     return {"vi": clean(title.vi), "en": clean(title.en)}
 
 
 def render(matrix: Matrix, options: RenderOptions) -> str:
-    return json.dumps(as_dict(matrix), ensure_ascii=False, indent=2) + "\n"
+    """The matrix; with `--communes`, each commune-level cell lists its communes (`units`)."""
+    data = as_dict(matrix, options.communes)
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"

@@ -21,17 +21,55 @@ _TITLE = {
     "properties": {"vi": _FREE, "en": _FREE},
 }
 _TIME = {"type": "string", "format": "date-time"}
+_SOURCE = {
+    "enum": ["probe", "attestation", "mixed", None],
+    "description": "where the status comes from: a probe, a person's attestation (cutover "
+    "mark), or both (communes of one cell); null without evidence",
+}
+_BY = {
+    "anyOf": [_FREE, {"type": "null"}],
+    "description": "who attested (attestations only)",
+}
+_UNIT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["code", "name", "type", "status", "reason", "evidence_at", "source", "by"],
+    "properties": {
+        "code": {"type": "string", "pattern": r"^\d{5}$"},
+        "name": _FREE,
+        "type": _FREE,
+        "status": {"enum": list(STATUSES)},
+        "reason": _FREE,
+        "evidence_at": {"anyOf": [_TIME, {"type": "null"}]},
+        "source": _SOURCE,
+        "by": _BY,
+    },
+}
 
 MATRIX_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "cutover.matrix/1",
     "title": "cutover readiness matrix",
     "type": "object",
-    "required": ["schema", "as_of", "checklist", "steps", "provinces", "cells", "totals"],
+    "required": [
+        "schema",
+        "as_of",
+        "no_evidence",
+        "checklist",
+        "steps",
+        "provinces",
+        "cells",
+        "totals",
+    ],
     "additionalProperties": False,
     "properties": {
         "schema": {"const": "cutover.matrix/1"},
         "as_of": _TIME,
+        "no_evidence": {
+            "type": "boolean",
+            "description": "true when the store held no evidence for the selection at or "
+            "before as_of (every cell then shows what was known then: nothing)",
+        },
         "checklist": {
             "type": "object",
             "additionalProperties": False,
@@ -85,6 +123,8 @@ MATRIX_SCHEMA: dict[str, Any] = {
                     "status",
                     "reason",
                     "evidence_at",
+                    "source",
+                    "by",
                     "communes",
                     "insecure",
                     "waiver",
@@ -95,6 +135,13 @@ MATRIX_SCHEMA: dict[str, Any] = {
                     "status": {"enum": list(STATUSES)},
                     "reason": _FREE,
                     "evidence_at": {"anyOf": [_TIME, {"type": "null"}]},
+                    "source": _SOURCE,
+                    "by": _BY,
+                    "units": {
+                        "type": "array",
+                        "description": "with --communes: every commune of a commune-level cell",
+                        "items": _UNIT,
+                    },
                     "communes": {
                         "anyOf": [
                             {"type": "null"},

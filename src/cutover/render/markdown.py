@@ -1,4 +1,5 @@
-"""A GitHub-flavoured Markdown table: provinces × steps, a totals row, a legend.
+"""A GitHub-flavoured Markdown table: provinces × steps (numbered as in the checklist), a totals
+row, the key of step numbers and the legend, in the chosen language.
 
 Text from outside goes through `text.markdown_cell`: one line, `|` and markup escaped, so every
 row keeps its columns and nothing becomes a link, an image or HTML."""
@@ -6,65 +7,76 @@ row keeps its columns and nothing becomes a link, an image or HTML."""
 from __future__ import annotations
 
 from cutover.render.base import (
+    ATTESTED,
     SYMBOL,
     RenderOptions,
-    abbreviations,
+    as_of_line,
+    checklist_title,
     insecure_note,
-    local,
+    label,
+    legend_items,
+    long_time,
+    no_evidence_note,
+    province_name,
     silent_legend,
     silent_mark,
     silent_note,
+    step_numbers,
     title,
+    words_of,
 )
 from cutover.render.text import markdown_cell
 from cutover.rollup import Cell, Matrix
 
 
-def _cell(cell: Cell) -> str:
+def _cell(cell: Cell, options: RenderOptions) -> str:
+    mark = "\\" + ATTESTED if cell.attested else ""
     if cell.fraction and cell.status != "done":
-        return f"{SYMBOL[cell.status]} {cell.fraction}"
+        return f"{SYMBOL[cell.status]} {cell.fraction}{mark}"
     if cell.status in ("overdue", "regressed"):
-        return f"**{SYMBOL[cell.status]} {cell.status}**"
-    return SYMBOL[cell.status]
+        return f"**{SYMBOL[cell.status]} {markdown_cell(label(cell.status, options.lang))}**{mark}"
+    return SYMBOL[cell.status] + mark
 
 
 def render(matrix: Matrix, options: RenderOptions) -> str:
-    abbr = abbreviations(matrix.steps)
-    as_of = local(matrix.as_of, matrix.checklist.timezone).strftime("%H:%M %d/%m/%Y")
-    head = title_of(matrix, options)
-    lines = [f"# {markdown_cell(head)}", "", f"As of {as_of} ({matrix.checklist.timezone})", ""]
-    lines.append("| Province | " + " | ".join(abbr[s.id] for s in matrix.steps) + " |")
+    if options.communes:
+        from cutover.render.communes import markdown_view
+
+        return markdown_view(matrix, options)
+    _ = words_of(options)
+    numbers = step_numbers(matrix)
+    lines = [f"# {markdown_cell(checklist_title(matrix, options.lang))}", ""]
+    lines += [markdown_cell(as_of_line(matrix, options.lang)), ""]
+    if note := no_evidence_note(matrix, options.lang):
+        lines += [f"**{markdown_cell(note)}**", ""]
+    head = markdown_cell(_("Province"))
+    lines.append(f"| {head} | " + " | ".join(numbers[s.id] for s in matrix.steps) + " |")
     lines.append("|---|" + "|".join(":-:" for _ in matrix.steps) + "|")
     for p in matrix.provinces:
-        name = p.spec.name if options.lang == "vi" else p.spec.name_en
-        cells = " | ".join(_cell(matrix.cell(p.code, s.id)) for s in matrix.steps)
-        lines.append(f"| {silent_mark(matrix, p.code)}{p.code} {markdown_cell(name)} | {cells} |")
+        cells = " | ".join(_cell(matrix.cell(p.code, s.id), options) for s in matrix.steps)
+        name = markdown_cell(province_name(p, options.lang))
+        lines.append(f"| {silent_mark(matrix, p.code)}{p.code} {name} | {cells} |")
     totals = matrix.totals
     lines.append(
-        "| **Done** | "
+        f"| **{markdown_cell(_('Done'))}** | "
         + " | ".join(f"**{totals[s.id].done}/{totals[s.id].total}**" for s in matrix.steps)
         + " |"
     )
-    lines += ["", "| Column | Step | Due |", "|---|---|---|"]
+    columns = (_("Column"), _("Step"), _("Due"))
+    lines += ["", "| " + " | ".join(markdown_cell(c) for c in columns) + " |", "|---|---|---|"]
+    zone = matrix.checklist.timezone
     for step in matrix.steps:
-        due = local(step.due, matrix.checklist.timezone).strftime("%H:%M %d/%m/%Y")
-        lines.append(
-            f"| {abbr[step.id]} | `{step.id}`: {markdown_cell(title(step, options.lang))} | {due} |"
-        )
+        step_title = markdown_cell(title(step, options.lang))
+        lines.append(f"| {numbers[step.id]} | {step_title} | {long_time(step.due, zone)} |")
     if note := insecure_note(matrix, options.lang):
         lines += ["", f"**{markdown_cell(note)}**"]
     if note := silent_note(matrix, options.lang):
         lines += ["", f"**{markdown_cell(note)}**"]
-    silent = f"; {silent_legend(matrix, options.lang)}" if matrix.silent_after else ""
-    lines += [
-        "",
-        "Legend: "
-        + ", ".join(f"{SYMBOL[s]} {s}" for s in SYMBOL)
-        + f"; n/m = communes done{silent}.",
-        "",
-    ]
+    legend = ", ".join(
+        f"{symbol} {markdown_cell(name)}" for _status, symbol, name in legend_items(options.lang)
+    )
+    extra = markdown_cell(_("n/m = communes done; {mark} = attested by a person", mark=ATTESTED))
+    if matrix.silent_after is not None:
+        extra += "; " + markdown_cell(silent_legend(matrix, options.lang))
+    lines += ["", f"{markdown_cell(_('Legend'))}: {legend}; {extra}.", ""]
     return "\n".join(lines)
-
-
-def title_of(matrix: Matrix, options: RenderOptions) -> str:
-    return matrix.checklist.title.vi if options.lang == "vi" else matrix.checklist.title.en

@@ -15,6 +15,18 @@ def labels(**pairs: str) -> str:
 
 
 def render(matrix: Matrix, options: RenderOptions) -> str:
+    out = communes(matrix) if options.communes else cells(matrix)
+    out += [
+        "# HELP cutover_no_evidence 1 when the store held no evidence for the selection at or "
+        "before the as-of time.",
+        "# TYPE cutover_no_evidence gauge",
+        f"cutover_no_evidence {int(matrix.no_evidence)}",
+    ]
+    out += timing(matrix, options)
+    return "\n".join(out) + "\n"
+
+
+def cells(matrix: Matrix) -> list[str]:
     out = [
         "# HELP cutover_cell_status Status of a province x step cell: 1 for its current status.",
         "# TYPE cutover_cell_status gauge",
@@ -56,7 +68,34 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
             f"cutover_province_silent{labels(province=p.code)} {int(p.code in matrix.silent)}"
             for p in matrix.provinces
         ]
-    out += [
+    return out
+
+
+def communes(matrix: Matrix) -> list[str]:
+    """The drill-down: 1 per commune done, and how many are missing per province and step."""
+    from cutover.render.communes import blocks
+
+    done = [
+        "# HELP cutover_commune_done 1 when a commune is done on a commune-level step.",
+        "# TYPE cutover_commune_done gauge",
+    ]
+    missing = [
+        "# HELP cutover_communes_missing Communes not done on a commune-level step.",
+        "# TYPE cutover_communes_missing gauge",
+    ]
+    for b in blocks(matrix):
+        where = {"province": b.province.code, "step": b.step.id}
+        for u in b.cell.units:
+            done.append(
+                f"cutover_commune_done{labels(**where, commune=u.commune.code)} "
+                f"{int(u.status == 'done')}"
+            )
+        missing.append(f"cutover_communes_missing{labels(**where)} {len(b.cell.missing)}")
+    return done + missing
+
+
+def timing(matrix: Matrix, options: RenderOptions) -> list[str]:
+    out = [
         "# HELP cutover_as_of_timestamp_seconds The time the matrix was evaluated at.",
         "# TYPE cutover_as_of_timestamp_seconds gauge",
         f"cutover_as_of_timestamp_seconds {matrix.as_of.timestamp():.0f}",
@@ -74,4 +113,4 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
                 "# TYPE cutover_last_run_duration_seconds gauge",
                 f"cutover_last_run_duration_seconds {(finished - started).total_seconds():.3f}",
             ]
-    return "\n".join(out) + "\n"
+    return out

@@ -31,6 +31,16 @@ class SimState:
             for i, p in enumerate(geo.provinces, 1)
         }
         self.commune_province = {c.code: p for p in geo.provinces for c in p.communes}
+        self.check(scenario)
+
+    def check(self, scenario: Scenario) -> None:
+        """Refuse a scenario that stages communes that do not exist."""
+        from cutover.errors import UsageError
+
+        unknown = scenario.unknown_communes(set(self.commune_province))
+        if unknown:
+            shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
+            raise UsageError(f"scenario {scenario.id}: no commune {shown} in the geography")
 
     def province(self, code: str) -> Province:
         province = self.geo.by_code.get(code)
@@ -84,8 +94,7 @@ async def units(request: web.Request) -> web.Response:
 
 
 def commune_tested(state: SimState, commune: str, code: str) -> bool:
-    share = state.scenario.tested_share(code)
-    return (zlib.crc32(commune.encode()) % 1000) < share * 1000
+    return state.scenario.commune_tested(commune, code)
 
 
 async def filing_tests(request: web.Request) -> web.Response:
@@ -239,8 +248,15 @@ async def procedures(request: web.Request) -> web.Response:
 
 
 async def put_scenario(request: web.Request) -> web.Response:
+    from cutover.errors import CutoverError
+
     state = request.app[STATE]
-    state.scenario = validate_scenario_data(await request.json(), "PUT /_sim/scenario")
+    try:
+        scenario = validate_scenario_data(await request.json(), "PUT /_sim/scenario")
+        state.check(scenario)
+    except CutoverError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    state.scenario = scenario
     return web.json_response({"scenario": state.scenario.id})
 
 

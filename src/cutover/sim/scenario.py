@@ -13,8 +13,9 @@ Features are the simulator's own API surface, not checklist steps:
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -38,11 +39,19 @@ FaultKind = Literal[
 
 
 class Assignment(Strict):
-    """Exactly one of `passing` or `failing`; the other provinces get the opposite."""
+    """Exactly one of `passing` or `failing`; the other provinces get the opposite.
+
+    For the commune-level feature (`filing_tested`), a failing province has `tested_share` of
+    its communes tested (chosen by a hash of the commune code, so the same ones every time),
+    `shares` sets that share per province, and `communes_passing` / `communes_failing` stage
+    any commune of the 3,321 explicitly, whatever its province does."""
 
     passing: list[str] | None = None
     failing: list[str] | None = None
     tested_share: float = Field(default=0.8, ge=0, le=1)  # commune level: share tested when failing
+    shares: dict[str, Annotated[float, Field(ge=0, le=1)]] = {}
+    communes_passing: list[Annotated[str, Field(pattern=r"^\d{5}$")]] = []
+    communes_failing: list[Annotated[str, Field(pattern=r"^\d{5}$")]] = []
     invented: bool = True
     note: str | None = None
 
@@ -86,9 +95,31 @@ class Scenario(Strict):
 
     def tested_share(self, code: str) -> float:
         assignment = self.features.get("filing_tested")
-        if assignment is None or assignment.passes(code):
+        if assignment is None:
             return 1.0
-        return assignment.tested_share
+        if code in assignment.shares:
+            return assignment.shares[code]
+        return 1.0 if assignment.passes(code) else assignment.tested_share
+
+    def commune_tested(self, commune: str, province: str) -> bool:
+        """Whether a commune has filed a test dossier: its explicit state if staged, else
+        whether its hash falls within its province's tested share."""
+        assignment = self.features.get("filing_tested")
+        if assignment is not None:
+            if commune in assignment.communes_failing:
+                return False
+            if commune in assignment.communes_passing:
+                return True
+        share = self.tested_share(province)
+        return (zlib.crc32(commune.encode()) % 1000) < share * 1000
+
+    def unknown_communes(self, known: set[str]) -> list[str]:
+        """Staged commune codes that are not among `known` (a typo would stage nothing)."""
+        assignment = self.features.get("filing_tested")
+        if assignment is None:
+            return []
+        staged = [*assignment.communes_passing, *assignment.communes_failing]
+        return sorted({c for c in staged if c not in known})
 
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"

@@ -1,0 +1,228 @@
+"""Habits of the ecosystem (issue 10): help a person can read, a closed pipe that is not an
+error, one-line usage errors, no binary on a terminal, one format per stream, files in the
+current directory announced, and the names people use for provinces."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+
+from cutover.cli import app
+from cutover.render import REGISTRY
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "80", **kwargs.pop("env", {})}
+    return subprocess.run(
+        [sys.executable, "-m", "cutover", *args], capture_output=True, text=True, env=env,
+        check=False, **kwargs,
+    )  # fmt: skip
+
+
+# --- help ----------------------------------------------------------------------------------
+
+
+def _commands() -> list[Any]:
+    """Every click command of the application, groups' subcommands included."""
+    root = typer.main.get_command(app)
+    found = []
+    stack = [root]
+    while stack:
+        command = stack.pop()
+        found.append(command)
+        stack += list(getattr(command, "commands", {}).values())
+    return found
+
+
+def test_every_option_and_argument_is_described_with_a_real_metavar() -> None:
+    for command in _commands():
+        for param in command.params:
+            assert getattr(param, "help", None), f"{command.name} {param.name}: no help"
+            ctx = typer.main.get_command(app).make_context("cutover", [], resilient_parsing=True)
+            shown = param.make_metavar(ctx) if hasattr(param, "make_metavar") else ""
+            assert "<" not in shown and "[str]" not in shown, (command.name, param.name, shown)
+
+
+def test_help_names_provinces_steps_times_and_the_formats(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("matrix", "-h")
+    assert result.code == 0
+    flat = " ".join(result.out.split())
+    for shown in ("--province PROVINCE", "--step STEP", "--as-of TIME", "--format FORMAT[:PATH]"):
+        assert shown in flat
+    assert f"Output format: {', '.join(REGISTRY)};" in flat
+    assert "<list[str]>" not in result.out and "<str>" not in result.out
+    mark = " ".join(cli("mark", "--help").out.split())
+    assert "Usage: cutover mark [OPTIONS] {PROVINCE} {STEP}" in mark  # {required}, [optional]
+    history = " ".join(cli("history", "--help").out.split())
+    assert "Usage: cutover history [OPTIONS] [PROVINCE] [STEP]" in history
+
+
+def test_top_level_help_cuts_no_description(cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("COLUMNS", "80")
+    result = cli("-h")
+    commands = result.out.split("Commands:")[1]
+    assert result.code == 0 and "..." not in commands and "…" not in commands
+    flat = re.sub(r"-\s+", "-", " ".join(result.out.split()))  # "yaml-" wrapped before "language"
+    for command in app.registered_commands:
+        assert command.callback is not None and command.callback.__doc__
+        first = " ".join(command.callback.__doc__.split("\n\n")[0].split())
+        assert first in flat, first
+    assert "--install-completion" in flat and "--version" in flat
+
+
+def test_version_and_shell_completion() -> None:
+    from importlib.metadata import version
+
+    assert _run("--version").stdout == f"cutover {version('cutover')}\n"
+    script = _run("--show-completion", "bash")
+    assert script.returncode == 0 and "_CUTOVER_COMPLETE=complete_bash" in script.stdout
+    words = {"_CUTOVER_COMPLETE": "complete_bash", "COMP_CWORD": "3"}
+    formats = _run(env={**words, "COMP_WORDS": "cutover matrix --format x"})
+    assert formats.stdout.split() == ["xlsx"]
+    province = _run(env={**words, "COMP_WORDS": "cutover matrix -p hai-p"})
+    assert province.stdout.split() == ["hai-phong"]
+
+
+# --- streams and usage errors ----------------------------------------------------------------
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
+    """`cutover provinces | head -1`: the reader goes away; we stop quietly with 0."""
+    for args in (["provinces"], ["provinces", "79", "--format", "json"]):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cutover", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+        )  # fmt: skip
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # before the first write: every write meets a closed pipe
+        err = proc.stderr.read()
+        proc.stderr.close()
+        assert proc.wait(timeout=60) == 0, err
+        assert err == b""
+    shell = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {sys.executable} -m cutover provinces | head -1"],
+        capture_output=True, text=True, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert shell.returncode == 0 and shell.stderr == ""
+    assert shell.stdout.split()[0] == "mã"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["check", "--nope"], "No such option: --nope (Possible options: --no-store) (see "
+         "'cutover check -h')"),
+        (["matrix", "--format"], "Option '--format' requires an argument. (see 'cutover "
+         "matrix -h')"),
+        (["sim", "serve", "--port", "70000"], "Invalid value for '--port': Input should be less "
+         "than or equal to 65535 (see 'cutover sim serve -h')"),
+        (["nope"], "No such command 'nope'. (see 'cutover -h')"),
+    ],
+)  # fmt: skip
+def test_usage_errors_are_one_line(cli, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    result = cli(*args)
+    assert (result.code, result.err_lines) == (2, [f"cutover: error: {message}"])
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_binary_refused_on_a_terminal_and_one_format_per_stream(
+    cli, monkeypatch, demo_copy: Path
+) -> None:  # type: ignore[no-untyped-def]
+    db = ["--db", str(demo_copy)]
+    two = cli("matrix", *db, "--format", "json", "--format", "csv")
+    assert two.err_lines == [
+        "cutover: error: 2 formats to standard output (json, csv); give all but one a path, "
+        "e.g. --format csv:FILE"
+    ]
+    assert two.code == 2 and two.out == ""
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    xlsx = cli("matrix", *db, "--format", "xlsx")
+    assert xlsx.code == 2
+    assert xlsx.err_lines == [
+        "cutover: error: xlsx is a binary format and standard output is a terminal; give a path "
+        "(--format xlsx:matrix.xlsx) or redirect to a file"
+    ]
+    assert cli("demo", "--format", "xlsx").code == 2  # refused before the simulator starts
+
+
+def test_a_file_in_the_current_directory_is_announced(
+    cli, tmp_path: Path, monkeypatch, demo_copy: Path
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CUTOVER_DB", str(demo_copy))
+    ours = (ROOT / "provinces.yaml").read_text(encoding="utf-8")
+    (tmp_path / "provinces.yaml").write_text(ours, encoding="utf-8")
+    same = cli("matrix", "-p", "31", "--format", "json")
+    assert same.err == ""  # identical to the packaged file: it replaces nothing
+    changed = ours.replace("https://motcua.haiphong.gov.vn", "https://motcua.haiphong.example")
+    (tmp_path / "provinces.yaml").write_text(changed, encoding="utf-8")
+    (tmp_path / "checklists").mkdir()
+    checklist = (ROOT / "checklists" / "cutover-2025-06.yaml").read_text(encoding="utf-8")
+    (tmp_path / "checklists" / "cutover-2025-06.yaml").write_text(
+        checklist.replace("owner: Commune People's Committees", "owner: Ủy ban nhân dân cấp xã"),
+        encoding="utf-8",
+    )
+    result = cli("matrix", "-p", "31", "--format", "json")
+    assert result.err_lines == [
+        "cutover: note: using ./provinces.yaml from the current directory instead of the "
+        "packaged one (give --provinces to choose)",
+        "cutover: note: using ./checklists/cutover-2025-06.yaml from the current directory "
+        "instead of the packaged checklist of that name (give --checklist PATH to choose)",
+    ]
+    given = cli("matrix", "-p", "31", "--format", "json", "--provinces", "provinces.yaml",
+                "--checklist", "checklists/cutover-2025-06.yaml")  # fmt: skip
+    assert given.err == ""  # named on the command line: nothing to announce
+
+
+# --- names people use ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("TP HCM", "79"), ("HCM", "79"), ("Sài Gòn", "79"), ("tphcm", "79"), ("Huế", "46"),
+     ("Hai Phong City", "31"), ("hà nội", "01")],
+)  # fmt: skip
+def test_names_people_use(cli, name: str, code: str) -> None:  # type: ignore[no-untyped-def]
+    result = cli("provinces", name, "--lang", "en")
+    assert result.code == 0 and result.err == ""
+    assert result.lines[0].startswith(f"{code} ")
+
+
+def test_a_pre_2025_province_resolves_with_a_note(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("provinces", "Hải Dương", "--lang", "en")
+    assert result.code == 0
+    assert result.lines[0] == "31 Thành phố Hải Phòng (Hai Phong), city"
+    assert result.err_lines == [
+        "cutover: note: 'Hải Dương' is a province from before the 2025 merger, now part of "
+        "Thành phố Hải Phòng (31)"
+    ]
+    check = cli("matrix", "-p", "thua thien hue", "--format", "json")
+    assert "now part of Thành phố Huế (46)" in check.err
+
+
+def test_an_ambiguous_name_lists_the_candidates(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("provinces", "Quảng")
+    assert result.code == 2
+    assert result.err_lines == [
+        "cutover: error: province 'Quảng' is ambiguous: it could be 22 Quảng Ninh, 44 Quảng "
+        "Trị, 51 Quảng Ngãi, 48 Thành phố Đà Nẵng"
+    ]
+    assert (
+        cli("provinces", "haiphon")
+        .err_lines[0]
+        .startswith("cutover: error: unknown province 'haiphon'; did you mean hai-phong")
+    )
