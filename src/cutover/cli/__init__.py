@@ -12,7 +12,7 @@ import inspect
 
 import typer
 
-from cutover.cli import check, db, demo, files, people, sim, views
+from cutover.cli import check, db, demo, files, people, serve, sim, views
 from cutover.cli.app import app, main
 
 # isort: off
@@ -20,7 +20,19 @@ from cutover.cli import bundles  # registered last, so --help lists it after the
 
 # isort: on
 
-__all__ = ["app", "bundles", "check", "db", "demo", "files", "main", "people", "sim", "views"]
+__all__ = [
+    "app",
+    "bundles",
+    "check",
+    "db",
+    "demo",
+    "files",
+    "main",
+    "people",
+    "serve",
+    "sim",
+    "views",
+]
 
 
 def _whole_short_help(group: typer.Typer) -> None:

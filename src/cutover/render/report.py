@@ -48,6 +48,24 @@ def commune_anchor(province: str, step: str) -> str:
 
 
 @dataclass(frozen=True)
+class Links:
+    """Where the report's links point.  The self-contained report links a commune-level cell to
+    its section further down and a province to nothing; the web page (`cutover serve`) links
+    both to pages of their own, carrying its query (language, as-of time)."""
+
+    query: str = ""  # "?lang=en&as_of=…" or ""; appended to every web link
+    web: bool = False
+
+    def province(self, code: str) -> str:
+        return f"/province/{code}{self.query}" if self.web else ""
+
+    def communes(self, province: str, step: str) -> str:
+        if self.web:
+            return f"/province/{province}/communes/{step}{self.query}"
+        return "#" + commune_anchor(province, step)
+
+
+@dataclass(frozen=True)
 class StepView:
     id: str
     number: str
@@ -84,6 +102,7 @@ class Row:
     name: str
     cells: list[CellView]
     mark: str = ""  # the silent mark (or its width in blanks) with a heartbeat
+    href: str = ""  # the province's own page (web only)
 
 
 @dataclass(frozen=True)
@@ -165,7 +184,10 @@ class Report:
     silent_legend: str = ""  # the legend's entry for the silent mark, with a heartbeat
 
 
-def build(matrix: Matrix, options: RenderOptions) -> Report:
+def build(
+    matrix: Matrix, options: RenderOptions, links: Links = Links(), *, chart: bool = True
+) -> Report:
+    """The view model; `chart=False` leaves the panels out (the web page draws them apart)."""
     lang = options.lang
     _ = words(lang)
     steps = _steps(matrix, lang)
@@ -174,8 +196,9 @@ def build(matrix: Matrix, options: RenderOptions) -> Report:
         Row(
             p.code,
             province_name(p, lang),
-            [_cell(matrix.cell(p.code, s.id), lang, s) for s in steps],
+            [_cell(matrix.cell(p.code, s.id), lang, s, links) for s in steps],
             silent_mark(matrix, p.code),
+            links.province(p.code),
         )
         for p in matrix.provinces
     ]
@@ -199,11 +222,12 @@ def build(matrix: Matrix, options: RenderOptions) -> Report:
             for step, cell in zip(steps, row.cells, strict=True)
             if cell.attested
         ],
-        communes=_communes(matrix, lang, by_id),
+        communes=[] if links.web else communes(matrix, lang, by_id),
         silent=silent_note(matrix, lang) or "",
         silent_legend=silent_legend(matrix, lang),
     )
-    report.panels, report.chart_note = _chart(matrix, options, steps, _)
+    if chart:
+        report.panels, report.chart_note = _chart(matrix, options, steps, _)
     return report
 
 
@@ -229,10 +253,10 @@ def _steps(matrix: Matrix, lang: Lang) -> list[StepView]:
     return out
 
 
-def _cell(cell: Cell, lang: Lang, step: StepView) -> CellView:
+def _cell(cell: Cell, lang: Lang, step: StepView, links: Links = Links()) -> CellView:
     link = None
-    if step.level == "commune" and cell.missing:
-        link = "#" + commune_anchor(cell.province, cell.step)
+    if step.level == "commune" and (cell.missing or (links.web and cell.units)):
+        link = links.communes(cell.province, cell.step)
     return CellView(
         cell.status,
         css_class(cell.status),
@@ -270,14 +294,25 @@ def _missing(rows: list[Row], steps: list[StepView]) -> list[Missing]:
     return out
 
 
-def _communes(matrix: Matrix, lang: Lang, steps: dict[str, StepView]) -> list[CommuneSection]:
+def communes(
+    matrix: Matrix,
+    lang: Lang,
+    steps: dict[str, StepView],
+    *,
+    every: bool = False,
+) -> list[CommuneSection]:
+    """A section per commune-level cell with communes not done, listing those; `every` lists
+    every commune of every commune-level cell, the ones not done first (the web drill-down)."""
     zone = matrix.checklist.timezone
     out = []
     for p in matrix.provinces:
         for s in matrix.steps:
             cell = matrix.cell(p.code, s.id)
-            if s.level != "commune" or not cell.missing:
+            if s.level != "commune" or not (cell.units if every else cell.missing):
                 continue
+            listed = cell.missing
+            if every:
+                listed += tuple(u for u in cell.units if u not in cell.missing)
             communes = [
                 CommuneRow(
                     u.commune.code,
@@ -297,7 +332,7 @@ def _communes(matrix: Matrix, lang: Lang, steps: dict[str, StepView]) -> list[Co
                     ),
                     long_time(u.evidence_at, zone) if u.evidence_at else "",
                 )
-                for u in cell.missing
+                for u in listed
             ]
             out.append(
                 CommuneSection(

@@ -326,6 +326,8 @@ class Store(Protocol):
     def province_evidence(self, province: str) -> ProvinceEvidence: ...
     def last_run(self) -> RunRecord | None: ...
     def last_change(self) -> datetime | None: ...
+    def change_marker(self) -> str: ...
+    def readable_provinces(self) -> tuple[str, ...] | None: ...
     def last_heard(self, provinces: Sequence[str], until: datetime) -> dict[str, datetime]:
         """When each province was last heard from (a run covering it, an attestation about
         it) at or before `until`; provinces never heard from are absent."""
@@ -343,21 +345,27 @@ def open_store(
     *,
     environ: Mapping[str, str],
     create: bool = True,
+    query_timeout: float | None = None,
 ) -> Store:
     """The store at a path or URL (`--db`/`CUTOVER_DB`); default: `cutover.db` in the user data
     directory.  `create=False` refuses to make a new one (reading commands).  A
     `postgresql://` (or `postgres://`) URL opens the PostgreSQL backend, which needs the
-    `cutover[postgres]` extra and a schema made by `cutover db init`."""
+    `cutover[postgres]` extra and a schema made by `cutover db init`.  With `query_timeout`
+    (seconds) a read that takes longer is stopped with a StoreError (`cutover serve`)."""
     text = store_location(location, environ)
     if is_postgres(text):
-        return _postgres(text, environ)
+        return _postgres(text, environ, query_timeout)
     from cutover.store.sqlite import SqliteStore, default_path
 
     if text.startswith("sqlite:///"):
         text = text.removeprefix("sqlite://")
     if text:
-        return SqliteStore(Path(text), environ=environ, create=create, default_dir=False)
-    return SqliteStore(default_path(), environ=environ, create=create, default_dir=True)
+        path, default_dir = Path(text), False
+    else:
+        path, default_dir = default_path(), True
+    return SqliteStore(
+        path, environ=environ, create=create, default_dir=default_dir, query_timeout=query_timeout
+    )
 
 
 def store_location(location: str | Path | None, environ: Mapping[str, str]) -> str:
@@ -369,11 +377,11 @@ def is_postgres(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
-def _postgres(url: str, environ: Mapping[str, str]) -> Store:
+def _postgres(url: str, environ: Mapping[str, str], query_timeout: float | None) -> Store:
     require_psycopg()
     from cutover.store.postgres import PostgresStore
 
-    return PostgresStore(url, environ=environ)
+    return PostgresStore(url, environ=environ, query_timeout=query_timeout)
 
 
 def require_psycopg() -> None:

@@ -119,8 +119,16 @@ def _server_said(text: str) -> str:
 class PostgresStore(BundleSql):
     backend = "postgresql"
 
-    def __init__(self, url: str, *, environ: Mapping[str, str], check: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        environ: Mapping[str, str],
+        check: bool = True,
+        query_timeout: float | None = None,
+    ) -> None:
         self.url = url
+        self.query_timeout = query_timeout
         self.location = public_location(url)
         self._hidden = _secrets(url)
         self._timeout = (
@@ -140,6 +148,8 @@ class PostgresStore(BundleSql):
         extra: dict[str, Any] = {"application_name": "cutover"}
         if self._timeout:
             extra["connect_timeout"] = CONNECT_TIMEOUT_S
+        if self.query_timeout is not None:  # the server cancels a longer statement (57014)
+            extra["options"] = f"-c statement_timeout={max(1, round(self.query_timeout * 1000))}"
         try:
             return psycopg.connect(self.url, autocommit=True, **extra)
         except psycopg.Error as exc:
@@ -172,6 +182,10 @@ class PostgresStore(BundleSql):
                 message = f"cannot open store {where}: {said}"
             else:
                 message = f"cannot connect to {where}: {said}"
+        elif state == "57014" and self.query_timeout is not None:
+            message = (
+                f"store {where}: a query took longer than {self.query_timeout:g} s and was stopped"
+            )
         elif _lost(exc):
             message = f"lost the connection to {where} ({said}); what was committed stays"
         else:
@@ -211,6 +225,15 @@ class PostgresStore(BundleSql):
                     yield
             finally:
                 self._depth -= 1
+
+    def readable_provinces(self) -> tuple[str, ...] | None:
+        """What row-level security lets this role read: all (national roles, superusers), its
+        one province, or nothing (a role without an entry in `cutover_roles`)."""
+        with self.translated():
+            _role, reach, province = role_reach(self.conn)
+        if reach.startswith("superuser") or province == "*":
+            return None
+        return () if province is None else (province,)
 
     def latest_join(self, table: str, alias: str) -> str:
         return f"""CROSS JOIN LATERAL (SELECT * FROM {table} x

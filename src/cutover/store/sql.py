@@ -417,6 +417,24 @@ class SqlReader:
             )
         return from_us(rows[0][0]) if rows and rows[0][0] is not None else None
 
+    def readable_provinces(self) -> tuple[str, ...] | None:
+        """The provinces this connection may read, or None for all of them.  Only PostgreSQL
+        restricts (row-level security by role); a file's reader reads everything."""
+        return None
+
+    def change_marker(self) -> str:
+        """A short string that changes whenever anything is written that a reader could see:
+        a new run, result, attestation or waiver (imported ones included, whatever their
+        times) and a run finishing or confirming.  Index seeks only, so a server can ask every
+        few seconds.  Under row-level security it covers the rows the role can see."""
+        with self._reading():
+            rows = self._rows(
+                "SELECT (SELECT MAX(id) FROM runs), (SELECT MAX(confirmed_at) FROM runs),"
+                " (SELECT COUNT(finished_at) FROM runs), (SELECT MAX(id) FROM results),"
+                " (SELECT MAX(id) FROM attestations), (SELECT MAX(id) FROM waivers)"
+            )
+        return ".".join("-" if v is None else str(v) for v in rows[0])
+
     def last_heard(self, provinces: Sequence[str], until: datetime) -> dict[str, datetime]:
         """When each province was last heard from at or before `until`: the latest run whose
         scope includes it (its last result's time, or its start while it was still running)

@@ -147,10 +147,13 @@ class SqliteStore(BundleSql):
         environ: Mapping[str, str],
         create: bool = True,
         default_dir: bool = False,
+        query_timeout: float | None = None,
     ) -> None:
         self.path = path
         self.location = str(path)
         self.busy_ms = busy_timeout_ms(environ)
+        self.query_timeout = query_timeout
+        self._deadline: float | None = None
         if default_dir and create:
             try:  # the user data directory is ours to create; an explicit --db is not
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -159,6 +162,13 @@ class SqliteStore(BundleSql):
                     f"cannot create the store's directory {path.parent}: {exc.strerror or exc}"
                 ) from None
         self.conn = self._connect(create=create)
+        if query_timeout is not None:
+            # SQLite calls this every few thousand instructions; a non-zero answer stops the
+            # statement ("interrupted"), which `explain` words as a time limit.
+            self.conn.set_progress_handler(self._over_time, 10_000)
+
+    def _over_time(self) -> int:
+        return int(self._deadline is not None and time.monotonic() > self._deadline)
 
     # --- connection and schema --------------------------------------------------------
 
@@ -245,7 +255,19 @@ class SqliteStore(BundleSql):
         self.conn.close()
 
     def _rows(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
-        return self.conn.execute(sql, args).fetchall()
+        if self.query_timeout is not None:
+            self._deadline = time.monotonic() + self.query_timeout
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as exc:
+            if self.query_timeout is not None and "interrupted" in str(exc):
+                raise StoreError(
+                    f"store {self.path}: a query took longer than {self.query_timeout:g} s "
+                    "and was stopped"
+                ) from None
+            raise
+        finally:
+            self._deadline = None
 
     # --- writing ----------------------------------------------------------------------
 

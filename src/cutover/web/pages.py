@@ -1,0 +1,250 @@
+"""What each page shows, built synchronously against one store (the app runs these in reader
+threads, one store connection per thread).  Pages reuse the HTML report's view model
+(`render.report.build`) and its template blocks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from cutover import service
+from cutover.errors import UsageError
+from cutover.i18n import Lang, words
+from cutover.render.base import (
+    RenderOptions,
+    long_time,
+    province_name,
+    reason,
+    step_numbers,
+    title,
+)
+from cutover.render.report import Links, build, communes, css_class
+
+if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from cutover.rollup import Matrix
+    from cutover.store.base import Store
+
+HISTORY_LINES = 30  # per step on a province page, newest last
+PICKER_TIMES = 500  # recorded evaluations offered by the as-of picker
+
+
+class NotFound(Exception):
+    """An unknown province, step or commune-level step in a URL (404)."""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """What every page is computed from: the files loaded once at start-up, and the options
+    that hold for the whole server."""
+
+    ctx: service.Context
+    lang: Lang  # the default language; ?lang= chooses per request
+    silent_after: timedelta | None
+    live_every: float  # seconds between the server's checks for changes (shown on the page)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A page's parameters, validated: `?lang=vi|en` and `?as_of=TIME` (absent: now, live)."""
+
+    lang: Lang
+    as_of: datetime | None
+    as_of_text: str = ""
+
+    @classmethod
+    def parse(cls, params: dict[str, str], default: Lang, now: datetime) -> Query:
+        lang = params.get("lang") or default
+        if lang not in ("vi", "en"):
+            raise UsageError(f"lang must be vi or en, got {lang!r}")
+        text = params.get("as_of", "").strip()
+        when = service.parse_time(text, now, "as_of") if text else None
+        return cls("vi" if lang == "vi" else "en", when, text)
+
+    @property
+    def live(self) -> bool:
+        return self.as_of is None
+
+    def suffix(self, default: Lang) -> str:
+        """The query string links carry, so language and time survive navigation."""
+        pairs: dict[str, str] = {}
+        if self.lang != default:
+            pairs["lang"] = self.lang
+        if self.as_of_text:
+            pairs["as_of"] = self.as_of_text
+        return "?" + urlencode(pairs) if pairs else ""
+
+
+def matrix_at(ws: Workspace, store: Store, query: Query, now: datetime) -> Matrix:
+    return service.stored_matrix(ws.ctx, store, query.as_of or now, None, ws.silent_after)
+
+
+def status_digest(matrix: Matrix) -> str:
+    """What a reader of the live page would see change: every cell's status, reason, fraction
+    and who attested, and who is silent.  Recomputed as time passes (a deadline turns a cell
+    overdue without any write), so the page learns of that too."""
+    cells = [
+        (k, c.status, c.reason, c.fraction, c.by, [(u.commune.code, u.status) for u in c.units])
+        for k, c in sorted(matrix.cells.items())
+    ]
+    blob = json.dumps([cells, sorted(matrix.silent)], default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# --- the pages' contexts --------------------------------------------------------------------
+
+
+def national(ws: Workspace, store: Store, query: Query, now: datetime) -> dict[str, Any]:
+    matrix = matrix_at(ws, store, query, now)
+    links = Links(query.suffix(ws.lang), web=True)
+    report = build(matrix, RenderOptions(lang=query.lang), links, chart=False)
+    return {
+        "report": report,
+        "notes": _notes(matrix, query),
+        "picker": _picker(store, query, now, matrix),
+    }
+
+
+def province(ws: Workspace, store: Store, query: Query, now: datetime, code: str) -> dict[str, Any]:
+    from cutover.people import history_lines
+
+    chosen = _province(ws, code)
+    ctx = replace(ws.ctx, provinces=[chosen])
+    matrix = service.stored_matrix(ctx, store, query.as_of or now, None, ws.silent_after)
+    lang = query.lang
+    zone = matrix.checklist.timezone
+    numbers = step_numbers(matrix)
+    links = Links(query.suffix(ws.lang), web=True)
+    rows = []
+    for step in matrix.steps:
+        cell = matrix.cell(chosen.code, step.id)
+        history = history_lines(store, chosen.code, step.id, zone, lang)
+        rows.append(
+            {
+                "id": step.id,
+                "number": numbers[step.id],
+                "title": title(step, lang),
+                "due": long_time(step.due, zone),
+                "owner": step.owner or "",
+                "level": step.level,
+                "css": css_class(cell.status),
+                "status": cell.status,
+                "symbol": _symbol(cell.status),
+                "label": _label(cell.status, lang),
+                "reason": reason(cell, lang) if cell.status != "done" else "",
+                "evidence": long_time(cell.evidence_at, zone) if cell.evidence_at else "",
+                "source": cell.source or "",
+                "by": cell.by or "",
+                "fraction": cell.fraction or "",
+                "communes": links.communes(chosen.code, step.id) if cell.units else "",
+                "history": history[-HISTORY_LINES:],
+                "earlier": max(0, len(history) - HISTORY_LINES),
+            }
+        )
+    return {
+        "province": f"{chosen.code} {province_name(chosen, lang)}",
+        "code": chosen.code,
+        "rows": rows,
+        "notes": _notes(matrix, query),
+        "as_of": _as_of(matrix, lang),
+        "back": "/" + query.suffix(ws.lang),
+        "picker": _picker(store, query, now, matrix),
+    }
+
+
+def drill_down(
+    ws: Workspace, store: Store, query: Query, now: datetime, code: str, step_id: str
+) -> dict[str, Any]:
+    chosen = _province(ws, code)
+    steps = [s for s in ws.ctx.steps if s.id == step_id and s.level == "commune"]
+    if not steps:
+        raise NotFound(f"no commune-level step {step_id!r}")
+    ctx = replace(ws.ctx, provinces=[chosen], steps=steps)
+    matrix = service.stored_matrix(ctx, store, query.as_of or now, None, ws.silent_after)
+    report = build(matrix, RenderOptions(lang=query.lang), chart=False)
+    sections = communes(matrix, query.lang, {s.id: s for s in report.steps}, every=True)
+    return {
+        "province": f"{chosen.code} {province_name(chosen, query.lang)}",
+        "code": chosen.code,
+        "step": report.steps[0],
+        "sections": sections,
+        "as_of": _as_of(matrix, query.lang),
+        "notes": _notes(matrix, query),
+        "back": f"/province/{chosen.code}{query.suffix(ws.lang)}",
+        "picker": _picker(store, query, now, matrix),
+    }
+
+
+def matrix_json(ws: Workspace, store: Store, query: Query, now: datetime) -> str:
+    from cutover.render.json import render
+
+    return render(matrix_at(ws, store, query, now), RenderOptions(lang=query.lang))
+
+
+def metrics(ws: Workspace, store: Store, now: datetime) -> str:
+    from cutover.render.prometheus import render
+
+    matrix = matrix_at(ws, store, Query(ws.lang, None), now)
+    return render(matrix, RenderOptions(last_run=service.last_run_times(store)))
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _province(ws: Workspace, code: str) -> Any:
+    for p in ws.ctx.provinces:
+        if p.code == code:
+            return p
+    raise NotFound(f"no province {code!r}")
+
+
+def _notes(matrix: Matrix, query: Query) -> list[str]:
+    from cutover.render.base import insecure_note, no_evidence_note, silent_note
+
+    found = (
+        no_evidence_note(matrix, query.lang),
+        insecure_note(matrix, query.lang),
+        silent_note(matrix, query.lang),
+    )
+    return [n for n in found if n]
+
+
+def _as_of(matrix: Matrix, lang: Lang) -> str:
+    from cutover.render.base import as_of_line
+
+    return as_of_line(matrix, lang)
+
+
+def _picker(store: Store, query: Query, now: datetime, matrix: Matrix) -> dict[str, Any]:
+    """The recorded evaluations to choose a past table from (oldest first), and which one the
+    page shows; "" stands for now (the live page)."""
+    zone = matrix.checklist.timezone
+    times = store.evaluation_times(query.as_of or now, PICKER_TIMES)
+    if query.as_of is not None:  # times after the chosen one exist too: offer them
+        later = [t for t in store.evaluation_times(now, PICKER_TIMES) if t > query.as_of]
+        times = sorted(set(times) | set(later))[-PICKER_TIMES:]
+    options = [(t.isoformat(), long_time(t, zone)) for t in times]
+    chosen = query.as_of.isoformat() if query.as_of else ""
+    if chosen and chosen not in {value for value, _ in options}:
+        options.append((chosen, long_time(query.as_of, zone)))  # type: ignore[arg-type]
+        options.sort()
+    _ = words(query.lang)
+    options.append(("", _("now (live)")))
+    return {"options": options, "chosen": chosen, "lang": query.lang}
+
+
+def _symbol(status: str) -> str:
+    from cutover.render.base import SYMBOL
+
+    return SYMBOL[status]
+
+
+def _label(status: str, lang: Lang) -> str:
+    from cutover.render.base import label
+
+    return label(status, lang)
