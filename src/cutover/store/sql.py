@@ -349,17 +349,19 @@ class SqlReader:
         window = (to_us(start), to_us(end))
         with self._reading():
             rows = self._rows(
-                f"""SELECT r.at, 'probe', u.province, u.step, u.commune, r.outcome, r.id
+                f"""SELECT at, source, province, step, commune, outcome FROM (
+                    SELECT r.at, 'probe' AS source, u.province, u.step, u.commune, r.outcome,
+                           r.id
                     FROM units u JOIN results r ON r.unit_id = u.id
                     WHERE {units} AND r.at > ? AND r.at <= ?
                     UNION ALL
                     SELECT a.at, 'attestation', u.province, u.step, u.commune, a.outcome, a.id
                     FROM units u JOIN attestations a ON a.unit_id = u.id
-                    WHERE {units} AND a.at > ? AND a.at <= ?
-                    ORDER BY 1, 2 DESC, 7""",
+                    WHERE {units} AND a.at > ? AND a.at <= ?) AS c
+                    ORDER BY at, source DESC, id""",
                 (*args, *window, *args, *window),
             )
-        return [OutcomeChange(*row[:6]) for row in rows]
+        return list(map(OutcomeChange._make, rows))
 
     def _complete_runs(self, until: datetime) -> Iterator[RunRecord]:
         """Complete runs confirmed at or before `until`, newest first, read a page at a time
