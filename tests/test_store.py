@@ -74,8 +74,24 @@ def test_a_store_from_cutover_0_1_upgrades_with_nothing_lost(
     assert datetime.fromisoformat(first_at) == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
         microseconds=first
     )
-    history = cli("history", "31", "--db", str(path), "--lang", "en")
-    assert history.out == (DATA / "store-0.1.history.txt").read_text(encoding="utf-8")
+    history = cli("history", "31", "--db", str(path), "--lang", "en", "--all")
+    golden = (DATA / "store-0.1.history.txt").read_text(encoding="utf-8")
+    assert history.out == golden and history.err == ""
+    latest = cli("history", "31", "--db", str(path), "--lang", "en", "--limit", "20")
+    assert latest.lines == golden.splitlines()[-20:]
+    assert latest.err == (
+        "cutover: note: 103 earlier changes not shown (the latest 20 lines are); --limit N "
+        "shows more, --since TIME those since a time, --all every one\n"
+    )
+    default = cli("history", "31", "--db", str(path), "--lang", "en")
+    assert default.lines == golden.splitlines()[-50:] and "73 earlier changes" in default.err
+    for wrong, message in [
+        (["--all", "--limit", "5"], "give --all or --limit N, not both"),
+        (["--limit", "0"], "--limit must be at least 1, got 0"),
+        (["--since", "yesterday"], "--since: not an ISO 8601 time: 'yesterday'"),
+    ]:
+        refused = cli("history", "31", "--db", str(path), *wrong)
+        assert refused.code == 2 and message in refused.err
 
 
 def test_newer_schema_is_refused(tmp_path: Path, cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]

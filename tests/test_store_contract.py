@@ -241,3 +241,63 @@ def test_two_writers_at_once_write_each_change_once(store: Store, location: str)
     assert [r.complete for r in runs] == [True, True]
     assert store.describe().counts["results"] == 1201
     assert store.describe().counts["units"] == 1201
+
+
+def _history(store: Store) -> None:
+    """Twelve hourly runs over three units whose outcomes change at different paces, an
+    attestation that overrides a probe and a waiver: 20-odd changes in all."""
+    cycle = ("pass", "fail", "unknown")
+    units = [("31", PROBE, ""), ("01", PROBE, ""), ("31", "sso-test", "")]
+    for i in range(12):
+        record_run(
+            store, T0 + i * HOUR, {u: cycle[(i // (j + 1)) % 3] for j, u in enumerate(units)}
+        )
+    store.add_attestation(
+        AttestationRecord("31", "sso-test", "", "pass", "officer", T0 + 5 * HOUR + 30 * 60 * SECOND)
+    )
+    store.add_waiver(WaiverRecord("01", PROBE, "bank", "leader", T0 + 30 * HOUR, T0 + 7 * HOUR))
+
+
+@pytest.mark.parametrize("province", ["31", None])
+@pytest.mark.parametrize("since", [None, T0 + 3 * HOUR, T0 + 6 * HOUR + SECOND, T0 + 99 * HOUR])
+@pytest.mark.parametrize("limit", [1, 2, 5, 12, 100])
+def test_history_shows_the_latest_changes_and_counts_the_rest(
+    store: Store, province: str | None, since: datetime | None, limit: int
+) -> None:
+    """A bounded history is the tail of the whole one, line for line (each change still says
+    what it changed from), and says how many earlier changes it left out; `since` keeps the
+    changes from a time on, each against the state before it."""
+    from cutover.people import history_lines
+
+    _history(store)
+    zone = "Asia/Ho_Chi_Minh"
+    everything = history_lines(store, province, None, zone, "en").lines
+    whole = history_lines(store, province, None, zone, "en", since=since).lines
+    page = history_lines(store, province, None, zone, "en", limit=limit, since=since)
+    if since is None:
+        assert whole == everything and len(everything) > 15
+    elif since > T0 + 20 * HOUR:
+        assert whole == ["no history recorded"] and page.lines == whole and not page.earlier
+        return
+    else:  # the changes since a time end the whole history, "before -> after" included
+        assert everything[-len(whole) :] == whole and len(whole) < len(everything)
+    assert page.lines == whole[-limit:]
+    assert page.earlier == len(whole) - len(page.lines) and not page.more
+    assert (page.note(limit) is None) == (limit >= len(whole))
+
+
+def test_history_reads_a_bounded_number_of_rows(store: Store) -> None:
+    """With a limit the store returns at most limit + 1 events per unit, however long the
+    history; and it counts earlier events up to a cap."""
+    _history(store)
+    events = list(store.timeline(None, None, latest=3))
+    per_unit: dict[tuple[str, str, str, str], int] = {}
+    for e in events:
+        k = (e.province, e.step, e.commune, e.kind)
+        per_unit[k] = per_unit.get(k, 0) + 1
+    assert max(per_unit.values()) == 3 and len(events) < len(list(store.timeline(None, None)))
+    everything = len(list(store.timeline(None, None)))
+    far = T0 + 99 * HOUR
+    assert store.timeline_count(None, None, before=far, cap=10**6) == everything
+    assert store.timeline_count(None, None, before=far, cap=2) == 2 + 1 + 1  # per kind
+    assert store.timeline_count("31", PROBE, before=T0, cap=10) == 0

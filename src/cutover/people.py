@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cutover.checklist import Step
@@ -21,6 +21,7 @@ from cutover.store.base import (
     PersonOutcome,
     Store,
     TimelineEvent,
+    UnitKey,
     WaiverRecord,
 )
 
@@ -149,15 +150,52 @@ class _Entry:
     at: datetime
     event: TimelineEvent
     confirmation: bool  # a later complete run found the probe's state again
+    context: bool = False  # read only as the state before the next event of its unit
+
+
+HISTORY_LIMIT = 50  # lines `history` shows by default: the latest changes
+COUNT_CAP = 1_000_000  # earlier changes counted, at most, for the line that says how many
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """What `history` prints: its lines, oldest first, and how many earlier changes the limit
+    left out (`more`: at least that many; counting stops at `COUNT_CAP` a kind)."""
+
+    lines: list[str]
+    earlier: int = 0
+    more: bool = False
+
+    def note(self, limit: int) -> str | None:
+        """The line that says what was left out and how to see it (None: nothing was)."""
+        if not self.earlier:
+            return None
+        count = f"{'more than ' if self.more else ''}{self.earlier:,}"
+        plural = "" if self.earlier == 1 and not self.more else "s"
+        return (
+            f"{count} earlier change{plural} not shown (the latest {limit} lines are); "
+            "--limit N shows more, --since TIME those since a time, --all every one"
+        )
 
 
 def history_lines(
-    store: Store, province: str | None, step: str | None, zone: str, lang: Lang = "en"
-) -> list[str]:
+    store: Store,
+    province: str | None,
+    step: str | None,
+    zone: str,
+    lang: Lang = "en",
+    *,
+    limit: int | None = None,
+    since: datetime | None = None,
+) -> HistoryPage:
     """Changes only, in time order: an event is shown when its unit's outcome differs from the
     previous one (attestations and waivers always show: a person acted), and when a later run
     found a probe's state again.  Where a person's word and a probe disagree, the line says
-    which one now decides the cell (the newer one), so both stay visible."""
+    which one now decides the cell (the newer one), so both stay visible.
+
+    With `limit`, the latest `limit` lines, read with index seeks and a LIMIT per unit; the
+    page says how many earlier changes there are.
+    With `since`, only events stamped at or after it."""
     from functools import lru_cache
     from zoneinfo import ZoneInfo
 
@@ -168,31 +206,86 @@ def history_lines(
     def minute(stamp: int) -> str:  # events of one run share their minute
         return datetime.fromtimestamp(stamp * 60, tz).strftime("%Y-%m-%d %H:%M")
 
+    # One event more per unit than lines: the first of a unit that may have older ones is only
+    # the "before" of the next, never a line of its own.
+    fetch = None if limit is None else limit + 1
+    events = list(store.timeline(province, step, since=since, latest=fetch))
+    context = _context_only(events, fetch, since)
     entries = []
-    for event in store.timeline(province, step):
-        entries.append(_Entry(event.at, event, False))
-        if event.confirmed_at and event.confirmed_at > event.at:
-            entries.append(_Entry(event.confirmed_at, event, True))
+    for i, event in enumerate(events):
+        entries.append(_Entry(event.at, event, False, i in context))
+        confirmed = event.confirmed_at
+        if confirmed and confirmed > event.at and (since is None or confirmed >= since):
+            entries.append(_Entry(confirmed, event, True, False))
     entries.sort(key=lambda e: e.at)  # stable: the store's order within one moment
     last: dict[tuple[str, str, str], TimelineEvent] = {}
-    lines = []
+    changed: list[tuple[_Entry, TimelineEvent | None]] = []  # the entries that make a line
     for entry in entries:
         event = entry.event
         key = (event.province, event.step, event.commune)
         previous = last.get(key)
-        if entry.confirmation:
-            line = _confirmed(event, previous, _)
-        elif event.kind == "probe" and previous is not None and previous.outcome == event.outcome:
-            line = None
-        else:
-            line = _changed(event, previous, _)
+        if not entry.context and not (
+            not entry.confirmation
+            and event.kind == "probe"
+            and previous is not None
+            and previous.outcome == event.outcome
+        ):
+            changed.append((entry, previous))
         if event.kind != "waiver":
             last[key] = event
-        if line is not None:
-            when = minute(int(entry.at.timestamp()) // 60)
-            unit = f"{event.province}{'/' + event.commune if event.commune else ''}"
-            lines.append(f"{when}  {unit} {event.step}  {line}")
-    return lines or [_("no history recorded")]
+
+    def line(entry: _Entry, previous: TimelineEvent | None) -> tuple[datetime, str]:
+        event = entry.event
+        text = (
+            _confirmed(event, previous, _) if entry.confirmation else _changed(event, previous, _)
+        )
+        when = minute(int(entry.at.timestamp()) // 60)
+        unit = f"{event.province}{'/' + event.commune if event.commune else ''}"
+        return entry.at, f"{when}  {unit} {event.step}  {text}"
+
+    if limit is None or (len(changed) <= limit and not context):
+        return HistoryPage([line(*c)[1] for c in changed] or [_("no history recorded")])
+    kept = [line(*c) for c in changed[-limit:]]
+    if kept:
+        cut = kept[0][0]
+        # Lines of the first moment kept that fell before the limit, counted one by one.
+        same = sum(1 for entry, _previous in changed[:-limit] if entry.at == cut)
+    else:  # nothing to show: every change is earlier
+        cut, same = max(e.at for e in events) + timedelta(microseconds=1), 0
+    count = store.timeline_count(province, step, since=since, before=cut, cap=COUNT_CAP)
+    earlier = count + same
+    lines = [line for _at, line in kept] or [_("no history recorded")]
+    return HistoryPage(lines, earlier, count >= COUNT_CAP)
+
+
+def _context_only(
+    events: list[TimelineEvent], fetch: int | None, since: datetime | None
+) -> set[int]:
+    """The events read only as the state before the next one of their unit: those before
+    `since` (the store adds each unit's last one), and where a unit's probes or attestations
+    reached the per-unit limit, its events up to the oldest one read of that kind (older
+    ones may have gaps)."""
+    count: dict[tuple[UnitKey, str], int] = {}
+    oldest: dict[tuple[UnitKey, str], datetime] = {}
+    k: tuple[UnitKey, str]
+    for event in events:
+        if event.kind == "waiver" or (since is not None and event.at < since):
+            continue
+        k = ((event.province, event.step, event.commune), event.kind)
+        count[k] = count.get(k, 0) + 1
+        oldest.setdefault(k, event.at)
+    whole_from: dict[UnitKey, datetime] = {}
+    for k, n in count.items():
+        if fetch is not None and n >= fetch:
+            whole_from[k[0]] = max(whole_from.get(k[0], oldest[k]), oldest[k])
+    out = set()
+    for i, e in enumerate(events):
+        if e.kind == "waiver":
+            continue
+        edge = whole_from.get((e.province, e.step, e.commune))
+        if (since is not None and e.at < since) or (edge is not None and e.at <= edge):
+            out.add(i)
+    return out
 
 
 def _changed(event: TimelineEvent, previous: TimelineEvent | None, _: Words) -> str:

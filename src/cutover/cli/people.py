@@ -136,16 +136,46 @@ def history(
         Optional[str],  # noqa: UP045
         typer.Argument(metavar="STEP", help="Step id from the checklist.", show_default=False),
     ] = None,
+    limit: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--limit",
+            "-n",
+            metavar="N",
+            help="Show the latest N lines (default 50); a line on stderr says how many earlier "
+            "changes were left out.",
+            show_default=False,
+        ),
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Show every change since the store began.")
+    ] = False,
+    since: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--since",
+            metavar="TIME",
+            help="Only changes at or after this ISO 8601 time (no offset means +07:00).",
+        ),
+    ] = None,
     lang: LangOpt = None,
     checklist: ChecklistOpt = None,
     db: DbOpt = None,
     provinces_file: ProvincesOpt = None,
 ) -> int:
-    """The timeline of status changes, with who or what caused each."""
+    """The timeline of status changes, with who or what caused each (the latest 50 unless
+    --limit, --since or --all says otherwise)."""
     from cutover import people, service
+    from cutover.errors import UsageError
 
     env = env_of(ctx)
     io = Output(env)
+    if every and limit is not None:
+        raise UsageError("give --all or --limit N, not both")
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}")
+    shown = None if every else (limit or people.HISTORY_LIMIT)
+    start = service.parse_time(since, env.now(), "--since") if since is not None else None
     chosen_language = language(env, lang)
     c = prepare(
         env,
@@ -160,7 +190,17 @@ def history(
     )
     code = c.provinces[0].code if province else None
     store = open_store_for(env, db, create=False)
-    lines = people.history_lines(store, code, step, c.loaded.checklist.timezone, chosen_language)
-    for line in lines:
+    page = people.history_lines(
+        store,
+        code,
+        step,
+        c.loaded.checklist.timezone,
+        chosen_language,
+        limit=shown,
+        since=start,
+    )
+    for line in page.lines:
         io.out(line)
+    if shown is not None and (note := page.note(shown)):
+        io.err(f"note: {note}")
     return 0

@@ -334,7 +334,30 @@ class Store(Protocol):
         ...
 
     def runs(self, limit: int = 20) -> list[RunRecord]: ...
-    def timeline(self, province: str | None, step: str | None) -> Iterator[TimelineEvent]: ...
+    def timeline(
+        self,
+        province: str | None,
+        step: str | None,
+        *,
+        since: datetime | None = None,
+        latest: int | None = None,
+    ) -> Iterator[TimelineEvent]:
+        """Events at or after `since`, oldest first; with `latest`, only the latest `latest`
+        of each unit (and of the filter's waivers), read with index seeks and a LIMIT."""
+        ...
+
+    def timeline_count(
+        self,
+        province: str | None,
+        step: str | None,
+        *,
+        since: datetime | None = None,
+        before: datetime,
+        cap: int,
+    ) -> int:
+        """The events `timeline` has in [`since`, `before`), counting at most `cap` a kind."""
+        ...
+
     def describe(self) -> StoreDescription: ...
     def integrity(self) -> list[str]: ...
     def close(self) -> None: ...

@@ -239,6 +239,10 @@ class PostgresStore(BundleSql):
         return f"""CROSS JOIN LATERAL (SELECT * FROM {table} x
             WHERE x.unit_id = u.id AND x.at <= ? ORDER BY x.at DESC, x.id DESC LIMIT 1) {alias}"""
 
+    def latest_rows_join(self, table: str, alias: str) -> str:
+        return f"""CROSS JOIN LATERAL (SELECT * FROM {table} x
+            WHERE x.unit_id = u.id AND x.at >= ? ORDER BY x.at DESC, x.id DESC LIMIT ?) {alias}"""
+
     def _rows(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
         return self.conn.execute(to_pg(sql), args).fetchall()
 

@@ -349,17 +349,19 @@ class SqlReader:
         window = (to_us(start), to_us(end))
         with self._reading():
             rows = self._rows(
-                f"""SELECT r.at, 'probe', u.province, u.step, u.commune, r.outcome, r.id
+                f"""SELECT at, source, province, step, commune, outcome FROM (
+                    SELECT r.at, 'probe' AS source, u.province, u.step, u.commune, r.outcome,
+                           r.id
                     FROM units u JOIN results r ON r.unit_id = u.id
                     WHERE {units} AND r.at > ? AND r.at <= ?
                     UNION ALL
                     SELECT a.at, 'attestation', u.province, u.step, u.commune, a.outcome, a.id
                     FROM units u JOIN attestations a ON a.unit_id = u.id
-                    WHERE {units} AND a.at > ? AND a.at <= ?
-                    ORDER BY 1, 2 DESC, 7""",
+                    WHERE {units} AND a.at > ? AND a.at <= ?) AS c
+                    ORDER BY at, source DESC, id""",
                 (*args, *window, *args, *window),
             )
-        return [OutcomeChange(*row[:6]) for row in rows]
+        return list(map(OutcomeChange._make, rows))
 
     def _complete_runs(self, until: datetime) -> Iterator[RunRecord]:
         """Complete runs confirmed at or before `until`, newest first, read a page at a time
@@ -468,9 +470,30 @@ class SqlReader:
     def counts(self) -> dict[str, int]:
         return {t: int(self._rows(f"SELECT COUNT(*) FROM {t}")[0][0]) for t in TABLES}
 
-    def timeline(self, province: str | None, step: str | None) -> Iterator[TimelineEvent]:
-        """Every recorded event for the filter, oldest first; the last probe row of each unit
-        says when a complete run last found the same again."""
+    def latest_rows_join(self, table: str, alias: str) -> str:
+        """Join each unit `u` to its latest rows of `table` at or after a `?` time, at most a
+        `?` number of them, as `alias`: one index seek and a short range per unit.  SQLite says
+        it with an `IN` subquery; PostgreSQL with LATERAL (see `latest_join`)."""
+        return f"""JOIN {table} {alias} ON {alias}.id IN (SELECT x.id FROM {table} x
+            WHERE x.unit_id = u.id AND x.at >= ? ORDER BY x.at DESC, x.id DESC LIMIT ?)"""
+
+    def timeline(
+        self,
+        province: str | None,
+        step: str | None,
+        *,
+        since: datetime | None = None,
+        latest: int | None = None,
+    ) -> Iterator[TimelineEvent]:
+        """The recorded events for the filter stamped at or after `since`, oldest first; the
+        last probe row of each unit says when a complete run last found the same again.  With
+        `since`, each unit's last probe row and attestation before it come too (the state
+        that the first event after `since` changed).
+
+        With `latest`, only the latest `latest` probe rows and attestations of each unit and
+        the latest `latest` waivers of the filter: index seeks per unit with a LIMIT, so the
+        cost follows units × `latest`, not history.  Any `latest` events of the filter are
+        among them, each with the event before it on its unit (with `latest` + 1)."""
         where, args = [], []
         if province:
             where.append("u.province = ?")
@@ -479,24 +502,53 @@ class SqlReader:
             where.append("u.step = ?")
             args.append(step)
         cond = " AND ".join(where) or "1 = 1"
-        sql = f"""
+        s = to_us(since) if since is not None else -(2**62)
+        if latest is None:
+            results = "JOIN results r ON r.unit_id = u.id AND r.at >= ?"
+            attestations = "JOIN attestations a ON a.unit_id = u.id AND a.at >= ?"
+            first: tuple[object, ...] = (s,)
+            waiver_order = ""
+            last: tuple[object, ...] = ()
+        else:
+            results = self.latest_rows_join("results", "r")
+            attestations = self.latest_rows_join("attestations", "a")
+            first = (s, latest)
+            waiver_order = " ORDER BY u.at DESC, u.id DESC LIMIT ?"
+            last = (latest,)
+        before = ""
+        if since is not None:
+            before = f"""
+            UNION ALL
             SELECT r.at, u.province, u.step, u.commune, 'probe', r.outcome, r.reason,
                    'run ' || r.run_id || ' by ' || ru.run_by || '@' || ru.host, '', r.id
-            FROM units u JOIN results r ON r.unit_id = u.id JOIN runs ru ON ru.id = r.run_id
+            FROM units u {self.latest_join("results", "r")} JOIN runs ru ON ru.id = r.run_id
             WHERE {cond}
             UNION ALL
             SELECT a.at, u.province, u.step, u.commune, 'attestation', a.outcome,
                    COALESCE(a.note, ''), 'attested by ' || a.attested_by,
                    COALESCE(a.evidence_url, 'sha256:' || a.evidence_sha256), a.id
-            FROM units u JOIN attestations a ON a.unit_id = u.id WHERE {cond}
+            FROM units u {self.latest_join("attestations", "a")} WHERE {cond}"""
+        sql = f"""
+            SELECT r.at, u.province, u.step, u.commune, 'probe', r.outcome, r.reason,
+                   'run ' || r.run_id || ' by ' || ru.run_by || '@' || ru.host, '', r.id
+            FROM units u {results} JOIN runs ru ON ru.id = r.run_id
+            WHERE {cond}
             UNION ALL
-            SELECT u.at, u.province, u.step, '', 'waiver', 'waived', u.reason,
+            SELECT a.at, u.province, u.step, u.commune, 'attestation', a.outcome,
+                   COALESCE(a.note, ''), 'attested by ' || a.attested_by,
+                   COALESCE(a.evidence_url, 'sha256:' || a.evidence_sha256), a.id
+            FROM units u {attestations} WHERE {cond}
+            UNION ALL
+            SELECT * FROM (SELECT u.at, u.province, u.step, '', 'waiver', 'waived', u.reason,
                    'approved by ' || u.approver, '', u.until_at
-            FROM waivers u WHERE {cond}
+            FROM waivers u WHERE {cond} AND u.at >= ?{waiver_order}) AS w{before}
             ORDER BY 1, 5, 10
         """
+        values = (*first, *args, *first, *args, *args, s, *last)
+        if since is not None:  # each unit's state before `since`: its last probe and attestation
+            values += (s - 1, *args, s - 1, *args)
         with self._reading():
-            rows = self._rows(sql, (*args, *args, *args))
+            rows = self._rows(sql, values)
             last_probe: dict[UnitKey, int] = {}
             for i, row in enumerate(rows):
                 if row[4] == "probe":
@@ -517,6 +569,41 @@ class SqlReader:
             yield TimelineEvent(
                 from_us(at), p, s, c, kind, outcome, reason, who, evidence, confirmed_rows.get(i)
             )
+
+    def timeline_count(
+        self,
+        province: str | None,
+        step: str | None,
+        *,
+        since: datetime | None = None,
+        before: datetime,
+        cap: int,
+    ) -> int:
+        """How many events `timeline` has for the filter stamped at or after `since` and
+        before `before`, counting at most `cap` of each kind (an index range per unit)."""
+        where, args = [], []
+        if province:
+            where.append("u.province = ?")
+            args.append(province)
+        if step:
+            where.append("u.step = ?")
+            args.append(step)
+        cond = " AND ".join(where) or "1 = 1"
+        window = (to_us(since) if since is not None else -(2**62), to_us(before))
+        units = f"SELECT u.id FROM units u WHERE {cond}"
+        total = 0
+        with self._reading():
+            for sql, values in (
+                (f"SELECT 1 FROM results r WHERE r.unit_id IN ({units})", (*args, *window)),
+                (f"SELECT 1 FROM attestations r WHERE r.unit_id IN ({units})", (*args, *window)),
+                (f"SELECT 1 FROM waivers r WHERE {cond.replace('u.', 'r.')}", (*args, *window)),
+            ):
+                rows = self._rows(
+                    f"SELECT COUNT(*) FROM ({sql} AND r.at >= ? AND r.at < ? LIMIT ?) AS n",
+                    (*values, cap),
+                )
+                total += int(rows[0][0])
+        return total
 
 
 class QueuedWriter:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from cutover.rollup import Matrix
     from cutover.store.base import Store
 
-HISTORY_LINES = 30  # per step on a province page, newest last
+HISTORY_LINES = 30  # per step on a province page, newest last (read with a LIMIT per unit)
 PICKER_TIMES = 500  # recorded evaluations offered by the as-of picker
 
 
@@ -123,7 +123,7 @@ def province(ws: Workspace, store: Store, query: Query, now: datetime, code: str
     rows = []
     for step in matrix.steps:
         cell = matrix.cell(chosen.code, step.id)
-        history = history_lines(store, chosen.code, step.id, zone, lang)
+        history = history_lines(store, chosen.code, step.id, zone, lang, limit=HISTORY_LINES)
         rows.append(
             {
                 "id": step.id,
@@ -142,8 +142,10 @@ def province(ws: Workspace, store: Store, query: Query, now: datetime, code: str
                 "by": cell.by or "",
                 "fraction": cell.fraction or "",
                 "communes": links.communes(chosen.code, step.id) if cell.units else "",
-                "history": history[-HISTORY_LINES:],
-                "earlier": max(0, len(history) - HISTORY_LINES),
+                "history": history.lines,
+                "earlier": f"{'> ' if history.more else ''}{history.earlier:,}"
+                if history.earlier
+                else "",
             }
         )
     return {
