@@ -198,6 +198,9 @@ class Site:
             except CutoverError as exc:
                 self.problem = str(exc)
                 log.warning("cutover serve: %s", exc)
+            except Exception:  # a bug must not stop the page from ever updating again
+                self.problem = "internal error while checking the store"
+                log.exception("cutover serve: checking the store failed")
 
     # --- one computation per distinct request ---------------------------------------------
 
