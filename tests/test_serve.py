@@ -14,6 +14,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -67,7 +69,7 @@ class Server:
     def __init__(self, db: Path | str, *args: str) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cutover", "serve", "--port", "0", *args],
-            stdout=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
             env=_environ(db),
@@ -82,6 +84,14 @@ class Server:
             if line.startswith("cutover: serving "):
                 self.url = line.split()[2].rstrip("/")
                 break
+        # Keep reading what it says, so a chatty server never blocks on a full pipe.
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.said.append(line)
 
     def get(
         self, path: str, headers: dict[str, str] | None = None
@@ -96,9 +106,13 @@ class Server:
 
     def stop(self) -> str:
         self.proc.send_signal(signal.SIGTERM)
-        _, err = self.proc.communicate(timeout=30)
-        assert self.proc.returncode == 0, err
-        return "".join(self.said) + err
+        self.proc.wait(timeout=30)
+        self._reader.join(timeout=10)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+        said = "".join(self.said)
+        assert self.proc.returncode == 0, said
+        return said
 
 
 @pytest.fixture(scope="module")
@@ -321,10 +335,73 @@ def test_as_of_and_language_from_the_url(watched: Watched, server: Server, live_
     assert page.locator("#live").get_attribute("data-fragment") is None  # a past table is still
     assert page.locator("html").get_attribute("lang") == "en"
     # The slider moves over the same evaluations and submits the chosen one.
+    first = page.locator("#as-of-select option").first.get_attribute("value")
     slider = page.locator("#as-of-slider")
-    slider.evaluate("s => { s.value = s.max; s.dispatchEvent(new Event('change')); }")
-    page.wait_for_load_state()
-    assert "as_of=" in page.url and "lang=en" in page.url
+    slider.evaluate(
+        """s => { s.value = "0"; s.dispatchEvent(new Event("input"));
+                  s.dispatchEvent(new Event("change")); }"""
+    )
+    page.wait_for_url(lambda url: "as_of=" + urllib.parse.quote(first or "", safe="") in url)
+    assert "lang=en" in page.url
+    assert watched.problems() == []
+
+
+def test_a_past_province_page_shows_no_later_history(
+    watched: Watched, server: Server, live_copy: Path
+) -> None:
+    before = datetime.now(UTC).isoformat()
+    time.sleep(0.01)
+    marked = cutover(
+        "mark", "31", "portal-closure", "--by", "Later Person", "--status", "failed",
+        "--evidence", "https://e.example/later", db=live_copy,
+    )  # fmt: skip
+    assert marked.returncode == 0, marked.stderr
+    page = watched.page
+    page.goto(server.url + "/province/31?lang=en")
+    assert "Later Person" in page.locator("#history-portal-closure").inner_text()
+    page.goto(
+        server.url + "/province/31?" + urllib.parse.urlencode({"lang": "en", "as_of": before})
+    )
+    assert "Later Person" not in page.locator("#history-portal-closure").inner_text()
+    assert watched.problems() == []
+
+
+def test_the_page_recovers_when_its_event_stream_fails(
+    watched: Watched, server: Server, live_copy: Path
+) -> None:
+    """Behind a reverse proxy, a restarting server is a 502 on /events, which ends an
+    EventSource for good: the page says so, tries again, and is live again afterwards."""
+    page = watched.page
+    page.goto(server.url + "/?lang=en")
+    page.wait_for_timeout(300)
+    page.route("**/events", lambda route: route.fulfill(status=502, body="bad gateway"))
+    port = server.url.rsplit(":", 1)[1]
+    server.stop()
+    page.wait_for_function(
+        "() => document.getElementById('live-state').hasAttribute('data-saved')", timeout=15_000
+    )
+    assert "trying again" in page.locator("#live-state").inner_text()
+    page.unroute("**/events")
+    again = Server(live_copy, "--port", port, "--refresh", str(REFRESH_S))
+    try:
+        column = _step_columns(again)["portal-closure"]
+        province = _behind(again, "portal-closure")
+        marked = cutover(
+            "mark", province, "portal-closure", "--by", "A", "--status", "done",
+            "--evidence", "https://e.example/back", db=live_copy,
+        )  # fmt: skip
+        assert marked.returncode == 0, marked.stderr
+        page.wait_for_function(
+            "c => document.querySelectorAll('#matrix tfoot td')[c].textContent === '33/34'",
+            arg=column,
+            timeout=20_000,
+        )
+        assert not page.locator("#live-state").get_attribute("data-saved")
+    finally:
+        again.stop()
+    server.proc = again.proc  # the fixture's stop() finds it stopped
+    console = [m for m in watched.console if "502" not in m and "ERR_CONNECTION" not in m]
+    watched.console[:] = console
     assert watched.problems() == []
 
 

@@ -187,6 +187,7 @@ def history_lines(
     *,
     limit: int | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
 ) -> HistoryPage:
     """Changes only, in time order: an event is shown when its unit's outcome differs from the
     previous one (attestations and waivers always show: a person acted), and when a later run
@@ -195,7 +196,8 @@ def history_lines(
 
     With `limit`, the latest `limit` lines, read with index seeks and a LIMIT per unit; the
     page says how many earlier changes there are.
-    With `since`, only events stamped at or after it."""
+    With `since`, only events stamped at or after it; with `until`, none after it (the
+    history behind a past table: a confirmation after it is not shown either)."""
     from functools import lru_cache
     from zoneinfo import ZoneInfo
 
@@ -209,13 +211,18 @@ def history_lines(
     # One event more per unit than lines: the first of a unit that may have older ones is only
     # the "before" of the next, never a line of its own.
     fetch = None if limit is None else limit + 1
-    events = list(store.timeline(province, step, since=since, latest=fetch))
+    events = list(store.timeline(province, step, since=since, latest=fetch, until=until))
     context = _context_only(events, fetch, since)
     entries = []
     for i, event in enumerate(events):
         entries.append(_Entry(event.at, event, False, i in context))
         confirmed = event.confirmed_at
-        if confirmed and confirmed > event.at and (since is None or confirmed >= since):
+        if (
+            confirmed
+            and confirmed > event.at
+            and (since is None or confirmed >= since)
+            and (until is None or confirmed <= until)
+        ):
             entries.append(_Entry(confirmed, event, True, False))
     entries.sort(key=lambda e: e.at)  # stable: the store's order within one moment
     last: dict[tuple[str, str, str], TimelineEvent] = {}

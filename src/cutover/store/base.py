@@ -291,6 +291,9 @@ class RunWriter(Protocol):
 
 class Store(Protocol):
     location: str
+    # A monotonic time after which reads stop with a StoreError (None: no limit); a server
+    # sets it per request so a page of many statements is bounded as a whole.
+    deadline: float | None
 
     # writing: the only ways rows enter a store
     def start_run(self, start: RunStart) -> RunWriter: ...
@@ -341,9 +344,11 @@ class Store(Protocol):
         *,
         since: datetime | None = None,
         latest: int | None = None,
+        until: datetime | None = None,
     ) -> Iterator[TimelineEvent]:
-        """Events at or after `since`, oldest first; with `latest`, only the latest `latest`
-        of each unit (and of the filter's waivers), read with index seeks and a LIMIT."""
+        """Events at or after `since` (and at or before `until`), oldest first; with `latest`,
+        only the latest `latest` of each unit (and of the filter's waivers), read with index
+        seeks and a LIMIT."""
         ...
 
     def timeline_count(
@@ -369,15 +374,18 @@ def open_store(
     environ: Mapping[str, str],
     create: bool = True,
     query_timeout: float | None = None,
+    read_only: bool = False,
 ) -> Store:
     """The store at a path or URL (`--db`/`CUTOVER_DB`); default: `cutover.db` in the user data
     directory.  `create=False` refuses to make a new one (reading commands).  A
     `postgresql://` (or `postgres://`) URL opens the PostgreSQL backend, which needs the
     `cutover[postgres]` extra and a schema made by `cutover db init`.  With `query_timeout`
-    (seconds) a read that takes longer is stopped with a StoreError (`cutover serve`)."""
+    (seconds) a read that takes longer is stopped with a StoreError; `read_only` makes the
+    database itself refuse writes and refuses a store that would need migrating (both for
+    `cutover serve`)."""
     text = store_location(location, environ)
     if is_postgres(text):
-        return _postgres(text, environ, query_timeout)
+        return _postgres(text, environ, query_timeout, read_only)
     from cutover.store.sqlite import SqliteStore, default_path
 
     if text.startswith("sqlite:///"):
@@ -387,7 +395,12 @@ def open_store(
     else:
         path, default_dir = default_path(), True
     return SqliteStore(
-        path, environ=environ, create=create, default_dir=default_dir, query_timeout=query_timeout
+        path,
+        environ=environ,
+        create=create,
+        default_dir=default_dir,
+        query_timeout=query_timeout,
+        read_only=read_only,
     )
 
 
@@ -400,11 +413,13 @@ def is_postgres(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
-def _postgres(url: str, environ: Mapping[str, str], query_timeout: float | None) -> Store:
+def _postgres(
+    url: str, environ: Mapping[str, str], query_timeout: float | None, read_only: bool
+) -> Store:
     require_psycopg()
     from cutover.store.postgres import PostgresStore
 
-    return PostgresStore(url, environ=environ, query_timeout=query_timeout)
+    return PostgresStore(url, environ=environ, query_timeout=query_timeout, read_only=read_only)
 
 
 def require_psycopg() -> None:

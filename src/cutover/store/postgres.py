@@ -21,6 +21,7 @@ write each change once, and runs of different provinces never wait for each othe
 from __future__ import annotations
 
 import re
+import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -126,9 +127,12 @@ class PostgresStore(BundleSql):
         environ: Mapping[str, str],
         check: bool = True,
         query_timeout: float | None = None,
+        read_only: bool = False,
     ) -> None:
         self.url = url
         self.query_timeout = query_timeout
+        self.read_only = read_only
+        self.deadline: float | None = None  # see SqliteStore.deadline
         self.location = public_location(url)
         self._hidden = _secrets(url)
         self._timeout = (
@@ -148,8 +152,13 @@ class PostgresStore(BundleSql):
         extra: dict[str, Any] = {"application_name": "cutover"}
         if self._timeout:
             extra["connect_timeout"] = CONNECT_TIMEOUT_S
+        settings = []
         if self.query_timeout is not None:  # the server cancels a longer statement (57014)
-            extra["options"] = f"-c statement_timeout={max(1, round(self.query_timeout * 1000))}"
+            settings.append(f"-c statement_timeout={max(1, round(self.query_timeout * 1000))}")
+        if self.read_only:  # the server refuses any write in this session's transactions
+            settings.append("-c default_transaction_read_only=on")
+        if settings:
+            extra["options"] = " ".join(settings)
         try:
             return psycopg.connect(self.url, autocommit=True, **extra)
         except psycopg.Error as exc:
@@ -241,9 +250,12 @@ class PostgresStore(BundleSql):
 
     def latest_rows_join(self, table: str, alias: str) -> str:
         return f"""CROSS JOIN LATERAL (SELECT * FROM {table} x
-            WHERE x.unit_id = u.id AND x.at >= ? ORDER BY x.at DESC, x.id DESC LIMIT ?) {alias}"""
+            WHERE x.unit_id = u.id AND x.at >= ? AND x.at <= ?
+            ORDER BY x.at DESC, x.id DESC LIMIT ?) {alias}"""
 
     def _rows(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise StoreError(f"store {self.location}: this request's reads took too long; stopped")
         return self.conn.execute(to_pg(sql), args).fetchall()
 
     def schema_version(self) -> int | None:

@@ -475,7 +475,8 @@ class SqlReader:
         `?` number of them, as `alias`: one index seek and a short range per unit.  SQLite says
         it with an `IN` subquery; PostgreSQL with LATERAL (see `latest_join`)."""
         return f"""JOIN {table} {alias} ON {alias}.id IN (SELECT x.id FROM {table} x
-            WHERE x.unit_id = u.id AND x.at >= ? ORDER BY x.at DESC, x.id DESC LIMIT ?)"""
+            WHERE x.unit_id = u.id AND x.at >= ? AND x.at <= ?
+            ORDER BY x.at DESC, x.id DESC LIMIT ?)"""
 
     def timeline(
         self,
@@ -484,6 +485,7 @@ class SqlReader:
         *,
         since: datetime | None = None,
         latest: int | None = None,
+        until: datetime | None = None,
     ) -> Iterator[TimelineEvent]:
         """The recorded events for the filter stamped at or after `since`, oldest first; the
         last probe row of each unit says when a complete run last found the same again.  With
@@ -493,7 +495,9 @@ class SqlReader:
         With `latest`, only the latest `latest` probe rows and attestations of each unit and
         the latest `latest` waivers of the filter: index seeks per unit with a LIMIT, so the
         cost follows units × `latest`, not history.  Any `latest` events of the filter are
-        among them, each with the event before it on its unit (with `latest` + 1)."""
+        among them, each with the event before it on its unit (with `latest` + 1).
+
+        With `until`, nothing stamped after it (the history of a past table)."""
         where, args = [], []
         if province:
             where.append("u.province = ?")
@@ -503,16 +507,17 @@ class SqlReader:
             args.append(step)
         cond = " AND ".join(where) or "1 = 1"
         s = to_us(since) if since is not None else -(2**62)
+        e = to_us(until) if until is not None else 2**62
         if latest is None:
-            results = "JOIN results r ON r.unit_id = u.id AND r.at >= ?"
-            attestations = "JOIN attestations a ON a.unit_id = u.id AND a.at >= ?"
-            first: tuple[object, ...] = (s,)
+            results = "JOIN results r ON r.unit_id = u.id AND r.at >= ? AND r.at <= ?"
+            attestations = "JOIN attestations a ON a.unit_id = u.id AND a.at >= ? AND a.at <= ?"
+            first: tuple[object, ...] = (s, e)
             waiver_order = ""
             last: tuple[object, ...] = ()
         else:
             results = self.latest_rows_join("results", "r")
             attestations = self.latest_rows_join("attestations", "a")
-            first = (s, latest)
+            first = (s, e, latest)
             waiver_order = " ORDER BY u.at DESC, u.id DESC LIMIT ?"
             last = (latest,)
         before = ""
@@ -541,10 +546,10 @@ class SqlReader:
             UNION ALL
             SELECT * FROM (SELECT u.at, u.province, u.step, '', 'waiver', 'waived', u.reason,
                    'approved by ' || u.approver, '', u.until_at
-            FROM waivers u WHERE {cond} AND u.at >= ?{waiver_order}) AS w{before}
+            FROM waivers u WHERE {cond} AND u.at >= ? AND u.at <= ?{waiver_order}) AS w{before}
             ORDER BY 1, 5, 10
         """
-        values = (*first, *args, *first, *args, *args, s, *last)
+        values = (*first, *args, *first, *args, *args, s, e, *last)
         if since is not None:  # each unit's state before `since`: its last probe and attestation
             values += (s - 1, *args, s - 1, *args)
         with self._reading():

@@ -148,12 +148,17 @@ class SqliteStore(BundleSql):
         create: bool = True,
         default_dir: bool = False,
         query_timeout: float | None = None,
+        read_only: bool = False,
     ) -> None:
         self.path = path
         self.location = str(path)
         self.busy_ms = busy_timeout_ms(environ)
         self.query_timeout = query_timeout
+        self.read_only = read_only
         self._deadline: float | None = None
+        # Set by a caller that bounds a whole request (`cutover serve`): a monotonic time
+        # after which no statement starts and a running one is stopped.
+        self.deadline: float | None = None
         if default_dir and create:
             try:  # the user data directory is ours to create; an explicit --db is not
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -162,13 +167,26 @@ class SqliteStore(BundleSql):
                     f"cannot create the store's directory {path.parent}: {exc.strerror or exc}"
                 ) from None
         self.conn = self._connect(create=create)
-        if query_timeout is not None:
+        if query_timeout is not None or read_only:
             # SQLite calls this every few thousand instructions; a non-zero answer stops the
             # statement ("interrupted"), which `explain` words as a time limit.
             self.conn.set_progress_handler(self._over_time, 10_000)
 
+    def _check_current(self, conn: sqlite3.Connection) -> None:
+        """A reader that must not write cannot migrate: say what to run instead."""
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != LATEST:
+            raise StoreError(
+                f"store {self.path} has schema version {version}, not {LATEST}; run "
+                "`cutover db init` (which migrates it) before serving it"
+            )
+
     def _over_time(self) -> int:
-        return int(self._deadline is not None and time.monotonic() > self._deadline)
+        now = time.monotonic()
+        return int(
+            (self._deadline is not None and now > self._deadline)
+            or (self.deadline is not None and now > self.deadline)
+        )
 
     # --- connection and schema --------------------------------------------------------
 
@@ -186,7 +204,7 @@ class SqliteStore(BundleSql):
                 raise StoreError(f"store {path} is a directory; give a file path")
             if not create and not path.exists():
                 raise StoreError(f"no store at {path} (run `cutover check` first, or give --db)")
-            if path.exists() and not os.access(path, os.W_OK):
+            if path.exists() and not os.access(path, os.W_OK) and not self.read_only:
                 raise StoreError(f"store {path} is read-only")
             _refuse_shared(path)
             if not path.exists() and path.parent.is_dir():
@@ -198,6 +216,10 @@ class SqliteStore(BundleSql):
                 path, timeout=self.busy_ms / 1000, isolation_level=None, check_same_thread=False
             )
             conn.execute(f"PRAGMA busy_timeout = {self.busy_ms}")
+            if self.read_only:
+                self._check_current(conn)
+                conn.execute("PRAGMA query_only = ON")  # SQLite itself refuses any write
+                return conn
             self._use_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -255,11 +277,17 @@ class SqliteStore(BundleSql):
         self.conn.close()
 
     def _rows(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise StoreError(f"store {self.path}: this request's reads took too long; stopped")
         if self.query_timeout is not None:
             self._deadline = time.monotonic() + self.query_timeout
         try:
             return self.conn.execute(sql, args).fetchall()
         except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc) and self.deadline is not None:
+                raise StoreError(
+                    f"store {self.path}: this request's reads took too long; stopped"
+                ) from None
             if self.query_timeout is not None and "interrupted" in str(exc):
                 raise StoreError(
                     f"store {self.path}: a query took longer than {self.query_timeout:g} s "

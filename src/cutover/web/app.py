@@ -59,7 +59,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-RECHECK_S = 60.0  # recompute statuses this often even without writes (deadlines pass)
+MINUTE_S = 60  # the version moves each minute (the as-of line, deadlines passing)
 KEEPALIVE_S = 20.0  # a comment on the event stream, so proxies keep it open
 CACHE_ENTRIES = 128
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -93,6 +93,15 @@ class _Rendered:
     body: bytes
     content_type: str
     status: int = 200
+    _gzipped: bytes | None = None
+
+    def gzipped(self) -> bytes:
+        """Compressed once per cached page, however many clients ask (200 KB -> about 20)."""
+        if self._gzipped is None:
+            import gzip
+
+            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self._gzipped
 
 
 @dataclass
@@ -104,8 +113,10 @@ class Site:
     version: str = ""
     marker: str | None = None
     problem: str = ""  # the last store error the watcher met ("" when healthy)
+    healthy_at: float = field(default_factory=time.monotonic)  # the last good check
     checked_at: float = float("-inf")
     digested_at: float = float("-inf")
+    minute: int = -1  # the wall-clock minute of the version
     listeners: set[asyncio.Queue[str | None]] = field(default_factory=set)
     watcher: asyncio.Task[None] | None = None
     scope: str = ""  # the provinces a province role restricts the page to ("" for all)
@@ -118,6 +129,7 @@ class Site:
         self._stores: list[Store] = []
         self._stores_lock = threading.Lock()
         self.pool = ThreadPoolExecutor(self.settings.readers, thread_name_prefix="cutover-read")
+        self.control = ThreadPoolExecutor(1, thread_name_prefix="cutover-watch")
 
     # --- reading in threads ---------------------------------------------------------------
 
@@ -131,28 +143,60 @@ class Site:
                 environ=self.settings.environ,
                 create=False,
                 query_timeout=self.settings.query_timeout,
+                read_only=True,
             )
             self._local.store = store
             with self._stores_lock:
                 self._stores.append(store)
         return store
 
-    async def read(self, work: Callable[[Store], T]) -> T:
+    def _forget_store(self) -> None:
+        """After a store error, this thread opens its store again on its next read: a
+        PostgreSQL restart or a lost connection heals without restarting the server."""
+        store: Store | None = getattr(self._local, "store", None)
+        self._local.store = None
+        if store is not None:
+            with self._stores_lock:
+                if store in self._stores:
+                    self._stores.remove(store)
+            with contextlib.suppress(Exception):
+                store.close()
+
+    def _run(self, work: Callable[[Store], T], budget: float | None) -> T:
+        try:
+            store = self._store()
+            store.deadline = None if budget is None else time.monotonic() + budget
+            try:
+                return work(store)
+            finally:
+                store.deadline = None
+        except StoreError:
+            self._forget_store()
+            raise
+
+    async def read(self, work: Callable[[Store], T], *, control: bool = False) -> T:
+        """Run `work` against this thread's store in a reader thread.  Pages share `pool`
+        and are bounded as a whole by the query budget; the watcher and `/healthz` use their
+        own thread, so busy pages never delay the change check or the health answer."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, lambda: work(self._store()))
+        pool = self.control if control else self.pool
+        budget = None if control else self.settings.query_timeout
+        return await loop.run_in_executor(pool, lambda: self._run(work, budget))
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.control.shutdown(wait=True, cancel_futures=True)
         with self._stores_lock:
             for store in self._stores:
-                store.close()
+                with contextlib.suppress(Exception):
+                    store.close()
             self._stores.clear()
 
     async def narrow_to_reach(self) -> None:
         """Show the provinces the store lets this connection read: with a PostgreSQL province
         role, row-level security hides the others' rows, so the page shows that province
         alone rather than 33 rows without evidence."""
-        reach = await self.read(lambda store: store.readable_provinces())
+        reach = await self.read(lambda store: store.readable_provinces(), control=True)
         if reach is None:
             return
         ctx = self.ws.ctx
@@ -168,19 +212,23 @@ class Site:
     # --- the version ----------------------------------------------------------------------
 
     async def check(self) -> bool:
-        """Ask the store whether anything changed; True when the version moved."""
-        marker = await self.read(lambda store: store.change_marker())
+        """Ask the store whether anything changed; True when the version moved.  The version
+        also moves each minute: the live page says "as of" the minute it shows, and deadlines
+        turn cells at-risk or overdue without any write."""
+        marker = await self.read(lambda store: store.change_marker(), control=True)
         now = time.monotonic()
         self.checked_at = now
-        if marker == self.marker and now - self.digested_at < RECHECK_S:
-            return False
         clock = self.settings.clock
+        minute = int(clock().timestamp() // MINUTE_S)
+        if marker == self.marker and minute == self.minute:
+            return False
         live = pages.Query(self.ws.lang, None)
         digest = await self.read(
-            lambda store: pages.status_digest(pages.matrix_at(self.ws, store, live, clock()))
+            lambda store: pages.status_digest(pages.matrix_at(self.ws, store, live, clock())),
+            control=True,
         )
-        self.marker, self.digested_at = marker, now
-        version = hashlib.sha256(f"{marker}/{digest}".encode()).hexdigest()[:16]
+        self.marker, self.minute, self.digested_at = marker, minute, now
+        version = hashlib.sha256(f"{marker}/{digest}/{minute}".encode()).hexdigest()[:16]
         if version == self.version:
             return False
         self.version = version
@@ -195,6 +243,7 @@ class Site:
             try:
                 await self.check()
                 self.problem = ""
+                self.healthy_at = time.monotonic()
             except CutoverError as exc:
                 self.problem = str(exc)
                 log.warning("cutover serve: %s", exc)
@@ -204,8 +253,10 @@ class Site:
 
     # --- one computation per distinct request ---------------------------------------------
 
-    async def rendered(self, key: tuple[str, ...], make: Callable[[Store], _Rendered]) -> _Rendered:
-        key = (self.version, *key)
+    async def rendered(
+        self, version: str, key: tuple[str, ...], make: Callable[[Store], _Rendered]
+    ) -> _Rendered:
+        key = (version, *key)
         found = self.cache.get(key)
         if found is None:
             found = asyncio.ensure_future(self.read(make))
@@ -288,20 +339,31 @@ def _query(request: web.Request) -> pages.Query:
     return pages.Query.parse(params, site.ws.lang, site.settings.clock())
 
 
-def _etag(site: Site, query: pages.Query) -> str:
-    return f'"{site.version}.{query.lang}"'
+def _etag(version: str, query: pages.Query) -> str:
+    return f'"{version}.{query.lang}"'
 
 
 def _not_modified(request: web.Request, etag: str) -> bool:
     return etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]
 
 
-def _respond(request: web.Request, done: _Rendered, etag: str, site: Site) -> web.Response:
-    headers = {"ETag": etag, "Cache-Control": "no-cache", "X-Cutover-Version": site.version}
+def _respond(request: web.Request, done: _Rendered, version: str, etag: str) -> web.Response:
+    """The response for the version the request was computed under (not the site's version
+    now, which may have moved meanwhile: the page must not believe it is newer than it is)."""
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "no-cache",
+        "X-Cutover-Version": version,
+        "Vary": "Accept-Encoding",
+    }
+    body = done.body
+    if len(body) > 1024 and "gzip" in request.headers.get("Accept-Encoding", ""):
+        body = done.gzipped()
+        headers["Content-Encoding"] = "gzip"
+    kind, charset = _mime(done)
     return web.Response(
-        status=done.status, body=done.body, headers=headers, content_type=_mime(done)[0],
-        charset=_mime(done)[1],
-    )  # fmt: skip
+        status=done.status, body=body, headers=headers, content_type=kind, charset=charset
+    )
 
 
 def _mime(done: _Rendered) -> tuple[str, str | None]:
@@ -318,11 +380,11 @@ async def _page(
 ) -> web.StreamResponse:
     site = request.app[SITE]
     query = _query(request)
-    etag = _etag(site, query)
+    version = site.version
+    etag = _etag(version, query)
     if _not_modified(request, etag):
         return web.Response(status=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
     fragment = request.query.get("fragment") == "1"
-    version = site.version
 
     def make(store: Store) -> _Rendered:
         context = build(store, query, site.settings.clock())
@@ -332,7 +394,7 @@ async def _page(
         return _Rendered(html.encode(), "text/html; charset=utf-8")
 
     key = (template, request.path, query.lang, query.as_of_text, str(fragment))
-    return _respond(request, await site.rendered(key, make), etag, site)
+    return _respond(request, await site.rendered(version, key, make), version, etag)
 
 
 def _html(
@@ -419,7 +481,8 @@ async def drill_down(request: web.Request) -> web.StreamResponse:
 async def matrix_json(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
     query = _query(request)
-    etag = _etag(site, query)
+    version = site.version
+    etag = _etag(version, query)
     if _not_modified(request, etag):
         return web.Response(status=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
 
@@ -428,28 +491,42 @@ async def matrix_json(request: web.Request) -> web.StreamResponse:
         return _Rendered(text.encode(), "application/json; charset=utf-8")
 
     key = ("matrix.json", query.lang, query.as_of_text)
-    return _respond(request, await site.rendered(key, make), etag, site)
+    return _respond(request, await site.rendered(version, key, make), version, etag)
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
-    """Always computed: Prometheus scrapes it on its own schedule and wants the time now."""
+    """Computed for the current second: Prometheus scrapes on its own schedule and wants the
+    time now; scrapes within one second (several Prometheus servers) share one computation."""
     site = request.app[SITE]
-    text = await site.read(lambda store: pages.metrics(site.ws, store, site.settings.clock()))
+
+    def make(store: Store) -> _Rendered:
+        text = pages.metrics(site.ws, store, site.settings.clock())
+        return _Rendered(text.encode(), PROMETHEUS_TYPE)
+
+    second = str(int(time.monotonic()))
+    done = await site.rendered(site.version, ("metrics", second), make)
     return web.Response(
-        body=text.encode(), headers={"Content-Type": PROMETHEUS_TYPE, "Cache-Control": "no-store"}
+        body=done.body, headers={"Content-Type": PROMETHEUS_TYPE, "Cache-Control": "no-store"}
     )
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
-    """200 when the store answers now; 503 with the store's one-line error otherwise."""
+    """200 when the store answers now and the watcher keeps the pages current; 503 with a
+    one-line reason otherwise (the store's error, or the watcher's last failure)."""
     site = request.app[SITE]
+    nocache = {"Cache-Control": "no-store"}
     try:
-        marker = await site.read(lambda store: store.change_marker())
+        marker = await site.read(lambda store: store.change_marker(), control=True)
     except CutoverError as exc:
-        return web.json_response({"status": "unavailable", "error": str(exc)}, status=503)
+        body = {"status": "unavailable", "error": str(exc)}
+        return web.json_response(body, status=503, headers=nocache)
+    behind = time.monotonic() - site.healthy_at
+    if site.problem or behind > 3 * site.ws.live_every + 10:
+        error = site.problem or f"the pages were last brought up to date {behind:.0f} s ago"
+        body = {"status": "degraded", "error": error, "version": site.version}
+        return web.json_response(body, status=503, headers=nocache)
     return web.json_response(
-        {"status": "ok", "version": site.version, "store": marker},
-        headers={"Cache-Control": "no-store"},
+        {"status": "ok", "version": site.version, "store": marker}, headers=nocache
     )
 
 
@@ -552,16 +629,18 @@ async def serve(
 ) -> None:
     """Serve until `stop` is set.  The store is read once before listening, so a store that
     cannot be opened ends the command with its own message instead of a page of errors."""
-    await site.narrow_to_reach()
-    await site.check()
-    app = create_app(site)
-    runner = web.AppRunner(
-        app,
-        access_log=logging.getLogger("aiohttp.access") if access_log else None,
-        shutdown_timeout=2.0,
-    )
-    await runner.setup()
+    runner: web.AppRunner | None = None
     try:
+        await site.narrow_to_reach()
+        await site.check()
+        site.healthy_at = time.monotonic()
+        app = create_app(site)
+        runner = web.AppRunner(
+            app,
+            access_log=logging.getLogger("aiohttp.access") if access_log else None,
+            shutdown_timeout=2.0,
+        )
+        await runner.setup()
         where = web.TCPSite(runner, host, port, backlog=256)
         try:
             await where.start()
@@ -570,7 +649,8 @@ async def serve(
         ready(_address(where) + (f" (province {site.scope} only)" if site.scope else ""))
         await stop.wait()
     finally:
-        await runner.cleanup()
+        if runner is not None:
+            await runner.cleanup()
         site.close()
 
 

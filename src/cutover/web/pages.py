@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from cutover import service
 from cutover.errors import UsageError
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 
 HISTORY_LINES = 30  # per step on a province page, newest last (read with a LIMIT per unit)
 PICKER_TIMES = 500  # recorded evaluations offered by the as-of picker
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # as_of outside these is a typo (and could overflow)
 
 
 class NotFound(Exception):
@@ -63,7 +66,18 @@ class Query:
         if lang not in ("vi", "en"):
             raise UsageError(f"lang must be vi or en, got {lang!r}")
         text = params.get("as_of", "").strip()
+        # A "+07:00" typed into the address bar arrives as " 07:00" (a + is a space in a
+        # query string): read it as the offset it was meant to be.
+        if re.search(r"\d \d{2}:?\d{2}$", text):
+            text = "+".join(text.rsplit(" ", 1))
         when = service.parse_time(text, now, "as_of") if text else None
+        if when is not None:
+            try:
+                year = when.astimezone(UTC).year
+            except OverflowError:
+                year = 0
+            if not FIRST_YEAR <= year <= LAST_YEAR:
+                raise UsageError(f"as_of: {text!r} is outside {FIRST_YEAR}-{LAST_YEAR}")
         return cls("vi" if lang == "vi" else "en", when, text)
 
     @property
@@ -123,7 +137,9 @@ def province(ws: Workspace, store: Store, query: Query, now: datetime, code: str
     rows = []
     for step in matrix.steps:
         cell = matrix.cell(chosen.code, step.id)
-        history = history_lines(store, chosen.code, step.id, zone, lang, limit=HISTORY_LINES)
+        history = history_lines(
+            store, chosen.code, step.id, zone, lang, limit=HISTORY_LINES, until=query.as_of
+        )
         rows.append(
             {
                 "id": step.id,
@@ -223,21 +239,25 @@ def _as_of(matrix: Matrix, lang: Lang) -> str:
 
 
 def _picker(store: Store, query: Query, now: datetime, matrix: Matrix) -> dict[str, Any]:
-    """The recorded evaluations to choose a past table from (oldest first), and which one the
-    page shows; "" stands for now (the live page)."""
+    """The recorded evaluations to choose a past table from, oldest first, and which one the
+    page shows; "" stands for now (the live page).  The latest `PICKER_TIMES` evaluations up
+    to now are offered; any other time can be typed into the time field."""
     zone = matrix.checklist.timezone
-    times = store.evaluation_times(query.as_of or now, PICKER_TIMES)
-    if query.as_of is not None:  # times after the chosen one exist too: offer them
-        later = [t for t in store.evaluation_times(now, PICKER_TIMES) if t > query.as_of]
-        times = sorted(set(times) | set(later))[-PICKER_TIMES:]
-    options = [(t.isoformat(), long_time(t, zone)) for t in times]
-    chosen = query.as_of.isoformat() if query.as_of else ""
-    if chosen and chosen not in {value for value, _ in options}:
-        options.append((chosen, long_time(query.as_of, zone)))  # type: ignore[arg-type]
-        options.sort()
+    times = {t.astimezone(UTC) for t in store.evaluation_times(now, PICKER_TIMES)}
+    chosen = query.as_of.astimezone(UTC) if query.as_of is not None else None
+    if chosen is not None:
+        times.add(chosen)
+    options = [(t.isoformat(), long_time(t, zone)) for t in sorted(times)]
     _ = words(query.lang)
     options.append(("", _("now (live)")))
-    return {"options": options, "chosen": chosen, "lang": query.lang}
+    local = query.as_of.astimezone(ZoneInfo(zone)) if query.as_of is not None else None
+    return {
+        "options": options,
+        "chosen": chosen.isoformat() if chosen is not None else "",
+        "lang": query.lang,
+        "typed": local.strftime("%Y-%m-%dT%H:%M") if local is not None else "",
+        "zone": zone,
+    }
 
 
 def _symbol(status: str) -> str:
