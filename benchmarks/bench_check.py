@@ -6,11 +6,15 @@ A fast local HTTP server (aiohttp, its own process) answers every commune's URL.
 with `--steps` commune-level http steps gives 3,321 × steps probes (2 steps: 6,642).  The
 baseline is `benchmarks/bare_loop.py`: one aiohttp session fetching the same URLs with 64 in
 flight, nothing else.  Both are timed as whole processes (start-up included), `--repeat`
-times, interleaved; the script prints median probes/s, CPU seconds, the ratio cutover/bare,
-and each process's peak RSS.
+times, interleaved; the script prints median probes/s, CPU seconds (user + system of the
+process), the ratio cutover/bare (by wall time, and by CPU seconds, which moves less with
+other load on the machine), and each process's peak RSS.
+`check` with the store is timed twice: into an empty store (a first run: every result is a
+new row) and into a store that already holds one run over the same URLs (the steady state of
+cron: results identical to a unit's latest row are not written, the run confirms them).
 `--big-steps 15` (49,815 probes) measures µs per probe and peak memory at national scale.
-`--before SRC` also times another version (`git archive main src | tar -x -C /tmp/main`, then
-`--before /tmp/main/src`) in the same run.
+`--before SRC` also times another version's `check` (`git archive main src | tar -x -C
+/tmp/main`, then `--before /tmp/main/src`) in the same run.
 """
 
 from __future__ import annotations
@@ -65,8 +69,12 @@ def checklist(steps: int) -> str:
     return "\n".join(body) + "\n"
 
 
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds (user + system) and peak RSS (KB) of one whole process."""
+def run(cmd: list[str], env: dict[str, str], fresh: Path | None = None) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (KB) of one whole process;
+    `fresh`, a store file, is removed first."""
+    if fresh is not None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{fresh}{suffix}").unlink(missing_ok=True)
     began = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -92,7 +100,8 @@ def measure(steps: int, repeat: int, base: str, folder: Path, before: Path | Non
     listing = folder / f"urls-{steps}.txt"
     listing.write_text("\n".join(urls(base) * steps) + "\n", encoding="utf-8")
     probes = len(urls(base)) * steps
-    env = {**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(folder / "bench.db")}
+    env = {**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(folder / f"steady-{steps}.db")}
+    first_db = folder / f"first-{steps}.db"
     bare = [sys.executable, str(HERE / "bare_loop.py"), str(listing)]
     common = ["check", "--all", "--checklist", str(path), "--endpoints", str(overlay),
               "--format", "json", "--jobs", "64", "--per-host", "64"]  # fmt: skip
@@ -100,31 +109,43 @@ def measure(steps: int, repeat: int, base: str, folder: Path, before: Path | Non
     stored = [sys.executable, "-m", "cutover", *common]
     commands = {
         "bare aiohttp loop": bare,
-        "cutover check --no-store": tool,
-        "cutover check (store)": stored,
+        "check --no-store": tool,
+        "check, empty store": stored,
+        "check, store has a run": stored,
     }
     envs = dict.fromkeys(commands, env)
+    envs["check, empty store"] = {**env, "CUTOVER_DB": str(first_db)}
+    fresh = {"check, empty store": first_db}
+    run(stored, env)  # untimed: the steady-state store's previous run
     if before is not None:  # another version's source tree, run by the same interpreter
-        commands["before: check --no-store"] = tool
-        envs["before: check --no-store"] = {**env, "PYTHONPATH": str(before)}
+        old = {**env, "PYTHONPATH": str(before), "CUTOVER_DB": str(folder / f"b-{steps}.db")}
+        commands["before: --no-store"] = tool
+        commands["before: empty store"] = stored
+        commands["before: store has a run"] = stored
+        envs["before: --no-store"] = envs["before: store has a run"] = old
+        envs["before: empty store"] = {**old, "CUTOVER_DB": str(folder / f"b-first-{steps}.db")}
+        fresh["before: empty store"] = folder / f"b-first-{steps}.db"
+        run(stored, old)
     # Interleaved (bare, tool, stored, bare, …) so that load from elsewhere on the machine
     # falls on every command alike; the medians are compared.
     samples: dict[str, list[tuple[float, float, int]]] = {name: [] for name in commands}
     for _ in range(repeat):
         for name, cmd in commands.items():
-            samples[name].append(run(cmd, envs[name]))
-    rows = {}
+            samples[name].append(run(cmd, envs[name], fresh.get(name)))
+    rows, cpus = {}, {}
     for name, runs in samples.items():
         wall = statistics.median(s[0] for s in runs)
         cpu = statistics.median(s[1] for s in runs)
-        rows[name] = wall
+        rows[name], cpus[name] = wall, cpu
         peak = max(s[2] for s in runs) / 1024
         rate, each = probes / wall, wall / probes * 1e6
-        print(f"  {name:<26} {wall:6.2f} s {rate:7,.0f} probes/s {each:4.0f} µs/probe"
+        print(f"  {name:<24} {wall:6.2f} s {rate:7,.0f} probes/s {each:4.0f} µs/probe"
               f"  cpu {cpu:5.2f} s  peak {peak:4.0f} MB")  # fmt: skip
-    base_wall = rows["bare aiohttp loop"]
+    # The ratio by CPU seconds moves less with the load from elsewhere than the one by wall time.
+    base_wall, base_cpu = rows["bare aiohttp loop"], cpus["bare aiohttp loop"]
     for name in (n for n in commands if n != "bare aiohttp loop"):
-        print(f"  {name} / bare loop (probes/s): {base_wall / rows[name]:.2f}x")
+        print(f"  {name} / bare loop (probes/s): {base_wall / rows[name]:.2f}x"
+              f"  (by CPU seconds: {base_cpu / cpus[name]:.2f}x)")  # fmt: skip
 
 
 def main() -> None:
@@ -132,9 +153,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--big-steps", type=int, default=0)
-    parser.add_argument(
-        "--before", type=Path, help="Also time `check --no-store` from this src/ directory."
-    )
+    parser.add_argument("--before", type=Path, help="Also time `check` from this src/ directory.")
     args = parser.parse_args()
     port = free_port()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
