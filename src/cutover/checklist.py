@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, field_validator
 
@@ -17,7 +17,9 @@ from cutover.errors import ConfigError, Problem, UsageError
 from cutover.geo import BaseUrl, Geography, Province
 from cutover.models import Strict, capped, first_close, shown, validate
 from cutover.probes import AnyProbe
-from cutover.yamlio import Document, load_file
+
+if TYPE_CHECKING:
+    from cutover.yamlio import Document
 
 SIX_CLEARS = ("owner", "task", "due", "responsible", "deliverable", "authority")
 _DURATION = re.compile(r"^([0-9]{1,6})\s*(m|h|d|w)$")  # 999999w fits in a timedelta
@@ -388,6 +390,8 @@ def _exists(path: Path) -> bool:
 
 
 def load_checklist(name: str | None, geo: Geography, endpoints: Endpoints) -> LoadedChecklist:
+    from cutover.yamlio import load_file
+
     path, display, local = resolve_checklist_path(name)
     return load_checklist_document(load_file(path, display), geo, endpoints, local=local)
 
@@ -395,4 +399,6 @@ def load_checklist(name: str | None, geo: Geography, endpoints: Endpoints) -> Lo
 def load_overlay(path: Path | None) -> Overlay | None:
     if path is None:
         return None
+    from cutover.yamlio import load_file
+
     return validate(Overlay, load_file(path))

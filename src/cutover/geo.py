@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from functools import cached_property
 from importlib.metadata import version
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
 from cutover.errors import ConfigError, Problem, UsageError
 from cutover.models import Strict, capped, validate
-from cutover.yamlio import Document
+
+if TYPE_CHECKING:
+    from cutover.yamlio import Document
 
 UNIT_TYPES = {"xã": "communes", "phường": "wards", "đặc khu": "special_zones"}
 _SCHEMES = ("http://", "https://")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cutover.errors import ConfigError, Problem
-from cutover.yamlio import Document, KeyPath
+
+if TYPE_CHECKING:
+    from cutover.yamlio import Document, KeyPath
 
 M = TypeVar("M", bound="Strict")
 

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -228,7 +229,10 @@ def _by_deadline(
     return ("failing" if evidence else "pending"), reason
 
 
+@lru_cache(maxsize=4096)
 def english(reason: Reason) -> str:
+    """The English text of a reason.  Cells share few distinct reasons (every unit of a step
+    past its deadline says the same), so the text is made once per reason, not per unit."""
     from cutover.reasons import said
 
     return said(reason, "en")
@@ -280,7 +284,7 @@ def _cell(
         ev = evidence.get((p, step.id, ""))
         done_before = (p, step.id, "") in history.was_done
         status, why = unit_status(step, ev, as_of, warning, done_before, unseen)
-        source, by = _origin([ev])
+        source, by = _origin_of(ev)
         at = ev.at if ev else None
         insecure = bool(ev and ev.insecure)
         return Cell(
@@ -291,7 +295,7 @@ def _cell(
         ev = evidence.get((p, step.id, commune.code))
         done_before = (p, step.id, commune.code) in history.was_done
         status, why = unit_status(step, ev, as_of, warning, done_before, unseen)
-        source, by = _origin([ev])
+        source, by = _origin_of(ev)
         at = ev.at if ev else None
         units.append(UnitCell(commune, status, english(why), why, at, source, by))
     return _commune_cell(p, step.id, tuple(units), evidence)
@@ -325,6 +329,17 @@ def _commune_cell(
     return Cell(
         p, step, status, english(why), latest, done, n, insecure, None, why, source, by, units
     )
+
+
+def _origin_of(ev: Evidence | None) -> tuple[Source | None, str | None]:
+    """`_origin([ev])` for one unit, without building sets (it runs once per unit)."""
+    if ev is None:
+        return None, None
+    if ev.source == "probe":
+        return "probe", None
+    if ev.source == "attestation":
+        return "attestation", ev.by or None
+    return _origin([ev])
 
 
 def _origin(found: list[Evidence | None]) -> tuple[Source | None, str | None]:

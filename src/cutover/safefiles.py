@@ -18,6 +18,7 @@ from pathlib import Path
 from cutover.errors import UsageError
 
 CHUNK = 1 << 20
+YAML_LIMIT = 5 * 1024 * 1024  # the largest YAML file we read (`yamlio.MAX_BYTES`)
 MAX_EVIDENCE_BYTES = 4 << 30  # what `sha256_regular` hashes at most, unless told otherwise
 
 # Flags some systems lack (Windows has no FIFOs to block on, and needs O_BINARY).

@@ -88,19 +88,67 @@ def prepare(
 ) -> Context:
     """Load the files of a selection.  `CUTOVER_ENDPOINTS` in `environ` names the overlay when
     the selection does not."""
-    geo = geo or load_geography(sel.provinces_file)
-    given = overlay is not None
-    if overlay is None:
-        env_overlay = (environ or {}).get("CUTOVER_ENDPOINTS")
-        path = sel.endpoints or (Path(env_overlay) if env_overlay else None)
-        overlay = load_overlay(path)
-        given = path is not None
-    endpoints = Endpoints(geo, overlay)
-    loaded = load_checklist(sel.checklist, geo, endpoints)
+    cached = None
+    if geo is None and overlay is None and environ is not None:
+        env_overlay = environ.get("CUTOVER_ENDPOINTS")
+        if sel.endpoints is None and not env_overlay:  # an overlay bypasses the cache
+            cached = _cached_workspace(sel, environ)
+    if cached is not None:
+        geo, loaded = cached
+        given = False
+        endpoints = Endpoints(geo, None)
+    else:
+        geo = geo or load_geography(sel.provinces_file)
+        given = overlay is not None
+        if overlay is None:
+            env_overlay = (environ or {}).get("CUTOVER_ENDPOINTS")
+            path = sel.endpoints or (Path(env_overlay) if env_overlay else None)
+            overlay = load_overlay(path)
+            given = path is not None
+        endpoints = Endpoints(geo, overlay)
+        loaded = load_checklist(sel.checklist, geo, endpoints)
     provinces, notes = geo.select_noting(sel.provinces)
     steps = plan.select_steps(loaded.checklist, sel.steps, sel.tag)
     notes = [*stray_files(sel, geo, loaded), *notes]
     return Context(geo, loaded, endpoints, provinces, steps, tuple(notes), given)
+
+
+def _cached_workspace(
+    sel: Selection, environ: Mapping[str, str]
+) -> tuple[Geography, LoadedChecklist] | None:
+    """The geography and checklist of `sel` from the private cache (`cutover.workspace_cache`),
+    loaded from the very bytes hashed for the key and kept on a miss; None when the cache is
+    off or either file cannot be read (the ordinary loaders then say why)."""
+    from cutover import workspace_cache
+    from cutover.checklist import load_checklist_document, resolve_checklist_path
+    from cutover.geo import default_provinces_path, load_document
+    from cutover.safefiles import YAML_LIMIT, FileRefused, read_regular
+
+    folder = workspace_cache.directory(environ)
+    if folder is None:
+        return None
+    if sel.provinces_file is None:
+        geo_path, geo_name = default_provinces_path()
+    else:
+        geo_path, geo_name = sel.provinces_file, str(sel.provinces_file)
+    try:
+        list_path, list_name, local = resolve_checklist_path(sel.checklist)
+        geo_raw = read_regular(geo_path, what=geo_name, limit=YAML_LIMIT)
+        list_raw = read_regular(list_path, what=list_name, limit=YAML_LIMIT)
+    except (FileRefused, UsageError, OSError):
+        return None
+    name = workspace_cache.key([(geo_name, geo_raw), (f"{list_name}\0{local}", list_raw)])
+    found = workspace_cache.load(folder, name)
+    if found is not None:
+        return found
+    from cutover.yamlio import load_bytes
+
+    geo = load_document(load_bytes(geo_raw, geo_name))
+    loaded = load_checklist_document(
+        load_bytes(list_raw, list_name), geo, Endpoints(geo, None), local=local
+    )
+    workspace_cache.save(folder, name, geo, loaded)
+    return geo, loaded
 
 
 def stray_files(sel: Selection, geo: Geography, loaded: LoadedChecklist) -> list[str]:

@@ -23,9 +23,9 @@ from typing import Any, NoReturn
 import yaml
 
 from cutover.errors import ConfigError, Problem
-from cutover.safefiles import FileRefused, read_regular
+from cutover.safefiles import YAML_LIMIT, FileRefused, read_regular
 
-MAX_BYTES = 5 * 1024 * 1024
+MAX_BYTES = YAML_LIMIT
 MAX_NODES = 50_000  # values, aliases counted each time they expand (shipped files: < 1,000)
 MAX_DEPTH = 100  # nested collections; the shipped files need fewer than 10
 MAX_NUMBER = 100  # characters in a number: longer is a typo or an attack, not a count
