@@ -198,17 +198,24 @@ def _png_is_not_blank(data: bytes) -> bool:
     return len(set(pixels)) > 50  # a blank page decompresses to a handful of byte values
 
 
+# Headless Chromium on a machine with no network: without the background-networking flags
+# it keeps trying Google's hosts.  (tests/test_serve.py launches it with the same flags.)
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
 def chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Open `page` in headless Chromium (`--dump-dom`, `--screenshot=…`), console to stderr."""
     flags = [
         "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *CHROMIUM_FLAGS,
         f"--user-data-dir={profile}",
         "--enable-logging=stderr",
         "--v=0",

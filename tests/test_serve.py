@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from conftest import DEMO_TAG
+from test_render import CHROMIUM_FLAGS
 
 # The telegram of 28 June 2025: done counts of the steps it names.
 TELEGRAM = {
@@ -36,15 +37,6 @@ TELEGRAM = {
     "agency-eid-codes": "33/34",
 }
 REFRESH_S = 0.3  # the server's change check in these tests
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _environ(db: Path | str) -> dict[str, str]:

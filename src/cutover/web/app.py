@@ -343,6 +343,20 @@ def _etag(version: str, query: pages.Query) -> str:
     return f'"{version}.{query.lang}"'
 
 
+def _conditional(
+    request: web.Request,
+) -> tuple[pages.Query, str, str, web.Response | None]:
+    """A request's query, the version it is answered under, its ETag, and a 304 when the
+    client already has that version (nothing is computed then)."""
+    query = _query(request)
+    version = request.app[SITE].version
+    etag = _etag(version, query)
+    unchanged = None
+    if _not_modified(request, etag):
+        unchanged = web.Response(status=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
+    return query, version, etag, unchanged
+
+
 def _not_modified(request: web.Request, etag: str) -> bool:
     return etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]
 
@@ -379,11 +393,9 @@ async def _page(
     title: Callable[[dict[str, Any]], str],
 ) -> web.StreamResponse:
     site = request.app[SITE]
-    query = _query(request)
-    version = site.version
-    etag = _etag(version, query)
-    if _not_modified(request, etag):
-        return web.Response(status=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
+    query, version, etag, unchanged = _conditional(request)
+    if unchanged is not None:
+        return unchanged
     fragment = request.query.get("fragment") == "1"
 
     def make(store: Store) -> _Rendered:
@@ -480,11 +492,9 @@ async def drill_down(request: web.Request) -> web.StreamResponse:
 
 async def matrix_json(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
-    query = _query(request)
-    version = site.version
-    etag = _etag(version, query)
-    if _not_modified(request, etag):
-        return web.Response(status=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
+    query, version, etag, unchanged = _conditional(request)
+    if unchanged is not None:
+        return unchanged
 
     def make(store: Store) -> _Rendered:
         text = pages.matrix_json(site.ws, store, query, site.settings.clock())
