@@ -2,14 +2,16 @@
 
 - Every page and document is computed in a reader thread with its own store connection
   (SQLite and psycopg connections belong to one thread), so a slow read never stalls the
-  event loop; a read is stopped after `query_timeout` by the store itself and a request
-  after `request_timeout` by the app.
-- A watcher asks the store for its change marker every `live_every` seconds (index seeks
-  only) and, when it moved or a minute passed (deadlines turn cells overdue without a write),
-  recomputes the national statuses.  Their digest and the marker make the *version*: the
-  ETag of every response, the key of the page cache, and what `/events` sends to open pages.
-- Identical requests in flight share one computation, so fifty clients asking at once after
-  a change cost one matrix.
+  event loop; a request's store work is stopped after `query_timeout` by the store itself
+  and the request after `request_timeout` by the app.  A thread whose store failed opens it
+  again on its next read.
+- A watcher, on a thread of its own, asks the store for its change marker every
+  `live_every` seconds (index seeks only) and, when it moved or the minute changed (the
+  "as of" line; deadlines turn cells overdue without a write), makes a new *version* from
+  the two: the ETag of every response, the key of the page cache, and what `/events` sends
+  to open pages.
+- Identical requests share one computation per version (gzipped once), so fifty clients
+  asking at once after a change cost one matrix.
 - Every response carries a strict Content-Security-Policy: scripts, styles, fetches and
   forms only from this origin, no frames, no plugins, no base URL.
 """
@@ -114,8 +116,6 @@ class Site:
     marker: str | None = None
     problem: str = ""  # the last store error the watcher met ("" when healthy)
     healthy_at: float = field(default_factory=time.monotonic)  # the last good check
-    checked_at: float = float("-inf")
-    digested_at: float = float("-inf")
     minute: int = -1  # the wall-clock minute of the version
     listeners: set[asyncio.Queue[str | None]] = field(default_factory=set)
     watcher: asyncio.Task[None] | None = None
@@ -216,19 +216,13 @@ class Site:
         also moves each minute: the live page says "as of" the minute it shows, and deadlines
         turn cells at-risk or overdue without any write."""
         marker = await self.read(lambda store: store.change_marker(), control=True)
-        now = time.monotonic()
-        self.checked_at = now
         clock = self.settings.clock
         minute = int(clock().timestamp() // MINUTE_S)
         if marker == self.marker and minute == self.minute:
             return False
-        live = pages.Query(self.ws.lang, None)
-        digest = await self.read(
-            lambda store: pages.status_digest(pages.matrix_at(self.ws, store, live, clock())),
-            control=True,
-        )
-        self.marker, self.minute, self.digested_at = marker, minute, now
-        version = hashlib.sha256(f"{marker}/{digest}/{minute}".encode()).hexdigest()[:16]
+        self.marker, self.minute = marker, minute
+        # What a page shows depends on the store and on the clock (to the minute) only.
+        version = hashlib.sha256(f"{marker}/{minute}".encode()).hexdigest()[:16]
         if version == self.version:
             return False
         self.version = version

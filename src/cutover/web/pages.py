@@ -4,8 +4,6 @@ threads, one store connection per thread).  Pages reuse the HTML report's view m
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -96,18 +94,6 @@ class Query:
 
 def matrix_at(ws: Workspace, store: Store, query: Query, now: datetime) -> Matrix:
     return service.stored_matrix(ws.ctx, store, query.as_of or now, None, ws.silent_after)
-
-
-def status_digest(matrix: Matrix) -> str:
-    """What a reader of the live page would see change: every cell's status, reason, fraction
-    and who attested, and who is silent.  Recomputed as time passes (a deadline turns a cell
-    overdue without any write), so the page learns of that too."""
-    cells = [
-        (k, c.status, c.reason, c.fraction, c.by, [(u.commune.code, u.status) for u in c.units])
-        for k, c in sorted(matrix.cells.items())
-    ]
-    blob = json.dumps([cells, sorted(matrix.silent)], default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 # --- the pages' contexts --------------------------------------------------------------------
