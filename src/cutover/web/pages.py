@@ -14,15 +14,8 @@ from zoneinfo import ZoneInfo
 from cutover import service
 from cutover.errors import UsageError
 from cutover.i18n import Lang, words
-from cutover.render.base import (
-    RenderOptions,
-    long_time,
-    province_name,
-    reason,
-    step_numbers,
-    title,
-)
-from cutover.render.report import Links, build, communes, css_class
+from cutover.render.base import RenderOptions, long_time, province_name
+from cutover.render.report import Links, build, communes
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -111,6 +104,8 @@ def national(ws: Workspace, store: Store, query: Query, now: datetime) -> dict[s
 
 
 def province(ws: Workspace, store: Store, query: Query, now: datetime, code: str) -> dict[str, Any]:
+    """Every step of one province: the report's step and cell views (status, reason, who
+    attested, the drill-down link), with the evidence time and the step's recent history."""
     from cutover.people import history_lines
 
     chosen = _province(ws, code)
@@ -118,36 +113,23 @@ def province(ws: Workspace, store: Store, query: Query, now: datetime, code: str
     matrix = service.stored_matrix(ctx, store, query.as_of or now, None, ws.silent_after)
     lang = query.lang
     zone = matrix.checklist.timezone
-    numbers = step_numbers(matrix)
     links = Links(query.suffix(ws.lang), web=True)
+    report = build(matrix, RenderOptions(lang=lang), links, chart=False)
     rows = []
-    for step in matrix.steps:
+    for step, view in zip(report.steps, report.rows[0].cells, strict=True):
         cell = matrix.cell(chosen.code, step.id)
         history = history_lines(
             store, chosen.code, step.id, zone, lang, limit=HISTORY_LINES, until=query.as_of
         )
+        earlier = f"{'> ' if history.more else ''}{history.earlier:,}" if history.earlier else ""
         rows.append(
             {
-                "id": step.id,
-                "number": numbers[step.id],
-                "title": title(step, lang),
-                "due": long_time(step.due, zone),
-                "owner": step.owner or "",
-                "level": step.level,
-                "css": css_class(cell.status),
-                "status": cell.status,
-                "symbol": _symbol(cell.status),
-                "label": _label(cell.status, lang),
-                "reason": reason(cell, lang) if cell.status != "done" else "",
+                "step": step,
+                "cell": view,
                 "evidence": long_time(cell.evidence_at, zone) if cell.evidence_at else "",
-                "source": cell.source or "",
-                "by": cell.by or "",
                 "fraction": cell.fraction or "",
-                "communes": links.communes(chosen.code, step.id) if cell.units else "",
                 "history": history.lines,
-                "earlier": f"{'> ' if history.more else ''}{history.earlier:,}"
-                if history.earlier
-                else "",
+                "earlier": earlier,
             }
         )
     return {
@@ -244,15 +226,3 @@ def _picker(store: Store, query: Query, now: datetime, matrix: Matrix) -> dict[s
         "typed": local.strftime("%Y-%m-%dT%H:%M") if local is not None else "",
         "zone": zone,
     }
-
-
-def _symbol(status: str) -> str:
-    from cutover.render.base import SYMBOL
-
-    return SYMBOL[status]
-
-
-def _label(status: str, lang: Lang) -> str:
-    from cutover.render.base import label
-
-    return label(status, lang)
