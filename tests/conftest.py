@@ -131,14 +131,19 @@ DEMO_AS_OF = "2025-06-28T13:00:00+07:00"
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo run once for the whole session into a real SQLite file (the telegram scenario,
     every province, the telegram steps).  Tests that write copy it with `demo_copy`."""
+    return record_demo(tmp_path_factory.mktemp("demo") / "demo.db")
+
+
+def record_demo(path: Path, as_of: str | None = None) -> Path:
+    """The telegram demo (every province, the telegram steps) run into a SQLite file at
+    `path`, on the scenario's clock or at `as_of`."""
     import asyncio
 
     from cutover.demo import demo_store, prepare_demo, run_demo
     from cutover.env import Environment
 
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
     env = Environment(environ={})
-    demo = prepare_demo(None, DEMO_TAG, None, env)
+    demo = prepare_demo(None, DEMO_TAG, as_of, env)
     with demo_store(path, env) as store:
         _, run = asyncio.run(run_demo(demo, store))
     assert not run.interrupted and run.count == 3559

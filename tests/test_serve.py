@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DEMO_TAG
+from conftest import record_demo
 from test_render import CHROMIUM_FLAGS
 
 # The telegram of 28 June 2025: done counts of the steps it names.
@@ -110,19 +110,8 @@ class Server:
 @pytest.fixture(scope="module")
 def live_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The telegram demo recorded now (one run of the simulator for this module)."""
-    import asyncio
-
-    from cutover.demo import demo_store, prepare_demo, run_demo
-    from cutover.env import Environment
-
-    path = tmp_path_factory.mktemp("serve") / "live.db"
-    env = Environment(environ={})
     now = datetime.now(UTC).replace(microsecond=0).isoformat()
-    demo = prepare_demo(None, DEMO_TAG, now, env)
-    with demo_store(path, env) as store:
-        _, run = asyncio.run(run_demo(demo, store))
-    assert run.count == 3559
-    return path
+    return record_demo(tmp_path_factory.mktemp("serve") / "live.db", now)
 
 
 @pytest.fixture

@@ -218,6 +218,18 @@ def plan_batch(
     return rows, repeats, fresh
 
 
+def unit_filter(province: str | None, step: str | None) -> tuple[str, list[str]]:
+    """The condition on units `u` of `timeline`'s filter (None: any), and its arguments."""
+    where, args = [], []
+    if province:
+        where.append("u.province = ?")
+        args.append(province)
+    if step:
+        where.append("u.step = ?")
+        args.append(step)
+    return " AND ".join(where) or "1 = 1", args
+
+
 class SqlReader:
     """Every read of the store contract, over two hooks a backend provides: `_rows` (run one
     statement, return its rows) and `translated` (turn the driver's errors into StoreError).
@@ -498,14 +510,7 @@ class SqlReader:
         among them, each with the event before it on its unit (with `latest` + 1).
 
         With `until`, nothing stamped after it (the history of a past table)."""
-        where, args = [], []
-        if province:
-            where.append("u.province = ?")
-            args.append(province)
-        if step:
-            where.append("u.step = ?")
-            args.append(step)
-        cond = " AND ".join(where) or "1 = 1"
+        cond, args = unit_filter(province, step)
         s = to_us(since) if since is not None else -(2**62)
         e = to_us(until) if until is not None else 2**62
         if latest is None:
@@ -586,14 +591,7 @@ class SqlReader:
     ) -> int:
         """How many events `timeline` has for the filter stamped at or after `since` and
         before `before`, counting at most `cap` of each kind (an index range per unit)."""
-        where, args = [], []
-        if province:
-            where.append("u.province = ?")
-            args.append(province)
-        if step:
-            where.append("u.step = ?")
-            args.append(step)
-        cond = " AND ".join(where) or "1 = 1"
+        cond, args = unit_filter(province, step)
         window = (to_us(since) if since is not None else -(2**62), to_us(before))
         units = f"SELECT u.id FROM units u WHERE {cond}"
         total = 0
