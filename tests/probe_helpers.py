@@ -41,7 +41,7 @@ def probe(
                 ctx.resolve = believed
             try:
                 async with asyncio.timeout(limits.timeout):
-                    return await timed(lambda: concrete.run(ctx))
+                    return await timed(concrete, ctx)
             except TimeoutError:
                 return Outcome.unknown(f"timed out after {limits.timeout:g} s")
 

@@ -36,6 +36,19 @@ def test_http_pass_and_fail(telegram_sim) -> None:  # type: ignore[no-untyped-de
     assert missing.reason.endswith("expected status 200, got 404")
 
 
+def test_http_header_names_are_case_insensitive(telegram_sim) -> None:  # type: ignore[no-untyped-def]
+    """HTTP header names are case-insensitive (RFC 9110 §5.1): a checklist that writes
+    `content-type` matches a server that sends `Content-Type`."""
+    url = f"{telegram_sim.base_url}/national/api/provinces/01/dossier-sync"
+    for name in ("content-type", "CONTENT-TYPE", "Content-Type"):
+        assert (
+            probe({"kind": "http", "url": url, "expect": {"headers": {name: "json"}}}).status
+            == "pass"
+        )
+    out = probe({"kind": "http", "url": url, "expect": {"headers": {"content-type": "xml"}}})
+    assert out.status == "fail" and "application/json" in out.reason
+
+
 def test_http_body_and_regex(telegram_sim) -> None:  # type: ignore[no-untyped-def]
     url = f"{telegram_sim.base_url}/p/12/portal/"
     assert (

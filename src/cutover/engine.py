@@ -23,11 +23,12 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from cutover import templates
+from cutover import plan, templates
 from cutover.checklist import Endpoints
 from cutover.geo import Province
 from cutover.plan import Target
@@ -43,8 +44,13 @@ REASON_CAP = 300  # an exception message is evidence, not a dump
 # Probes parked for a busy host keep their rendered spec up to this many (about 1.4 kB each);
 # past it they keep only their target and are rendered again when they run.
 PARKED_RENDERED = 4096
-# Targets a worker prepares in a row before it lets the event loop run (rendering is CPU).
+# Targets a worker looks at in a row before it lets the event loop run (when their hosts are
+# full, it parks them and looks further).
 SCAN_BATCH = 32
+# Targets rendered in a row, ahead of the workers that run them.  Rendering a batch in a tight
+# loop costs about a third of rendering each target between network events, as each worker
+# used to (measured at 6,642 probes: about 0.1 s less CPU); the batch holds ~200 kB.
+RENDER_AHEAD = 128
 # A timer of an _Alarm fires at most this often: a deadline may be late by this much.
 ALARM_GRAIN = 0.005
 
@@ -190,7 +196,7 @@ class _Prober:
 
     def __init__(self, ctx: ProbeContext, endpoints: Endpoints, secrets: Secrets) -> None:
         self.ctx, self.endpoints, self.secrets = ctx, endpoints, secrets
-        self._endpoint_values: dict[str, dict[str, str]] = {}
+        self._province_values: dict[str, dict[str, str | None]] = {}
         self._templates: dict[int, _Template] = {}  # by id of a step's spec (kept alive)
 
     def prepare(self, target: Target) -> ProbeSpec | Outcome:
@@ -202,7 +208,7 @@ class _Prober:
 
     def _render(self, target: Target) -> ProbeSpec | Outcome:
         try:
-            values = target.values(self._endpoints_of(target.province))
+            values = target.values(self._values_of(target.province))
             spec = target.step.verify
             template = self._templates.get(id(spec))
             if template is None:
@@ -215,12 +221,15 @@ class _Prober:
         except ValidationError as exc:
             return Outcome.unknown(f"probe invalid once rendered: {exc.errors()[0]['msg']}")
 
-    def _endpoints_of(self, province: Province) -> dict[str, str]:
-        """Rendered when a target needs them, inside its error handling: an overlay pattern
-        that cannot be rendered for one province costs that province's cells only."""
-        if province.code not in self._endpoint_values:
-            self._endpoint_values[province.code] = self.endpoints.for_province(province)
-        return self._endpoint_values[province.code]
+    def _values_of(self, province: Province) -> dict[str, str | None]:
+        """A province's template values, its endpoints included, worked out once.  Rendered
+        when a target needs them, inside its error handling: an overlay pattern that cannot
+        be rendered for one province costs that province's cells only."""
+        values = self._province_values.get(province.code)
+        if values is None:
+            endpoints = self.endpoints.for_province(province)
+            values = self._province_values[province.code] = plan.base_values(province, endpoints)
+        return values
 
 
 class _Pool:
@@ -236,6 +245,7 @@ class _Pool:
     ) -> None:
         limits = prober.ctx.limits
         self._pending: Iterator[Target] = iter(targets)
+        self._prepared: deque[tuple[Target, ProbeSpec | Outcome]] = deque()
         self._exhausted = False
         self._prober, self._deliver = prober, deliver
         self._per_host = max(1, limits.per_host)
@@ -300,8 +310,11 @@ class _Pool:
     async def _next_target(self) -> _Job | None:
         """The next target that can run now (parking those whose host is full), or None when
         no target is left."""
-        for scanned, target in enumerate(self._pending, 1):
-            spec = self._prober.prepare(target)
+        prepared = self._prepared
+        scanned = 0
+        while prepared or self._prepare_more():
+            target, spec = prepared.popleft()
+            scanned += 1
             if isinstance(spec, Outcome):
                 self._deliver(target, spec)
             elif (job := self._admit(target, spec)) is not None:
@@ -314,6 +327,13 @@ class _Pool:
         if not self._parked:
             self._wake(all_=True)
         return None
+
+    def _prepare_more(self) -> bool:
+        """Renders the next RENDER_AHEAD targets in a row; False when none is left."""
+        prepare, prepared = self._prober.prepare, self._prepared
+        for target in islice(self._pending, RENDER_AHEAD):
+            prepared.append((target, prepare(target)))
+        return bool(prepared)
 
     def _admit(self, target: Target, spec: ProbeSpec) -> _Job | None:
         """A job to run now, or None when its host is full and it was parked."""
@@ -355,7 +375,7 @@ class _Pool:
         if job.host is not None:
             self._graces.add(job, now)
         try:
-            outcome = await timed(lambda: spec.run(self._prober.ctx))
+            outcome = await timed(spec, self._prober.ctx)
         except asyncio.CancelledError:
             if not job.expired:
                 raise

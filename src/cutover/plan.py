@@ -19,18 +19,25 @@ class Target:
     def key(self) -> tuple[str, str, str]:
         return (self.province.code, self.step.id, self.commune.code if self.commune else "")
 
-    def values(self, endpoints: dict[str, str]) -> dict[str, str | None]:
-        values: dict[str, str | None] = province_values(self.province)
-        values.update({f"endpoint.{k}": v for k, v in endpoints.items()})
-        if self.commune:
-            values.update(
-                {
-                    "commune.code": self.commune.code,
-                    "commune.name": self.commune.name,
-                    "commune.type": self.commune.type,
-                }
-            )
-        return values
+    def values(self, province_values: dict[str, str | None]) -> dict[str, str | None]:
+        """The template values of this unit: its province's (`base_values`) plus its
+        commune's."""
+        commune = self.commune
+        if commune is None:
+            return province_values
+        return {
+            **province_values,
+            "commune.code": commune.code,
+            "commune.name": commune.name,
+            "commune.type": commune.type,
+        }
+
+
+def base_values(province: Province, endpoints: dict[str, str]) -> dict[str, str | None]:
+    """The template values every unit of a province shares: its own and its endpoints'."""
+    values: dict[str, str | None] = province_values(province)
+    values.update({f"endpoint.{k}": v for k, v in endpoints.items()})
+    return values
 
 
 def select_steps(checklist: Checklist, step_ids: list[str] | None, tag: str | None) -> list[Step]:

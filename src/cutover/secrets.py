@@ -71,6 +71,8 @@ class Secrets:
 
     def redact(self, text: str) -> str:
         """Every known secret value, URL user-info and secret query values become ***."""
+        if not self._values and not self._params and "@" not in text:
+            return text  # nothing it could hide (the common case: once per probe result)
         for value in sorted(self._values, key=len, reverse=True):
             if len(value) >= SHORTEST_MASKED:
                 text = text.replace(value, MASK)

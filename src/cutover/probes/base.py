@@ -109,10 +109,11 @@ class ProbeSpec(Strict):
         raise NotImplementedError
 
 
-async def timed(coro: Callable[[], Awaitable[Outcome]]) -> Outcome:
+async def timed(spec: ProbeSpec, ctx: ProbeContext) -> Outcome:
+    """Runs a probe: `Undecided` becomes unknown and `Failed` failing, with the time it took."""
     start = time.perf_counter()
     try:
-        outcome = await coro()
+        outcome = await spec.run(ctx)
     except Undecided as exc:
         outcome = Outcome.unknown(str(exc))
     except Failed as exc:

@@ -114,7 +114,7 @@ async def _once(
     url: str,
     request: Request | None,
     cap: int,
-) -> tuple[int, dict[str, str], bytes, str]:
+) -> tuple[int, Mapping[str, str], bytes, str]:
     async with session.request(
         method,
         url,
@@ -124,7 +124,8 @@ async def _once(
         ssl=request.ssl if request is not None else True,
     ) as resp:
         body = await _read_capped(resp.content, cap)
-        return resp.status, dict(resp.headers), body, str(resp.url)
+        # aiohttp's headers as they are: looked up case-insensitively, as HTTP requires.
+        return resp.status, resp.headers, body, str(resp.url)
 
 
 def _certificate_problem(url: str, error: Exception) -> str:
