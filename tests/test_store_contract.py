@@ -301,3 +301,81 @@ def test_history_reads_a_bounded_number_of_rows(store: Store) -> None:
     assert store.timeline_count(None, None, before=far, cap=10**6) == everything
     assert store.timeline_count(None, None, before=far, cap=2) == 2 + 1 + 1  # per kind
     assert store.timeline_count("31", PROBE, before=T0, cap=10) == 0
+
+
+def test_results_reach_the_writer_in_batches(
+    store: Store, ctx: service.Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch is handed over when it is full or when its first result has waited SAVE_AFTER;
+    every result is stored all the same."""
+    from cutover import engine
+    from cutover.env import Environment, fixed_clock
+    from cutover.probes import Outcome
+
+    narrow = ctx.narrow(["31"], None)
+    targets = [t for t in narrow.targets if not t.step.verify.manual]
+    assert len(targets) > 20
+
+    async def fake_run(targets_, endpoints, limits, *, on_result, **_):  # type: ignore[no-untyped-def]
+        automated = [t for t in targets_ if not t.step.verify.manual]
+        for i, target in enumerate(automated):
+            on_result(engine.Result(*target.key, Outcome("pass", "", "200", 1.0), T0 + i * SECOND))
+            if i == 2:
+                await asyncio.sleep(service.SAVE_AFTER * 2)  # the first 3 go by the timer
+
+    handed: list[int] = []
+    start_run = store.start_run
+
+    def spying_start(start):  # type: ignore[no-untyped-def]
+        writer = start_run(start)
+        put_many = writer.put_many
+
+        def spy(results):  # type: ignore[no-untyped-def]
+            handed.append(len(results))
+            put_many(results)
+
+        writer.put_many = spy  # type: ignore[method-assign]
+        return writer
+
+    monkeypatch.setattr(store, "start_run", spying_start)
+    monkeypatch.setattr(engine, "run", fake_run)
+    monkeypatch.setattr(service, "SAVE_BATCH", 7)
+    env = replace(Environment(environ={}), clock=fixed_clock(T0))
+    run = asyncio.run(service.run_checks(narrow, Limits(), env, store=store, command="check"))
+    assert handed[0] == 3 and max(handed) == 7 and sum(handed) == len(targets)
+    assert run.record is not None and run.record.complete
+    assert store.describe().counts["results"] == len(targets)
+
+
+def test_units_another_writer_made_meanwhile_are_compared_with(
+    store: Store, ctx: service.Context
+) -> None:
+    """Units a run has not seen in its scope are made in batches; when another writer made
+    them (and wrote their rows) since, the run compares with those rows like any other."""
+    import time
+
+    from cutover.engine import Result
+    from cutover.probes import Outcome
+    from cutover.store.base import RunStart
+
+    narrow = ctx.narrow(["31"], None)
+    keys = [t.key for t in narrow.targets if not t.step.verify.manual][:12]
+    provinces = tuple(sorted({k[0] for k in keys}))
+    steps = tuple(sorted({k[1] for k in keys}))
+    start = RunStart("c", "d" * 64, "s", "check", "u", "h", "31", T0, provinces, steps, 12)
+    a = store.start_run(start)
+    a.put(Result(*keys[0], Outcome("pass", "", None, 1.0), T0))  # a reads its (empty) scope
+    deadline = time.monotonic() + 10
+    while a.written < 1 and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.01)
+    b = store.start_run(replace(start, uid="b" * 32))
+    b.put_many([Result(*k, Outcome("fail", "no", None, 1.0), T0 + SECOND) for k in keys[1:7]])
+    b.finish(interrupted=False, finished_at=T0 + 2 * SECOND, duration_s=2.0)
+    # a now sees units 1-6 (made by b, with rows) and 7-11 (new) for the first time.
+    later = T0 + 3 * SECOND
+    a.put_many([Result(*k, Outcome("fail", "no", None, 1.0), later) for k in keys[1:]])
+    record = a.finish(interrupted=False, finished_at=later + SECOND, duration_s=4.0)
+    assert record.complete
+    # b's 6 rows, a's first row and a's 5 rows for units nobody had written: no repeats.
+    assert store.describe().counts["results"] == 6 + 1 + 5
+    assert store.describe().counts["units"] == len(keys)

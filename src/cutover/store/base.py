@@ -36,7 +36,9 @@ def to_us(moment: datetime) -> int:
 
 
 def from_us(value: int) -> datetime:
-    return EPOCH + timedelta(microseconds=value)
+    # Seconds and microseconds given apart: exact, and faster than microseconds= alone.
+    seconds, micros = divmod(value, 1_000_000)
+    return EPOCH + timedelta(0, seconds, micros)
 
 
 def new_uid() -> str:
@@ -283,6 +285,10 @@ class RunWriter(Protocol):
     run_id: int
 
     def put(self, result: ProbeResultLike) -> None: ...
+
+    def put_many(self, results: Sequence[ProbeResultLike]) -> None:
+        """Several results at once (the caller no longer changes the sequence)."""
+        ...
 
     def finish(self, *, interrupted: bool, finished_at: datetime, duration_s: float) -> RunRecord:
         """Commit what is queued, record the run's end, and raise the first store error."""

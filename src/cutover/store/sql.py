@@ -611,7 +611,7 @@ class SqlReader:
 
 class QueuedWriter:
     """What every backend's run writer shares: the engine only puts results on a queue; one
-    thread takes them in batches of up to `BATCH` (or whatever arrived within 0.2 s) and hands
+    thread takes them in batches of about `BATCH` (or whatever arrived within 0.2 s) and hands
     each to `_commit`, one transaction per batch, so a crash loses at most the batch in
     flight.  After the first error nothing more is written and `finish` raises it.
 
@@ -624,7 +624,9 @@ class QueuedWriter:
     def __init__(self, run_id: int, start: RunStart) -> None:
         self.run_id = run_id
         self.start = start
-        self.queue: queue.Queue[ProbeResultLike | None] = queue.Queue()
+        # Sequences of results, handed over whole: each hand-over wakes this thread, which
+        # then contends with the event loop for the interpreter.
+        self.queue: queue.Queue[Sequence[ProbeResultLike] | None] = queue.Queue()
         self.error: StoreError | None = None
         self.seen: set[UnitKey] = set()
         self.last_at: datetime | None = None
@@ -637,7 +639,11 @@ class QueuedWriter:
         self._thread.start()
 
     def put(self, result: ProbeResultLike) -> None:
-        self.queue.put(result)
+        self.queue.put((result,))
+
+    def put_many(self, results: Sequence[ProbeResultLike]) -> None:
+        if results:
+            self.queue.put(results)
 
     def finish(self, *, interrupted: bool, finished_at: datetime, duration_s: float) -> RunRecord:
         """Commit what is queued, stop the thread, record the run's end; raise the first store
@@ -674,7 +680,7 @@ class QueuedWriter:
                 if item is None:
                     finished = True
                     break
-                batch.append(item)
+                batch += item
                 if len(batch) >= self.batch_size:
                     break
                 try:

@@ -57,6 +57,8 @@ from cutover.store.sql import (
 )
 
 BATCH = 500  # results per transaction (the store benchmark changes it)
+# New units made and read back at once: within any SQLite's limit of 999 parameters.
+REMEMBER_CHUNK = 400
 DEFAULT_BUSY_MS = 60_000
 
 
@@ -429,7 +431,11 @@ class SqliteRunWriter(QueuedWriter):
                 self._load_scope(conn)
             elif top != self._known_top:  # another writer was here: re-read what we compare
                 self._reload({self._units.get((r.province, r.step, r.commune)) for r in batch})
-            units = [self._units.get(k) or self._remember(k) for k in map(unit_key, batch)]
+            known = self._units
+            missing = [k for k in dict.fromkeys(map(unit_key, batch)) if k not in known]
+            for i in range(0, len(missing), REMEMBER_CHUNK):
+                self._remember(missing[i : i + REMEMBER_CHUNK])
+            units = [known[k] for k in map(unit_key, batch)]
             rows, repeats, fresh = plan_batch(self.run_id, batch, units, self._latest)
             conn.executemany(INSERT_RESULT, rows)
             conn.execute("COMMIT")
@@ -476,9 +482,29 @@ class SqliteRunWriter(QueuedWriter):
             if row is not None:
                 self._latest[unit] = (*row,)
 
-    def _remember(self, key: UnitKey) -> int:
-        """A unit not in the scope as first read: another writer may have made it since."""
-        unit = self.store._unit_id(self._conn, key)
-        self._units[key] = unit
-        self._reload({unit})
-        return unit
+    def _remember(self, keys: list[UnitKey]) -> None:
+        """Units not in the scope as first read: new ones (every unit of a first run), or ones
+        another writer made since.  Made in one statement, their ids read back per province
+        and step, and the latest rows of all of them read in one query."""
+        conn = self._conn
+        conn.executemany(INSERT_UNIT, keys)
+        communes: dict[tuple[str, str], list[str]] = {}
+        for province, step, commune in keys:
+            communes.setdefault((province, step), []).append(commune)
+        ids = []
+        for (province, step), names in communes.items():
+            for unit, commune in conn.execute(
+                "SELECT id, commune FROM units WHERE province = ? AND step = ? AND "
+                + in_list("commune", names),
+                (province, step, *names),
+            ):
+                self._units[(province, step, commune)] = unit
+                ids.append(unit)
+        for unit, *latest in conn.execute(
+            f"""SELECT u.id, r.id, r.at, r.outcome, r.reason, r.observed, r.insecure
+                FROM units u JOIN results r ON r.id = (SELECT x.id FROM results x
+                    WHERE x.unit_id = u.id ORDER BY x.at DESC, x.id DESC LIMIT 1)
+                WHERE {in_list("u.id", ids)}""",
+            ids,
+        ):
+            self._latest[unit] = (*latest,)
