@@ -712,3 +712,32 @@ def test_rendering_once_per_step_matches_render_spec(geo) -> None:  # type: igno
         fast = engine._Template(spec).render(values, secrets.resolve)
         assert fast == engine.render_spec(spec, values, secrets)
         assert fast.model_fields_set == spec.model_fields_set
+
+
+def test_rendering_once_per_step_matches_render_spec_for_the_shipped_checklist(geo) -> None:  # type: ignore[no-untyped-def]
+    """Every automated step of the shipped checklist, for units across every province:
+    the engine's per-step template renders what `render_spec` does, from the province's
+    shared values plus the unit's own."""
+    from cutover.secrets import Secrets
+
+    overlay = Overlay.model_validate(overlay_for("http://127.0.0.1:9"))
+    ctx = service.prepare(service.Selection(), overlay, geo)
+    secrets = Secrets({}, Path.cwd())
+    shared: dict[str, dict[str, str | None]] = {}
+    seen = 0
+    for target in ctx.targets[::7]:
+        if target.step.verify.manual:
+            continue
+        code = target.province.code
+        if code not in shared:
+            endpoints = ctx.endpoints.for_province(target.province)
+            shared[code] = plan.base_values(target.province, endpoints)
+        before = dict(shared[code])
+        values = target.values(shared[code])
+        assert shared[code] == before  # a unit's own values do not leak into its province's
+        spec = target.step.verify
+        fast = engine._Template(spec).render(values, secrets.resolve)
+        assert fast == engine.render_spec(spec, values, secrets), target.key
+        assert fast.model_fields_set == spec.model_fields_set
+        seen += 1
+    assert seen > 100

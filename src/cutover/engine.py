@@ -97,26 +97,31 @@ class _Template:
     validation as they are (nested models are not validated again), and only the others are
     rendered.  A spec with nothing to render is used as it is."""
 
-    __slots__ = ("shell", "spec", "static")
+    __slots__ = ("dynamic", "spec", "static", "validate")
 
     def __init__(self, spec: ProbeSpec) -> None:
         fields = type(spec).model_fields
         given = spec.model_fields_set
-        dynamic = {name for name in given if _templated(getattr(spec, name))}
+        names = {name for name in given if _templated(getattr(spec, name))}
         self.spec = spec
-        self.static = {(fields[n].alias or n): getattr(spec, n) for n in given - dynamic}
-        # The spec with only its templated fields marked as set: what render_model renders.
-        self.shell = (
-            type(spec).model_construct(dynamic, **{n: getattr(spec, n) for n in fields})
-            if dynamic
-            else None
-        )
+        self.static = {(fields[n].alias or n): getattr(spec, n) for n in given - names}
+        # The spec with only its templated fields marked as set: what render_model would
+        # render.  Which of them are regular expressions depends on the spec only, so each
+        # field's key, value and escaping are worked out here, once.
+        shell = type(spec).model_construct(names, **{n: getattr(spec, n) for n in fields})
+        regex = templates.regex_fields(shell)
+        self.dynamic = [
+            (fields[n].alias or n, getattr(spec, n), n in regex) for n in fields if n in names
+        ]
+        self.validate = type(spec).model_validate
 
     def render(self, values: Mapping[str, str | None], resolve: templates.Resolve) -> ProbeSpec:
-        if self.shell is None:
+        if not self.dynamic:
             return self.spec
-        rendered = templates.render_model(self.shell, values, resolve)
-        return type(self.spec).model_validate({**self.static, **rendered})
+        rendered = dict(self.static)
+        for key, value, regex in self.dynamic:
+            rendered[key] = templates.render_value(value, values, regex, resolve)
+        return self.validate(rendered)
 
 
 class _Host:

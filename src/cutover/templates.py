@@ -120,15 +120,15 @@ def render_model(
     """The fields set on a (nested) model, by alias, every string rendered: ready to be
     validated again.  Fields marked with REGEX, or named by the model's `regex_fields()`,
     get escaped values."""
-    regex = _regex_fields(model)
+    regex = regex_fields(model)
     return {
-        (info.alias or name): _render_value(getattr(model, name), values, name in regex, resolve)
+        (info.alias or name): render_value(getattr(model, name), values, name in regex, resolve)
         for name, info in type(model).model_fields.items()
         if name in model.model_fields_set
     }
 
 
-def _render_value(
+def render_value(
     value: Any, values: Mapping[str, str | None], regex: bool, resolve: Resolve | None
 ) -> Any:
     if isinstance(value, BaseModel):
@@ -136,13 +136,15 @@ def _render_value(
     if isinstance(value, str):
         return render(value, values, regex=regex, resolve=resolve)
     if isinstance(value, list):
-        return [_render_value(v, values, regex, resolve) for v in value]
+        return [render_value(v, values, regex, resolve) for v in value]
     if isinstance(value, dict):
-        return {k: _render_value(v, values, regex, resolve) for k, v in value.items()}
+        return {k: render_value(v, values, regex, resolve) for k, v in value.items()}
     return value
 
 
-def _regex_fields(model: BaseModel) -> set[str]:
+def regex_fields(model: BaseModel) -> set[str]:
+    """The fields of `model` whose values are regular expressions: substituted values are
+    escaped in them."""
     marked = set(_marked_fields(type(model)))
     dynamic = _dynamic_regex_fields(type(model))
     return marked | set(dynamic(model)) if dynamic is not None else marked
