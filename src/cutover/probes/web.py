@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from cutover.models import Strict
 from cutover.probes.base import ProbeContext, ProbeSpec, Undecided
@@ -58,7 +58,7 @@ def trusting(ca_file: str) -> ssl.SSLContext:
 
 
 class WebProbe(ProbeSpec):
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = Field(default_factory=dict)  # a factory: no deepcopy per probe
     basic_auth: BasicAuth | None = None
     ca_file: str | None = None  # extra trust anchor, e.g. a government CA bundle
     allow_private: bool = False  # follow redirects/discovered URLs into private addresses
