@@ -112,7 +112,7 @@ def check(
     import asyncio
 
     from cutover import changes, service
-    from cutover.render import check_view, get
+    from cutover.render import get
 
     env = env_of(ctx)
     io = Output(env)
@@ -174,6 +174,8 @@ def check(
         if fmt == "json":
             io.emit(get("json")(matrix, options))
         else:
+            from cutover.render import check_view  # rich, which only the table needs
+
             io.emit(check_view.render(matrix, options, all_cells=all_cells, communes=not all_))
     if run.interrupted:
         io.err(f"interrupted: kept {run.count} results that had finished")
