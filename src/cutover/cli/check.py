@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cutover.cli.app import app
+from cutover.cli.app import app, collecting
 from cutover.cli.common import (
     AsOfOpt,
     ChecklistOpt,
@@ -142,18 +142,19 @@ def check(
         before = service.stored_matrix(c, store, moment if as_of else previous, previous)
     run = service.Run()
     try:
-        asyncio.run(
-            service.run_checks(
-                c,
-                lim,
-                env,
-                store=store,
-                command=recorded_command(env.argv),
-                run=run,
-                progress=progress_for(env, not quiet),
-                allow_commands=allow_commands and _explicit_file(checklist),
+        with collecting():
+            asyncio.run(
+                service.run_checks(
+                    c,
+                    lim,
+                    env,
+                    store=store,
+                    command=recorded_command(env.argv),
+                    run=run,
+                    progress=progress_for(env, not quiet),
+                    allow_commands=allow_commands and _explicit_file(checklist),
+                )
             )
-        )
     except KeyboardInterrupt:
         run.interrupted = True
     if store is not None:
