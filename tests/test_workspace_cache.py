@@ -46,6 +46,22 @@ def test_a_second_load_comes_from_the_cache_and_is_the_same(tmp_path: Path) -> N
     assert _files(folder) == [written]
 
 
+def test_a_cached_geography_still_cross_checks(tmp_path: Path) -> None:
+    """The package's divisions are left out of the pickle and read again when needed."""
+    from cutover.geo import load_geography
+    from cutover.yamlio import load_file
+
+    environ = _environ(tmp_path)
+    service.prepare(service.Selection(), environ=environ)
+    (written,) = _files(tmp_path / "cache" / "cutover")
+    found = workspace_cache.load(written.parent, written.name)
+    assert found is not None
+    geo = found[0]
+    assert "_divisions" not in vars(geo)
+    doc = load_file(packaged_provinces())
+    assert geo.cross_check(doc) == load_geography().cross_check(doc) == []
+
+
 def test_a_changed_file_is_a_new_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     environ = _environ(tmp_path)
     work = tmp_path / "work"
