@@ -96,14 +96,15 @@ def prepare(
     if cached is not None:
         geo, loaded, overlay = cached
         given = path is not None
+        endpoints = Endpoints(geo, overlay)
     else:
         geo = geo or load_geography(sel.provinces_file)
         given = overlay is not None
         if overlay is None:
             overlay = load_overlay(path)
             given = path is not None
-        loaded = load_checklist(sel.checklist, geo, Endpoints(geo, overlay))
-    endpoints = Endpoints(geo, overlay)
+        endpoints = Endpoints(geo, overlay)
+        loaded = load_checklist(sel.checklist, geo, endpoints)
     provinces, notes = geo.select_noting(sel.provinces)
     steps = plan.select_steps(loaded.checklist, sel.steps, sel.tag)
     notes = [*stray_files(sel, geo, loaded), *notes]
@@ -118,7 +119,7 @@ def _cached_workspace(
     miss; None when the cache is off or a file cannot be read (the ordinary loaders then say
     why)."""
     from cutover import workspace_cache
-    from cutover.checklist import Overlay, load_checklist_document, resolve_checklist_path
+    from cutover.checklist import load_checklist_document, resolve_checklist_path
     from cutover.geo import default_provinces_path, load_document
     from cutover.models import validate
     from cutover.safefiles import YAML_LIMIT, FileRefused, read_regular
