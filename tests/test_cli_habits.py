@@ -93,6 +93,30 @@ def test_version_and_shell_completion() -> None:
     assert province.stdout.split() == ["hai-phong"]
 
 
+def test_every_command_runs_with_the_collector_on(cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`main` turns the cyclic collector off while it parses; each command's code runs with
+    it on, and `main` leaves it on, also after a usage error."""
+    import gc
+
+    from cutover.cli import files
+    from cutover.cli.app import Command
+
+    seen: list[bool] = []
+    env_of = files.env_of
+
+    def spy(ctx: typer.Context) -> Any:
+        seen.append(gc.isenabled())
+        return env_of(ctx)
+
+    monkeypatch.setattr(files, "env_of", spy)
+    assert cli("provinces", "31").code == 0
+    assert seen == [True] and gc.isenabled()
+    assert cli("provinces", "--no-such-option").code == 2
+    assert gc.isenabled()
+    leaves = [c for c in _commands() if not hasattr(c, "commands")]
+    assert leaves and all(isinstance(c, Command) for c in leaves)
+
+
 # --- streams and usage errors ----------------------------------------------------------------
 
 

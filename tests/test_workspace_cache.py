@@ -11,6 +11,7 @@ import pytest
 
 from cutover import service, workspace_cache
 from cutover.checklist import packaged_checklists
+from cutover.errors import ConfigError
 from cutover.geo import packaged_provinces
 
 
@@ -43,6 +44,22 @@ def test_a_second_load_comes_from_the_cache_and_is_the_same(tmp_path: Path) -> N
         assert ctx.provinces[0].communes == plain.provinces[0].communes
         assert ctx.steps == plain.steps
     assert _files(folder) == [written]
+
+
+def test_a_cached_geography_still_cross_checks(tmp_path: Path) -> None:
+    """The package's divisions are left out of the pickle and read again when needed."""
+    from cutover.geo import load_geography
+    from cutover.yamlio import load_file
+
+    environ = _environ(tmp_path)
+    service.prepare(service.Selection(), environ=environ)
+    (written,) = _files(tmp_path / "cache" / "cutover")
+    found = workspace_cache.load(written.parent, written.name)
+    assert found is not None
+    geo = found[0]
+    assert "_divisions" not in vars(geo)
+    doc = load_file(packaged_provinces())
+    assert geo.cross_check(doc) == load_geography().cross_check(doc) == []
 
 
 def test_a_changed_file_is_a_new_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,10 +118,38 @@ def test_off_or_homeless_writes_nothing(tmp_path: Path) -> None:
     assert workspace_cache.directory({"HOME": "relative"}) is None
 
 
-def test_an_overlay_bypasses_the_cache(tmp_path: Path) -> None:
+def test_an_overlay_is_part_of_the_key(tmp_path: Path) -> None:
     overlay = tmp_path / "endpoints.yaml"
-    overlay.write_text("endpoints: {}\n", encoding="utf-8")
+    overlay.write_text("endpoints: {national: 'http://127.0.0.1:9/n'}\n", encoding="utf-8")
     environ = {**_environ(tmp_path), "CUTOVER_ENDPOINTS": str(overlay)}
-    ctx = service.prepare(service.Selection(), environ=environ)
-    assert ctx.overlay_given
-    assert not (tmp_path / "cache").exists()
+    folder = tmp_path / "cache" / "cutover"
+    plain = service.prepare(service.Selection(), environ={"CUTOVER_ENDPOINTS": str(overlay)})
+    first = service.prepare(service.Selection(), environ=environ)
+    (written,) = _files(folder)
+    second = service.prepare(service.Selection(endpoints=overlay), environ=_environ(tmp_path))
+    assert _files(folder) == [written]  # --endpoints and CUTOVER_ENDPOINTS: the same file
+    for ctx in (first, second):
+        assert ctx.overlay_given
+        assert ctx.endpoints.overlay == plain.endpoints.overlay
+        assert ctx.loaded.checklist == plain.loaded.checklist
+        assert ctx.endpoints.for_province(ctx.provinces[0]) == plain.endpoints.for_province(
+            plain.provinces[0]
+        )
+    overlay.write_text("endpoints: {national: 'http://127.0.0.1:9/m'}\n", encoding="utf-8")
+    changed = service.prepare(service.Selection(), environ=environ)
+    assert changed.endpoints.overlay.endpoints == {"national": "http://127.0.0.1:9/m"}
+    assert len(_files(folder)) == 2
+    service.prepare(service.Selection(), environ=_environ(tmp_path))  # no overlay: its own key
+    assert len(_files(folder)) == 3
+
+
+def test_a_broken_overlay_is_reported_as_without_the_cache(tmp_path: Path) -> None:
+    overlay = tmp_path / "endpoints.yaml"
+    overlay.write_text("endpoints: {national: 3}\nnot_a_key: 1\n", encoding="utf-8")
+    messages = []
+    for environ in ({**_environ(tmp_path), "CUTOVER_CACHE": "off"}, _environ(tmp_path)):
+        with pytest.raises(ConfigError) as caught:
+            service.prepare(service.Selection(endpoints=overlay), environ=environ)
+        messages.append(caught.value.lines())
+    assert messages[0] == messages[1]
+    assert not _files(tmp_path / "cache" / "cutover")

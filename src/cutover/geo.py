@@ -127,15 +127,29 @@ def package_divisions() -> tuple[str, list[dict[str, object]]]:
     return f"vietnam-provinces {version('vietnam-provinces')}", data
 
 
+def _by_code(divisions: list[dict[str, object]]) -> dict[str, dict[str, object]]:
+    return {f"{int(str(d['code'])):02d}": d for d in divisions}
+
+
 class Geography:
     def __init__(self, file: ProvincesFile, source: str) -> None:
         self.file = file
         self.source = source
         label, divisions = package_divisions()
         self.package_label = label
-        self._divisions = {f"{int(str(d['code'])):02d}": d for d in divisions}
+        self._divisions = _by_code(divisions)
         self.provinces = [Province(p, self._communes_of(p.code)) for p in file.provinces]
         self.by_code = {p.code: p for p in self.provinces}
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled (`cutover.workspace_cache`) without the package's divisions: only loading
+        and `cross_check` read them, and they are over half of the pickle, so a geography
+        from the cache reads them again only if it is asked to cross-check."""
+        return {k: v for k, v in self.__dict__.items() if k != "_divisions"}
+
+    @cached_property
+    def _divisions(self) -> dict[str, dict[str, object]]:
+        return _by_code(package_divisions()[1])
 
     def _communes_of(self, code: str) -> tuple[Commune, ...]:
         division = self._divisions.get(code)

@@ -16,9 +16,13 @@ M = TypeVar("M", bound="Strict")
 
 
 class Strict(BaseModel):
-    """Every file model: unknown keys are errors, values are not coerced between types."""
+    """Every file model: unknown keys are errors, values are not coerced between types.
 
-    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+    Validators and serializers are built on first use (`defer_build`), not at import: a
+    command that takes the workspace from its cache (`cutover.workspace_cache`) validates no
+    checklist or provinces file, and a check uses only the probe kinds of its steps."""
+
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True, defer_build=True)
 
 
 def all_field_names(model: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> set[str]:

@@ -91,21 +91,19 @@ def prepare(
 ) -> Context:
     """Load the files of a selection.  `CUTOVER_ENDPOINTS` in `environ` names the overlay when
     the selection does not."""
+    env_overlay = (environ or {}).get("CUTOVER_ENDPOINTS")
+    path = sel.endpoints or (Path(env_overlay) if env_overlay else None)
     cached = None
     if geo is None and overlay is None and environ is not None:
-        env_overlay = environ.get("CUTOVER_ENDPOINTS")
-        if sel.endpoints is None and not env_overlay:  # an overlay bypasses the cache
-            cached = _cached_workspace(sel, environ)
+        cached = _cached_workspace(sel, path, environ)
     if cached is not None:
-        geo, loaded = cached
-        given = False
-        endpoints = Endpoints(geo, None)
+        geo, loaded, overlay = cached
+        given = path is not None
+        endpoints = Endpoints(geo, overlay)
     else:
         geo = geo or load_geography(sel.provinces_file)
         given = overlay is not None
         if overlay is None:
-            env_overlay = (environ or {}).get("CUTOVER_ENDPOINTS")
-            path = sel.endpoints or (Path(env_overlay) if env_overlay else None)
             overlay = load_overlay(path)
             given = path is not None
         endpoints = Endpoints(geo, overlay)
@@ -117,14 +115,16 @@ def prepare(
 
 
 def _cached_workspace(
-    sel: Selection, environ: Mapping[str, str]
-) -> tuple[Geography, LoadedChecklist] | None:
-    """The geography and checklist of `sel` from the private cache (`cutover.workspace_cache`),
-    loaded from the very bytes hashed for the key and kept on a miss; None when the cache is
-    off or either file cannot be read (the ordinary loaders then say why)."""
+    sel: Selection, overlay_path: Path | None, environ: Mapping[str, str]
+) -> tuple[Geography, LoadedChecklist, Overlay | None] | None:
+    """The geography, checklist and endpoint overlay of `sel` from the private cache
+    (`cutover.workspace_cache`), loaded from the very bytes hashed for the key and kept on a
+    miss; None when the cache is off or a file cannot be read (the ordinary loaders then say
+    why)."""
     from cutover import workspace_cache
     from cutover.checklist import load_checklist_document, resolve_checklist_path
     from cutover.geo import default_provinces_path, load_document
+    from cutover.models import validate
     from cutover.safefiles import YAML_LIMIT, FileRefused, read_regular
 
     folder = workspace_cache.directory(environ)
@@ -138,20 +138,29 @@ def _cached_workspace(
         list_path, list_name, local = resolve_checklist_path(sel.checklist)
         geo_raw = read_regular(geo_path, what=geo_name, limit=YAML_LIMIT)
         list_raw = read_regular(list_path, what=list_name, limit=YAML_LIMIT)
+        files = [(geo_name, geo_raw), (f"{list_name}\0{local}", list_raw)]
+        if overlay_path is not None:
+            overlay_name = str(overlay_path)
+            overlay_raw = read_regular(overlay_path, what=overlay_name, limit=YAML_LIMIT)
+            files.append((f"overlay\0{overlay_name}", overlay_raw))
     except (FileRefused, UsageError, OSError):
         return None
-    name = workspace_cache.key([(geo_name, geo_raw), (f"{list_name}\0{local}", list_raw)])
+    name = workspace_cache.key(files)
     found = workspace_cache.load(folder, name)
     if found is not None:
         return found
     from cutover.yamlio import load_bytes
 
+    # In the order of the ordinary loaders, so the first problem reported is the same.
     geo = load_document(load_bytes(geo_raw, geo_name))
+    overlay = None
+    if overlay_path is not None:
+        overlay = validate(Overlay, load_bytes(overlay_raw, overlay_name))
     loaded = load_checklist_document(
-        load_bytes(list_raw, list_name), geo, Endpoints(geo, None), local=local
+        load_bytes(list_raw, list_name), geo, Endpoints(geo, overlay), local=local
     )
-    workspace_cache.save(folder, name, geo, loaded)
-    return geo, loaded
+    workspace_cache.save(folder, name, geo, loaded, overlay)
+    return geo, loaded, overlay
 
 
 def stray_files(sel: Selection, geo: Geography, loaded: LoadedChecklist) -> list[str]:

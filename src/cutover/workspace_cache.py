@@ -1,12 +1,14 @@
-"""A private cache of the loaded workspace: the validated geography and checklist.
+"""A private cache of the loaded workspace: the validated geography, checklist and endpoint
+overlay.
 
-Every command reads provinces.yaml and a checklist, parses them with our YAML composer,
-validates them with pydantic and cross-checks the geography against the vietnam-provinces
-package: about 45 ms of every reading command (importing PyYAML included).  The result depends
-only on those bytes and on the code that reads them, so it is kept, pickled, in
-`$XDG_CACHE_HOME/cutover` (else `~/.cache/cutover`), one file per key:
+Every command reads provinces.yaml and a checklist (and, when one is given, an endpoint
+overlay), parses them with our YAML composer, validates them with pydantic and cross-checks the
+geography against the vietnam-provinces package: about 45 ms of every reading command
+(importing PyYAML included).  The result depends only on those bytes and on the code that reads
+them, so it is kept, pickled, in `$XDG_CACHE_HOME/cutover` (else `~/.cache/cutover`), one file
+per key:
 
-- the SHA-256 of both files' bytes and the names they were read under;
+- the SHA-256 of the files' bytes and the names they were read under;
 - the size and modification time of every module and data file of the installed `cutover`
   and of the vietnam-provinces data file, and the versions of Python and pydantic: any
   upgrade or edit of the code that reads them is a new key.
@@ -16,8 +18,7 @@ is a regular file owned by the user running `cutover`, in a directory owned by t
 neither writable by group or others, is read; anything else, or anything unreadable, is
 ignored and the files are loaded as if there were no cache.  Files are written privately
 (0600, in a 0700 directory) and atomically, and only the latest
-`KEEP` workspaces are kept.  `CUTOVER_CACHE=off` turns the cache off; an
-endpoint overlay (`--endpoints`, `CUTOVER_ENDPOINTS`) bypasses it.
+`KEEP` workspaces are kept.  `CUTOVER_CACHE=off` turns the cache off.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cutover.checklist import LoadedChecklist
+    from cutover.checklist import LoadedChecklist, Overlay
     from cutover.geo import Geography
 
-FORMAT = b"cutover-workspace-1"
+    Workspace = tuple[Geography, LoadedChecklist, Overlay | None]
+
+FORMAT = b"cutover-workspace-2"
 KEEP = 8  # workspaces kept (a checklist or provinces file per key); the oldest go first
 
 
@@ -98,7 +101,7 @@ def _private_dir(folder: Path) -> bool:
     )
 
 
-def load(folder: Path, name: str) -> tuple[Geography, LoadedChecklist] | None:
+def load(folder: Path, name: str) -> Workspace | None:
     """The cached workspace, or None: missing, not ours, not private, or unreadable."""
     if not _private_dir(folder):
         return None
@@ -124,20 +127,23 @@ def load(folder: Path, name: str) -> tuple[Geography, LoadedChecklist] | None:
     finally:
         if fd >= 0:
             os.close(fd)
-    from cutover.checklist import LoadedChecklist
+    from cutover.checklist import LoadedChecklist, Overlay
     from cutover.geo import Geography
 
     if (
         isinstance(found, tuple)
-        and len(found) == 2
+        and len(found) == 3
         and isinstance(found[0], Geography)
         and isinstance(found[1], LoadedChecklist)
+        and (found[2] is None or isinstance(found[2], Overlay))
     ):
-        return found[0], found[1]
+        return found[0], found[1], found[2]
     return None
 
 
-def save(folder: Path, name: str, geo: Geography, loaded: LoadedChecklist) -> None:
+def save(
+    folder: Path, name: str, geo: Geography, loaded: LoadedChecklist, overlay: Overlay | None
+) -> None:
     """Keep the workspace for the next command; any failure only costs the next one time."""
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -147,7 +153,7 @@ def save(folder: Path, name: str, geo: Geography, loaded: LoadedChecklist) -> No
         try:
             with os.fdopen(fd, "wb") as file:
                 file.write(FORMAT)
-                pickle.dump((geo, loaded), file, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump((geo, loaded, overlay), file, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(temporary, folder / name)
         except BaseException:
             os.unlink(temporary)

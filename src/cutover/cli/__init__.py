@@ -11,9 +11,10 @@ from __future__ import annotations
 import inspect
 
 import typer
+from typer.core import TyperCommand
 
 from cutover.cli import check, db, demo, files, people, serve, sim, views
-from cutover.cli.app import app, main
+from cutover.cli.app import Command, app, main
 
 # isort: off
 from cutover.cli import bundles  # registered last, so --help lists it after the core commands
@@ -35,16 +36,19 @@ __all__ = [
 ]
 
 
-def _whole_short_help(group: typer.Typer) -> None:
+def _finish(group: typer.Typer) -> None:
     """Each command's first sentence in full in the list of commands: the parser would cut a
-    long one with "..." at the terminal's width; an explicit short help is wrapped instead."""
+    long one with "..." at the terminal's width; an explicit short help is wrapped instead.
+    Each command is a `Command` (the collector back on when it starts)."""
     for info in group.registered_commands:
         if info.short_help is None and info.callback is not None and info.callback.__doc__:
             first = inspect.cleandoc(info.callback.__doc__).split("\n\n")[0]
             info.short_help = " ".join(first.split())
+        if info.cls in (None, TyperCommand):  # typer's default
+            info.cls = Command
     for sub in group.registered_groups:
         if sub.typer_instance is not None:
-            _whole_short_help(sub.typer_instance)
+            _finish(sub.typer_instance)
 
 
-_whole_short_help(app)
+_finish(app)

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cutover.cli.app import app
+from cutover.cli.app import app, collecting
 from cutover.cli.common import (
     AsOfOpt,
     ChecklistOpt,
@@ -112,7 +112,7 @@ def check(
     import asyncio
 
     from cutover import changes, service
-    from cutover.render import check_view, get
+    from cutover.render import get
 
     env = env_of(ctx)
     io = Output(env)
@@ -142,18 +142,19 @@ def check(
         before = service.stored_matrix(c, store, moment if as_of else previous, previous)
     run = service.Run()
     try:
-        asyncio.run(
-            service.run_checks(
-                c,
-                lim,
-                env,
-                store=store,
-                command=recorded_command(env.argv),
-                run=run,
-                progress=progress_for(env, not quiet),
-                allow_commands=allow_commands and _explicit_file(checklist),
+        with collecting():
+            asyncio.run(
+                service.run_checks(
+                    c,
+                    lim,
+                    env,
+                    store=store,
+                    command=recorded_command(env.argv),
+                    run=run,
+                    progress=progress_for(env, not quiet),
+                    allow_commands=allow_commands and _explicit_file(checklist),
+                )
             )
-        )
     except KeyboardInterrupt:
         run.interrupted = True
     if store is not None:
@@ -174,6 +175,8 @@ def check(
         if fmt == "json":
             io.emit(get("json")(matrix, options))
         else:
+            from cutover.render import check_view  # rich, which only the table needs
+
             io.emit(check_view.render(matrix, options, all_cells=all_cells, communes=not all_))
     if run.interrupted:
         io.err(f"interrupted: kept {run.count} results that had finished")

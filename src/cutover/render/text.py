@@ -21,6 +21,7 @@ Every helper is a plain `str -> str` function, safe on any string.  `clean`, `on
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 
@@ -51,7 +52,9 @@ _REMOVED = re.compile(
 # one); it cannot be encoded as UTF-8, so writing it would crash the report.
 _SURROGATES = re.compile("[\ud800-\udfff]")
 # XML 1.0 § 2.2 Char: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Compiled on first use (`_not_xml`): its ranges take about 7 ms to compile, paid by every
+# command that imports this module, and only JUnit needs it.
+_NOT_XML = "[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 _WHITESPACE_BREAKS = re.compile(r"[\t\n]+")
 # OWASP "CSV Injection" and ASVS 1.2.10: a cell starting with one of these is read as a formula
 # by Excel, LibreOffice and Google Sheets.
@@ -117,7 +120,12 @@ def xml_text(text: str) -> str:
     """Text for an XML element or attribute (JUnit): `clean`, then anything outside XML 1.0's
     Char production removed, so the document stays well-formed and valid against the XSD;
     ElementTree escapes & < > " and newlines in attributes, and `]]>` is only `]]&gt;`."""
-    return _NOT_XML.sub("", clean(text))
+    return _not_xml().sub("", clean(text))
+
+
+@functools.cache
+def _not_xml() -> re.Pattern[str]:
+    return re.compile(_NOT_XML)
 
 
 def markdown_cell(text: str) -> str:
