@@ -379,3 +379,39 @@ def test_units_another_writer_made_meanwhile_are_compared_with(
     # b's 6 rows, a's first row and a's 5 rows for units nobody had written: no repeats.
     assert store.describe().counts["results"] == 6 + 1 + 5
     assert store.describe().counts["units"] == len(keys)
+
+
+def test_a_run_compares_with_what_another_writer_wrote_since_it_started(store: Store) -> None:
+    """A run reads its scope's latest rows when it starts.  Another writer then changes a
+    unit that the run's next batch does not contain: when the run's result for that unit,
+    in a later batch, equals the row the run first read, it is still a change (from the
+    other writer's row), so it is written and the unit's history stays right."""
+    import time
+
+    from cutover.engine import Result
+    from cutover.probes import Outcome
+    from cutover.store.base import RunStart, from_us
+
+    x, w, y = ("31", PROBE, ""), ("01", PROBE, ""), ("31", "sso-test", "")
+    record_run(store, T0, {x: "pass", w: "pass", y: "pass"})
+    start = RunStart("c", "d" * 64, "s", "check", "u", "h", "31", T0 + HOUR, ("01", "31"),
+                     (PROBE, "sso-test"), 3)  # fmt: skip
+    a = store.start_run(start)
+
+    def put_and_wait(unit: tuple[str, str, str], seen: int) -> None:
+        a.put(Result(*unit, Outcome("pass", "", None, 1.0), T0 + 2 * HOUR))
+        deadline = time.monotonic() + 10
+        while len(a.seen) < seen and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.01)
+
+    put_and_wait(x, 1)  # a's first batch
+    b = store.start_run(replace(start, uid="b" * 32, scope_steps=("sso-test",), expected_results=1))
+    b.put(Result(*y, Outcome("fail", "down", None, 1.0), T0 + HOUR))
+    b.finish(interrupted=False, finished_at=T0 + HOUR, duration_s=1.0)
+    put_and_wait(w, 2)  # a's next batch holds w only
+    put_and_wait(y, 3)  # "pass" again: a change from b's "fail"
+    assert a.finish(interrupted=False, finished_at=T0 + 2 * HOUR, duration_s=1.0).complete
+    changes = [(c.outcome, from_us(c.at_us))
+               for c in store.changes(["31"], ["sso-test"], T0, T0 + 3 * HOUR)]  # fmt: skip
+    assert [outcome for outcome, _ in changes] == ["pass", "fail", "pass"], changes
+    assert changes[1:] == [("fail", T0 + HOUR), ("pass", T0 + 2 * HOUR)]
