@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bytecode import compile_sources
+
 HERE = Path(__file__).parent
 
 SERVER = """
@@ -148,20 +150,6 @@ def measure(steps: int, repeat: int, base: str, folder: Path, before: Path | Non
               f"  (by CPU seconds: {base_cpu / cpus[name]:.2f}x)")  # fmt: skip
 
 
-def compile_sources(before: Path | None) -> None:
-    """Byte-compile the code under test first, as `pip install` does.  Where
-    PYTHONDONTWRITEBYTECODE is set (some sandboxes and CI set it), a source tree without
-    `__pycache__` is otherwise compiled again by every timed `cutover` process (50-100 ms of
-    CPU), which the bare loop's installed aiohttp never is."""
-    import compileall
-
-    import cutover
-
-    for root in (Path(cutover.__file__).parent, before):
-        if root is not None:
-            compileall.compile_dir(root, quiet=1)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=2)
@@ -169,7 +157,7 @@ def main() -> None:
     parser.add_argument("--big-steps", type=int, default=0)
     parser.add_argument("--before", type=Path, help="Also time `check` from this src/ directory.")
     args = parser.parse_args()
-    compile_sources(args.before)
+    compile_sources(args.before)  # as pip install does: see bytecode.py
     port = free_port()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
     try:
