@@ -9,8 +9,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -102,17 +101,12 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> N
             gc.enable()
 
 
-@contextmanager
-def collecting() -> Iterator[None]:
-    """The long part of a command (probing): what was built before it is frozen, so the
-    collector's walks during it skip that; after it the collector is off, for the short rest
-    of the command (the matrix and the output), which makes no garbage worth a walk."""
+def freeze_before_probing() -> None:
+    """The long part of a command (probing) starts: what was built before it is frozen, so
+    the collector's walks during it skip that.  The collector stays on afterwards: turned off
+    for the matrix and the output, it let a 50,000-unit store read peak 40 MB higher (173
+    against 131 MB)."""
     gc.freeze()
-    gc.enable()
-    try:
-        yield
-    finally:
-        gc.disable()
 
 
 def _main(argv: Sequence[str] | None, env: Environment | None) -> None:

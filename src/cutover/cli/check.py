@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cutover.cli.app import app, collecting
+from cutover.cli.app import app, freeze_before_probing
 from cutover.cli.common import (
     AsOfOpt,
     ChecklistOpt,
@@ -141,20 +141,20 @@ def check(
         # With an explicit --as-of both sides use that clock; otherwise the previous run's.
         before = service.stored_matrix(c, store, moment if as_of else previous, previous)
     run = service.Run()
+    freeze_before_probing()
     try:
-        with collecting():
-            asyncio.run(
-                service.run_checks(
-                    c,
-                    lim,
-                    env,
-                    store=store,
-                    command=recorded_command(env.argv),
-                    run=run,
-                    progress=progress_for(env, not quiet),
-                    allow_commands=allow_commands and _explicit_file(checklist),
-                )
+        asyncio.run(
+            service.run_checks(
+                c,
+                lim,
+                env,
+                store=store,
+                command=recorded_command(env.argv),
+                run=run,
+                progress=progress_for(env, not quiet),
+                allow_commands=allow_commands and _explicit_file(checklist),
             )
+        )
     except KeyboardInterrupt:
         run.interrupted = True
     if store is not None:
