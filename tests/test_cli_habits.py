@@ -117,6 +117,38 @@ def test_every_command_runs_with_the_collector_on(cli, monkeypatch) -> None:  # 
     assert leaves and all(isinstance(c, Command) for c in leaves)
 
 
+def test_a_group_that_does_work_itself_runs_with_the_collector_on(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """`cutover db` without a subcommand is the group's own callback, not a `Command`; it too
+    runs with the collector on.  And `main` gives its caller the collector as it found it."""
+    import gc
+
+    from cutover.cli import db
+    from cutover.cli.app import main
+
+    seen: list[bool] = []
+    env_of = db.env_of
+
+    def spy(ctx: typer.Context) -> Any:
+        seen.append(gc.isenabled())
+        return env_of(ctx)
+
+    monkeypatch.setattr(db, "env_of", spy)
+    store = tmp_path / "s.db"
+    assert cli("db", "init", "--db", str(store)).code == 0
+    seen.clear()
+    assert cli("db", "--db", str(store)).code == 0  # the group's own callback
+    assert seen == [True]
+    gc.disable()
+    try:
+        with pytest.raises(SystemExit):
+            main(["provinces", "31"])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 # --- streams and usage errors ----------------------------------------------------------------
 
 

@@ -578,3 +578,36 @@ def test_default_directory_that_cannot_be_made(
     assert result.err_lines == [
         f"cutover: error: cannot create the store's directory {blocker}/cutover: Not a directory"
     ]
+
+
+def test_a_writer_that_cannot_read_its_scope_says_why_and_closes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's scope is read when its writer starts.  If SQLite fails there (and has rolled
+    the transaction back itself, as after an I/O error), the caller gets that error, not a
+    later one about the missing transaction, and the writer's connection is closed."""
+    from cutover.errors import StoreError
+    from cutover.store.base import RunStart
+    from cutover.store.sqlite import SqliteRunWriter
+
+    store = SqliteStore(tmp_path / "s.db", environ={})
+    opened: list[sqlite3.Connection] = []
+    connect = store._connect
+
+    def spying_connect(*args, **kwargs):  # type: ignore[no-untyped-def]
+        conn = connect(*args, **kwargs)
+        opened.append(conn)
+        return conn
+
+    def failing_scope(self: SqliteRunWriter, conn: sqlite3.Connection) -> None:
+        conn.execute("ROLLBACK")  # what SQLite does on its own after some errors
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store, "_connect", spying_connect)
+    monkeypatch.setattr(SqliteRunWriter, "_load_scope", failing_scope)
+    start = RunStart("c", "d" * 64, "s", "check", "u", "h", "31", datetime.now(UTC), ("31",),
+                     ("portal-closure",), 1)  # fmt: skip
+    with pytest.raises(StoreError, match="disk I/O error"):
+        store.start_run(start)
+    with pytest.raises(sqlite3.ProgrammingError):  # closed
+        opened[-1].execute("SELECT 1")

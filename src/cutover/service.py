@@ -295,9 +295,9 @@ async def run_checks(
         if timer is not None:
             timer.cancel()
             timer = None
-        if writer is not None and unsaved:
-            writer.put_many(unsaved)
-        unsaved = []
+        batch, unsaved = unsaved, []  # cleared first: a second Ctrl-C must not send it twice
+        if writer is not None and batch:
+            writer.put_many(batch)
 
     loop = asyncio.get_running_loop()
 

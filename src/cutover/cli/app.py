@@ -76,9 +76,15 @@ class Command(TyperCommand):
     parsing built frozen (see `main`)."""
 
     def invoke(self, ctx: ClickContext) -> Any:
-        gc.freeze()
-        gc.enable()
+        collector_on()
         return super().invoke(ctx)
+
+
+def collector_on() -> None:
+    """A command's own code starts: what parsing built is frozen, the collector back on.
+    Commands get it from `Command`; a group callback that does work itself calls it."""
+    gc.freeze()
+    gc.enable()
 
 
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> None:
@@ -99,6 +105,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> N
         gc.unfreeze()
         if enabled:
             gc.enable()
+        else:
+            gc.disable()  # as the caller had it (a command turns it on)
 
 
 def freeze_before_probing() -> None:

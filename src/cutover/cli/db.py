@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cutover.cli.app import db_app
+from cutover.cli.app import collector_on, db_app
 from cutover.cli.common import DbOpt, Output, ProvincesOpt, env_of, open_store_for
 from cutover.errors import UsageError
 
@@ -25,6 +25,7 @@ def db_info(
     if ctx.invoked_subcommand is not None:
         ctx.meta["cutover.db"] = db  # `cutover db --db URL init` works as well as `db init --db`
         return 0
+    collector_on()  # a group callback is not a `Command`: it does its own work here
     env = env_of(ctx)
     io = Output(env)
     store = open_store_for(env, db, create=False)

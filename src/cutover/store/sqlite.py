@@ -5,6 +5,7 @@ what is SQLite's own is here."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import stat
@@ -400,13 +401,20 @@ class SqliteRunWriter(QueuedWriter):
         # SQLite hands the interpreter back and forth on every row it steps, and a thread
         # doing so while the event loop probes costs both of them (measured: ~0.3 s of CPU
         # at 6,642 units).  Another writer committing after this is seen by the first batch.
-        with self.store.translated():
-            self._conn.execute("BEGIN")  # one snapshot for the rows and the top id
-            try:
+        try:
+            with self.store.translated():
+                self._conn.execute("BEGIN")  # one snapshot for the rows and the top id
                 self._load_scope(self._conn)
                 self._known_top = self._top(self._conn)
-            finally:
                 self._conn.execute("COMMIT")
+        except BaseException:
+            # SQLite may have rolled back already (after an I/O error): the first error is
+            # the one to report, and the connection is not left open.
+            with contextlib.suppress(sqlite3.Error):
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+            self._conn.close()
+            raise
         self._start()
 
     @property
