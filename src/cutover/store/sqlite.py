@@ -489,12 +489,17 @@ class SqliteRunWriter(QueuedWriter):
             f"SELECT u.id, u.province, u.step, u.commune FROM units u WHERE {where}", scope
         ):
             self._units[(p, st, c)] = unit
+        self._read_latest(conn, where, scope)
+
+    def _read_latest(self, conn: sqlite3.Connection, where: str, args: Sequence[object]) -> None:
+        """The latest row of each unit `u` that `where` selects, into the comparison cache
+        (one index seek per unit)."""
         for unit, *latest in conn.execute(
             f"""SELECT u.id, r.id, r.at, r.outcome, r.reason, r.observed, r.insecure
                 FROM units u JOIN results r ON r.id = (SELECT x.id FROM results x
                     WHERE x.unit_id = u.id ORDER BY x.at DESC, x.id DESC LIMIT 1)
                 WHERE {where}""",
-            scope,
+            args,
         ):
             self._latest[unit] = (*latest,)
 
@@ -505,10 +510,8 @@ class SqliteRunWriter(QueuedWriter):
         changed = {u for (u,) in conn.execute(CHANGED_UNITS, (since,)) if u in ours}
         self._reload(changed)
 
-    def _reload(self, units: set[int | None]) -> None:
+    def _reload(self, units: set[int]) -> None:
         for unit in units:
-            if unit is None:
-                continue
             row = self._conn.execute(LATEST_ROW, (unit,)).fetchone()
             if row is not None:
                 self._latest[unit] = (*row,)
@@ -531,11 +534,4 @@ class SqliteRunWriter(QueuedWriter):
             ):
                 self._units[(province, step, commune)] = unit
                 ids.append(unit)
-        for unit, *latest in conn.execute(
-            f"""SELECT u.id, r.id, r.at, r.outcome, r.reason, r.observed, r.insecure
-                FROM units u JOIN results r ON r.id = (SELECT x.id FROM results x
-                    WHERE x.unit_id = u.id ORDER BY x.at DESC, x.id DESC LIMIT 1)
-                WHERE {in_list("u.id", ids)}""",
-            ids,
-        ):
-            self._latest[unit] = (*latest,)
+        self._read_latest(conn, in_list("u.id", ids), ids)
