@@ -93,6 +93,22 @@ def test_version_and_shell_completion() -> None:
     assert province.stdout.split() == ["hai-phong"]
 
 
+def _collector_states(module: Any, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether the collector was on each time a command of `module` started its own work
+    (it calls `env_of` first)."""
+    import gc
+
+    seen: list[bool] = []
+    env_of = module.env_of
+
+    def spy(ctx: typer.Context) -> Any:
+        seen.append(gc.isenabled())
+        return env_of(ctx)
+
+    monkeypatch.setattr(module, "env_of", spy)
+    return seen
+
+
 def test_every_command_runs_with_the_collector_on(cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """`main` turns the cyclic collector off while it parses; each command's code runs with
     it on, and `main` leaves it on, also after a usage error."""
@@ -101,14 +117,7 @@ def test_every_command_runs_with_the_collector_on(cli, monkeypatch) -> None:  # 
     from cutover.cli import files
     from cutover.cli.app import Command
 
-    seen: list[bool] = []
-    env_of = files.env_of
-
-    def spy(ctx: typer.Context) -> Any:
-        seen.append(gc.isenabled())
-        return env_of(ctx)
-
-    monkeypatch.setattr(files, "env_of", spy)
+    seen = _collector_states(files, monkeypatch)
     assert cli("provinces", "31").code == 0
     assert seen == [True] and gc.isenabled()
     assert cli("provinces", "--no-such-option").code == 2
@@ -127,14 +136,7 @@ def test_a_group_that_does_work_itself_runs_with_the_collector_on(
     from cutover.cli import db
     from cutover.cli.app import main
 
-    seen: list[bool] = []
-    env_of = db.env_of
-
-    def spy(ctx: typer.Context) -> Any:
-        seen.append(gc.isenabled())
-        return env_of(ctx)
-
-    monkeypatch.setattr(db, "env_of", spy)
+    seen = _collector_states(db, monkeypatch)
     store = tmp_path / "s.db"
     assert cli("db", "init", "--db", str(store)).code == 0
     seen.clear()
