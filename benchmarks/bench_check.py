@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bytecode import compile_sources
+from precompile import compile_sources
 
 HERE = Path(__file__).parent
 
@@ -157,7 +157,7 @@ def main() -> None:
     parser.add_argument("--big-steps", type=int, default=0)
     parser.add_argument("--before", type=Path, help="Also time `check` from this src/ directory.")
     args = parser.parse_args()
-    compile_sources(args.before)  # as pip install does: see bytecode.py
+    compile_sources(args.before)  # as pip install does: see precompile.py
     port = free_port()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
     try:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bytecode import compile_sources
+from precompile import compile_sources
 
 from cutover import service
 from cutover.checklist import Overlay
@@ -207,7 +207,7 @@ def main() -> None:
     parser.add_argument("--size-days", type=int, default=0)
     parser.add_argument("--size-churn", type=float, default=0.002)
     args = parser.parse_args()
-    compile_sources()  # as pip install does: see bytecode.py
+    compile_sources()  # as pip install does: see precompile.py
     args.cache.mkdir(exist_ok=True)
     if args.size_days:
         size_experiment(args.cache, args.size_days, args.size_churn)
