@@ -19,6 +19,7 @@ def record_run(
     complete: bool = True,
     site: str = "site",
     scope: tuple[str, ...] | None = None,
+    host: str = "h",
 ) -> RunRecord:
     """One run over `outcomes`' units at `at` (one second apart); an incomplete run leaves the
     last unit out.  The scope is the units' provinces and steps unless given."""
@@ -26,7 +27,7 @@ def record_run(
     steps = tuple(sorted({k[1] for k in keys}))
     provinces = scope or tuple(sorted({k[0] for k in keys}))
     writer = store.start_run(
-        RunStart("c", "d" * 64, "s", "check", "u", "h", site, at, provinces, steps, len(keys))
+        RunStart("c", "d" * 64, "s", "check", "u", host, site, at, provinces, steps, len(keys))
     )
     for i, key in enumerate(keys if complete else keys[:-1]):
         status = outcomes[key]

@@ -154,6 +154,30 @@ def test_a_group_that_does_work_itself_runs_with_the_collector_on(
 # --- streams and usage errors ----------------------------------------------------------------
 
 
+def test_the_quick_exit_flushes_everything_and_closes_the_store(tmp_path: Path) -> None:
+    """The console command skips the interpreter's teardown (`cli.app.run`): what it printed
+    still arrives whole, its exit status is kept, and the store it opened is closed (SQLite
+    folds its write-ahead log back into the file and removes it when the last connection
+    closes)."""
+    import json
+
+    db = tmp_path / "store.db"
+    marked = _run(
+        "mark", "31", "commune-plans", "--by", "officer", "--evidence", "https://example.org/p",
+        "--db", str(db),
+    )  # fmt: skip
+    assert marked.returncode == 0, marked.stderr
+    table = _run("matrix", "--format", "json", "--db", str(db))
+    assert table.returncode in (0, 1), table.stderr
+    assert len(table.stdout) > 100_000  # more than one pipe buffer, all of it flushed
+    matrix = json.loads(table.stdout)
+    cell = next(c for c in matrix["cells"] if (c["province"], c["step"]) == ("31", "commune-plans"))
+    assert cell["source"] == "attestation" and cell["by"] == "officer"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.db"]  # no -wal, no -shm
+    failed = _run("matrix", "--province", "99", "--db", str(db))
+    assert failed.returncode == 2 and failed.stderr.startswith("cutover: error:")
+
+
 def test_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
     """`cutover provinces | head -1`: the reader goes away; we stop quietly with 0."""
     for args in (["provinces"], ["provinces", "79", "--format", "json"]):

@@ -95,6 +95,36 @@ def test_a_change_is_written_and_its_time_kept(store: Store) -> None:
     assert key in history.was_done
 
 
+def test_first_passes_and_who_ran_each_row(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unit's first pass is the earlier of its first passing probe and its first passing
+    attestation, and only when that is not after the end asked for; each row names the run
+    that wrote it, looked up a few runs at a time."""
+    from cutover.store import sql
+
+    monkeypatch.setattr(sql, "RUN_IDS_CHUNK", 2)
+    probe_only, person_first, person_only, late = (
+        ("31", PROBE, ""), ("01", PROBE, ""), ("79", PROBE, ""), ("48", PROBE, "")
+    )  # fmt: skip
+    record_run(store, T0, {probe_only: "fail", person_first: "fail"}, host="a")
+    record_run(store, T0 + HOUR, {probe_only: "pass", person_first: "pass"}, host="b")
+    record_run(store, T0 + 2 * HOUR, {person_only: "fail"}, host="c")
+    store.add_attestation(AttestationRecord(*person_first, "pass", "officer", T0 + HOUR / 2))
+    store.add_attestation(AttestationRecord(*person_only, "pass", "officer", T0 + 3 * HOUR))
+    record_run(store, T0 + 5 * HOUR, {late: "pass"}, host="d")
+    provinces = ["31", "01", "79", "48"]
+    raw = store.raw_evidence(provinces, [PROBE], T0, T0 + 4 * HOUR)
+    assert raw.first_done == {
+        probe_only: T0 + HOUR,
+        person_first: T0 + HOUR / 2,
+        person_only: T0 + 3 * HOUR,
+    }  # `late` passed after the end: not yet done
+    by = {key: [(r.at, r.by) for r in rows] for key, rows in raw.probes.items()}
+    assert by[probe_only] == [(T0, "u@a"), (T0 + HOUR, "u@b")]
+    assert by[person_first] == [(T0 + SECOND, "u@a"), (T0 + HOUR + SECOND, "u@b")]
+    assert by[person_only] == [(T0 + 2 * HOUR, "u@c")]
+    assert late not in raw.probes
+
+
 def test_an_incomplete_run_writes_its_repeats(store: Store) -> None:
     outcomes = {("31", PROBE, ""): "pass", ("01", PROBE, ""): "pass"}
     record_run(store, T0, outcomes)

@@ -1,3 +1,3 @@
-from cutover.cli import main
+from cutover.cli import run
 
-main()
+run()

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperCommand
 
 from cutover.cli import check, db, demo, files, people, serve, sim, views
-from cutover.cli.app import Command, app, main
+from cutover.cli.app import Command, app, main, run
 
 # isort: off
 from cutover.cli import bundles  # registered last, so --help lists it after the core commands
@@ -30,6 +30,7 @@ __all__ = [
     "files",
     "main",
     "people",
+    "run",
     "serve",
     "sim",
     "views",

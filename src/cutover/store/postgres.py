@@ -480,7 +480,7 @@ class PostgresRunWriter(QueuedWriter):
             self.error = self.store.explain(exc, what, conn)
             return
         self._units.update(made)
-        self._accepted(batch, len(rows), repeats)
+        self._accepted(batch, keys, len(rows), repeats)
 
     @staticmethod
     def _make_units(conn: Connection, keys: list[UnitKey]) -> dict[UnitKey, int]:

@@ -10,6 +10,7 @@ import os
 import sqlite3
 import stat
 import time
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -171,6 +172,11 @@ class SqliteStore(BundleSql):
                     f"cannot create the store's directory {path.parent}: {exc.strerror or exc}"
                 ) from None
         self.conn = self._connect(create=create)
+        # Commands leave their store to the end of the process: closed then (the last
+        # connection's close is what folds the write-ahead log back into the file), or whenever
+        # the store is dropped.  A finalizer runs at exit even when the console entry skips
+        # the interpreter's teardown (see `cli.app.run`).
+        self._closer = weakref.finalize(self, self.conn.close)
         if query_timeout is not None or read_only:
             # SQLite calls this every few thousand instructions; a non-zero answer stops the
             # statement ("interrupted"), which `explain` words as a time limit.
@@ -278,7 +284,7 @@ class SqliteStore(BundleSql):
             raise
 
     def close(self) -> None:
-        self.conn.close()
+        self._closer()
 
     def _rows(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
         if self.deadline is not None and time.monotonic() > self.deadline:
@@ -452,10 +458,11 @@ class SqliteRunWriter(QueuedWriter):
             elif top != self._known_top:  # another writer was here: re-read what we compare
                 self._catch_up(conn, self._known_top)
             known = self._units
-            missing = [k for k in dict.fromkeys(map(unit_key, batch)) if k not in known]
+            keys = list(map(unit_key, batch))
+            missing = [k for k in dict.fromkeys(keys) if k not in known]
             for i in range(0, len(missing), REMEMBER_CHUNK):
                 self._remember(missing[i : i + REMEMBER_CHUNK])
-            units = [known[k] for k in map(unit_key, batch)]
+            units = [known[k] for k in keys]
             rows, repeats, fresh = plan_batch(self.run_id, batch, units, self._latest)
             conn.executemany(INSERT_RESULT, rows)
             conn.execute("COMMIT")
@@ -471,7 +478,7 @@ class SqliteRunWriter(QueuedWriter):
             if latest is None or at >= latest[1]:
                 self._latest[unit] = (number, at, *state)
         self._known_top = top + len(rows)
-        self._accepted(batch, len(rows), repeats)
+        self._accepted(batch, keys, len(rows), repeats)
 
     @staticmethod
     def _top(conn: sqlite3.Connection) -> int:
