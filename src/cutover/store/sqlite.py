@@ -485,30 +485,30 @@ class SqliteRunWriter(QueuedWriter):
         return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM results").fetchone()[0])
 
     def _load_scope(self, conn: sqlite3.Connection) -> None:
-        """The run's units and each one's latest row, read once (one seek per unit)."""
-        scope = (*self.start.scope_provinces, *self.start.scope_steps)
-        where = (
+        """The run's units and each one's latest row, read once."""
+        self._read_units(
+            conn,
             in_list("u.province", self.start.scope_provinces)
             + " AND "
-            + in_list("u.step", self.start.scope_steps)
+            + in_list("u.step", self.start.scope_steps),
+            (*self.start.scope_provinces, *self.start.scope_steps),
         )
-        for unit, p, st, c in conn.execute(
-            f"SELECT u.id, u.province, u.step, u.commune FROM units u WHERE {where}", scope
-        ):
-            self._units[(p, st, c)] = unit
-        self._read_latest(conn, where, scope)
 
-    def _read_latest(self, conn: sqlite3.Connection, where: str, args: Sequence[object]) -> None:
-        """The latest row of each unit `u` that `where` selects, into the comparison cache
-        (one index seek per unit)."""
-        for unit, *latest in conn.execute(
-            f"""SELECT u.id, r.id, r.at, r.outcome, r.reason, r.observed, r.insecure
-                FROM units u JOIN results r ON r.id = (SELECT x.id FROM results x
+    def _read_units(self, conn: sqlite3.Connection, where: str, args: Sequence[object]) -> None:
+        """The units `u` that `where` selects, each with its latest row if it has one (an
+        index seek per unit), into the unit ids and the comparison cache."""
+        units, latest = self._units, self._latest
+        for unit, p, st, c, *row in conn.execute(
+            f"""SELECT u.id, u.province, u.step, u.commune,
+                       r.id, r.at, r.outcome, r.reason, r.observed, r.insecure
+                FROM units u LEFT JOIN results r ON r.id = (SELECT x.id FROM results x
                     WHERE x.unit_id = u.id ORDER BY x.at DESC, x.id DESC LIMIT 1)
                 WHERE {where}""",
             args,
         ):
-            self._latest[unit] = (*latest,)
+            units[(p, st, c)] = unit
+            if row[0] is not None:  # a unit only people attested to has no probe row
+                latest[unit] = (*row,)
 
     def _catch_up(self, conn: sqlite3.Connection, since: int) -> None:
         """Re-reads the latest row of every unit of ours that other writers wrote since row
@@ -525,20 +525,16 @@ class SqliteRunWriter(QueuedWriter):
 
     def _remember(self, keys: list[UnitKey]) -> None:
         """Units not in the scope as first read: new ones (every unit of a first run), or ones
-        another writer made since.  Made in one statement, their ids read back per province
-        and step, and the latest rows of all of them read in one query."""
+        another writer made since.  Made in one statement, then read back with their latest
+        rows, one query per province and step."""
         conn = self._conn
         conn.executemany(INSERT_UNIT, keys)
         communes: dict[tuple[str, str], list[str]] = {}
         for province, step, commune in keys:
             communes.setdefault((province, step), []).append(commune)
-        ids = []
         for (province, step), names in communes.items():
-            for unit, commune in conn.execute(
-                "SELECT id, commune FROM units WHERE province = ? AND step = ? AND "
-                + in_list("commune", names),
+            self._read_units(
+                conn,
+                "u.province = ? AND u.step = ? AND " + in_list("u.commune", names),
                 (province, step, *names),
-            ):
-                self._units[(province, step, commune)] = unit
-                ids.append(unit)
-        self._read_latest(conn, in_list("u.id", ids), ids)
+            )
