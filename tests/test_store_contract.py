@@ -370,6 +370,7 @@ def test_results_reach_the_writer_in_batches(
     monkeypatch.setattr(store, "start_run", spying_start)
     monkeypatch.setattr(engine, "run", fake_run)
     monkeypatch.setattr(service, "SAVE_BATCH", 7)
+    monkeypatch.setattr(service, "SAVE_AFTER", 0.2)
     env = replace(Environment(environ={}), clock=fixed_clock(T0))
     run = asyncio.run(service.run_checks(narrow, Limits(), env, store=store, command="check"))
     assert handed[0] == 3 and max(handed) == 7 and sum(handed) == len(targets)

@@ -35,9 +35,13 @@ if TYPE_CHECKING:
 # Given the number of probes, returns the callback that advances a progress bar by one.
 ProgressStart = Callable[[int], Callable[[], None]]
 SERIES_POINTS = 60
-# Results handed to the store's writer at once, and the longest a result waits for its batch.
-SAVE_BATCH = 500
-SAVE_AFTER = 0.2
+# Results handed to the store's writer at once, and the longest a result waits for its batch
+# (each batch is one transaction: a crash loses at most about the last second of results).
+# Every hand-over wakes the writer thread, which then contends with the event loop for the
+# interpreter; at 6,642 probes against a fast server, hand-overs every 0.2 s or 500 results
+# cost about 0.08 s more CPU than one a second (median of 21, interleaved).
+SAVE_BATCH = 10_000
+SAVE_AFTER = 1.0
 
 
 @dataclass

@@ -627,9 +627,10 @@ class SqlReader:
 
 class QueuedWriter:
     """What every backend's run writer shares: the engine only puts results on a queue; one
-    thread takes them in batches of about `BATCH` (or whatever arrived within 0.2 s) and hands
-    each to `_commit`, one transaction per batch, so a crash loses at most the batch in
-    flight.  After the first error nothing more is written and `finish` raises it.
+    thread takes them as handed over (single results are gathered up to about `BATCH`, or
+    whatever arrived within 0.2 s) and hands each batch to `_commit`, one transaction per
+    batch, so a crash loses at most the batch in flight and what the caller has not handed
+    over yet.  After the first error nothing more is written and `finish` raises it.
 
     A backend implements `_commit` (which calls `_accepted` once its batch is committed),
     `_close_run`, `_read_run` and `_disconnect`, then calls `_start` when its connection is
