@@ -611,3 +611,24 @@ def test_a_writer_that_cannot_read_its_scope_says_why_and_closes(
         store.start_run(start)
     with pytest.raises(sqlite3.ProgrammingError):  # closed
         opened[-1].execute("SELECT 1")
+
+
+def test_stored_times_come_back_exactly() -> None:
+    """`from_us` takes a float shortcut below 2096; every microsecond must still come back
+    exactly, at the edges of the shortcut and beyond it."""
+    import random
+
+    from cutover.store.base import EPOCH, from_us, to_us
+
+    def exact(value: int) -> datetime:
+        return EPOCH + timedelta(microseconds=value)
+
+    edge = 4_000_000_000_000_000
+    draws = random.Random(9)
+    values = [0, 1, 499_999, 500_000, 999_999, 1_000_000, edge - 1, edge, edge + 1, -1]
+    values += [draws.randrange(0, edge) for _ in range(200_000)]
+    values += [draws.randrange(-edge, 2**62 // 1_000) for _ in range(1_000)]
+    values.append(to_us(datetime(9999, 1, 1, tzinfo=UTC)))
+    for value in values:
+        assert from_us(value) == exact(value), value
+        assert to_us(from_us(value)) == value
