@@ -231,6 +231,23 @@ def test_a_province_reads_and_writes_only_its_own_rows(sites: Sites) -> None:
         store.close()
 
 
+def test_a_row_whose_run_a_province_cannot_read_is_left_out(sites: Sites) -> None:
+    """A national run whose scope leaves province 31 out but that holds a row about 31 (the
+    row visible to 31, the run not): that row is left out of 31's evidence, as a join to its
+    run would leave it, rather than failing the read."""
+    owner = sites.open("owner")
+    key = ("31", PROBE, "")
+    record_run(owner, T0, {key: "pass"})
+    record_run(owner, T0 + HOUR, {key: "fail"}, scope=("01",))
+    p31 = sites.open("p31")
+    raw = p31.raw_evidence(["31"], [PROBE], T0, T0 + 2 * HOUR)
+    assert [(r.outcome, r.at, r.by) for r in raw.probes[key]] == [("pass", T0, "u@h")]
+    national = owner.raw_evidence(["31"], [PROBE], T0, T0 + 2 * HOUR)
+    assert [r.outcome for r in national.probes[key]] == ["pass", "fail"]
+    for store in (owner, p31):
+        store.close()
+
+
 def test_the_database_refuses_whatever_the_client_does(sites: Sites) -> None:
     """Straight SQL as a province role, past the tool: other provinces' rows cannot be
     written, changed, deleted or seen, and a temporary table cannot stand in for the role

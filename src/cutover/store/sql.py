@@ -323,10 +323,12 @@ class SqlReader:
             rows += self._rows(window, (*args, s, e))
         by = self._run_by({row[8] for row in rows})
         for p, st, c, outcome, reason, observed, at, insecure, run_id in rows:
+            who = by.get(run_id)
+            if who is None:  # a run this role may not read: left out, as a join to it would
+                continue
             out.setdefault((p, st, c), []).append(
                 ProbeRow(
-                    p, st, c, outcome, reason, observed, from_us(at), bool(insecure), run_id,
-                    by[run_id],
+                    p, st, c, outcome, reason, observed, from_us(at), bool(insecure), run_id, who
                 )
             )  # fmt: skip
         return out
