@@ -178,6 +178,24 @@ def test_the_quick_exit_flushes_everything_and_closes_the_store(tmp_path: Path) 
     assert failed.returncode == 2 and failed.stderr.startswith("cutover: error:")
 
 
+@pytest.mark.parametrize(
+    ("redirects", "expected"),
+    [
+        ("2>&- >/dev/null", 0),  # no stderr at all: Python makes sys.stderr None
+        (">&- 2>/dev/null", 0),  # no stdout: what it prints reaches no one, as with a closed pipe
+    ],
+)
+def test_a_stream_closed_from_the_start_keeps_the_exit_status(
+    redirects: str, expected: int
+) -> None:
+    """The quick exit flushes only the streams the process has; it never turns a finished
+    command into a traceback or another status."""
+    shell = f"{sys.executable} -m cutover provinces {redirects}; echo $?"
+    done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, check=False)
+    assert done.stdout.strip().splitlines()[-1] == str(expected), done
+    assert "Traceback" not in done.stderr
+
+
 def test_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
     """`cutover provinces | head -1`: the reader goes away; we stop quietly with 0."""
     for args in (["provinces"], ["provinces", "79", "--format", "json"]):

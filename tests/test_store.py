@@ -632,3 +632,21 @@ def test_stored_times_come_back_exactly() -> None:
     for value in values:
         assert from_us(value) == exact(value), value
         assert to_us(from_us(value)) == value
+
+
+def test_a_store_dropped_without_close_is_freed_and_closed(tmp_path: Path) -> None:
+    """Its finalizer holds the connection; nothing the connection holds (the time limit's
+    progress handler) may point back at the store, or it would live until the process ends."""
+    import gc
+    import weakref
+
+    from cutover.store.sqlite import SqliteStore
+
+    for options in ({}, {"query_timeout": 5.0}, {"read_only": True}):
+        store = SqliteStore(tmp_path / "s.db", environ={}, **options)  # type: ignore[arg-type]
+        conn, alive = store.conn, weakref.ref(store)
+        del store
+        gc.collect()
+        assert alive() is None, options
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            conn.execute("SELECT 1")

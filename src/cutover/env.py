@@ -23,6 +23,12 @@ def _user() -> str:
         return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
 
 
+def _or_nowhere(stream: TextIO | None) -> TextIO:
+    """A standard stream, or /dev/null when the process started with it closed (Python then
+    has None): what would be printed reaches no one, as with a reader that has gone."""
+    return stream if stream is not None else open(os.devnull, "w", encoding="utf-8")
+
+
 @dataclass(frozen=True)
 class Environment:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -39,8 +45,8 @@ class Environment:
     def from_process(cls) -> Environment:
         return cls(
             environ=dict(os.environ),
-            stdout=sys.stdout,
-            stderr=sys.stderr,
+            stdout=_or_nowhere(sys.stdout),
+            stderr=_or_nowhere(sys.stderr),
             cwd=Path.cwd(),
             user=_user(),
             host=socket.gethostname(),

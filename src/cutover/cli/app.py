@@ -116,11 +116,11 @@ def run() -> NoReturn:
 
     The interpreter's own exit tears every object down one by one, about 0.1 s after a
     commune-scale `check`, for a process that is about to end anyway.  Once `main` has
-    finished, the streams are flushed and the exit handlers run (they close the stores:
-    see their finalizers, and stop logging); only the teardown is skipped.  Whatever the
-    normal exit would still do differently takes the normal exit: another thread that is
-    still working (the interpreter waits for it), a stream that cannot be flushed (it reports
-    that as it always has), an exit status that is not a number."""
+    finished, the exit handlers run (they close the stores: see their finalizers, and stop
+    logging), the streams are flushed and the process ends; only the teardown is skipped.
+    Whatever the normal exit would still do differently takes the normal exit: another
+    thread that is still working (the interpreter waits for it), a stream that cannot be
+    flushed (it reports that as it always has), a status that is not a small number."""
     try:
         main()
     except SystemExit as exc:
@@ -129,14 +129,16 @@ def run() -> NoReturn:
         status = 0
     if status is None:
         status = 0
-    if not isinstance(status, int) or _threads_working():
+    if not isinstance(status, int) or not 0 <= status <= 255 or _threads_working():
         sys.exit(status)
+    atexit._run_exitfuncs()  # run once: the normal exit below would not run them again
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
+        # sys.stdout may be a progress bar's proxy, or None when started with it closed.
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            if stream is not None:
+                stream.flush()
+    except Exception:
         sys.exit(status)
-    atexit._run_exitfuncs()
     os._exit(status)
 
 

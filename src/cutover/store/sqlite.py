@@ -180,7 +180,15 @@ class SqliteStore(BundleSql):
         if query_timeout is not None or read_only:
             # SQLite calls this every few thousand instructions; a non-zero answer stops the
             # statement ("interrupted"), which `explain` words as a time limit.
-            self.conn.set_progress_handler(self._over_time, 10_000)
+            # Through a weak reference: the connection (which the finalizer holds) must not
+            # keep the store alive, or a store dropped without `close` would never be freed.
+            store = weakref.ref(self)
+
+            def over_time() -> int:
+                alive = store()
+                return alive._over_time() if alive is not None else 0
+
+            self.conn.set_progress_handler(over_time, 10_000)
 
     def _check_current(self, conn: sqlite3.Connection) -> None:
         """A reader that must not write cannot migrate: say what to run instead."""
