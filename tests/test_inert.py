@@ -709,3 +709,26 @@ def test_through_the_store_and_the_command_line(
     page.feed(html.out)
     page.assert_inert()
     assert "<img src=x onerror=alert(1)>" in page.text  # the attention list, as text
+
+
+def test_clean_takes_its_shortcut_only_where_the_expressions_change_nothing() -> None:
+    """`clean` returns printable text as it is (bounded): every code point of Unicode, and
+    random mixes of printable and unprintable ones, clean exactly as the four expressions
+    alone would."""
+    import random
+
+    from cutover.render import text
+
+    def expressions(value: str) -> str:
+        value = text._SEQUENCES.sub("", value)
+        value = text._LINE_BREAKS.sub("\n", value)
+        value = text._REMOVED.sub("", value)
+        return text.bound(text._SURROGATES.sub("\ufffd", value))
+
+    for point in range(0x110000):
+        assert text.clean(chr(point)) == expressions(chr(point)), hex(point)
+    draws = random.Random(7)
+    alphabet = "aZ ồ漢\t\n\r\x1b[31m\x9b\u202e\u2028\ud800\ufffe\x00é"
+    for _ in range(20_000):
+        sample = "".join(draws.choice(alphabet) for _ in range(draws.randrange(0, 12)))
+        assert text.clean(sample) == expressions(sample), repr(sample)

@@ -10,8 +10,10 @@ alike.  Inline CSS and SVG only: a CSP forbids any fetch, script, base URL or fo
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
+
+from markupsafe import Markup
 
 from cutover.i18n import Lang, translations
 from cutover.render.base import RenderOptions
@@ -26,8 +28,6 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'n
 
 
 def render(matrix: Matrix, options: RenderOptions) -> str:
-    from markupsafe import Markup
-
     page = environment(options.lang).get_template("report.html.j2")
     html: str = page.render(
         report=build(matrix, options),
@@ -39,11 +39,16 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
 
 def inert(value: Any) -> Any:
     """Every value a template writes: our markup as is, anything else through `html_text`."""
-    from markupsafe import Markup
-
     if isinstance(value, Markup):
         return value
-    return Markup(html_text("" if value is None else str(value)))
+    return _inert_text("" if value is None else str(value))
+
+
+@lru_cache(maxsize=8192)
+def _inert_text(text: str) -> Markup:
+    # A report writes tens of thousands of values, mostly the same few thousand (names,
+    # statuses, a reason shared by every commune of a step): each is made inert once.
+    return Markup(html_text(text))
 
 
 @cache

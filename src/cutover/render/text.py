@@ -84,6 +84,11 @@ def clean(text: str) -> str:
     partial sequence); line breaks (CR LF, CR, VT, FF, NEL, U+2028/9 …) made "\\n"; unpaired
     surrogates replaced by U+FFFD; the result bounded to `LIMIT` characters.  What is left is
     valid XML 1.0 character data and encodes as UTF-8."""
+    if text.isprintable():
+        # No character in Unicode's Other or Separator categories but the space: no control,
+        # line break, bidi control, surrogate or noncharacter, so nothing below would change
+        # it (most text, checked once instead of by four expressions).
+        return bound(text)
     text = _SEQUENCES.sub("", text)
     text = _LINE_BREAKS.sub("\n", text)
     text = _REMOVED.sub("", text)
