@@ -469,6 +469,23 @@ def test_conditional_requests_and_safety_headers(server: Server) -> None:
         refused.value.close()
 
 
+def test_a_client_gone_before_its_event_stream_starts_is_not_an_error(server: Server) -> None:
+    """Clients that ask for the event stream and leave at once (a tab hidden as it opens),
+    some with a reset: the server carries on and logs no traceback (the fixture checks its
+    log when it stops)."""
+    import socket
+    import struct
+
+    address = urllib.parse.urlsplit(server.url)
+    for i in range(60):
+        with socket.create_connection((address.hostname, address.port), timeout=10) as client:
+            client.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+            if i % 2:  # close with a reset rather than a FIN
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    status, _, _ = server.get("/healthz")
+    assert status == 200
+
+
 def test_binds_to_loopback_by_default_and_says_where(live_copy: Path) -> None:
     running = Server(live_copy)
     try:

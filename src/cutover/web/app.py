@@ -544,10 +544,12 @@ async def events(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",  # nginx: pass events through unbuffered
         }
     )
-    await response.prepare(request)
     queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=1)
-    site.listeners.add(queue)
     try:
+        # A client may be gone before the headers are written (a tab hidden at once): that
+        # is its choice, not an error of ours.
+        await response.prepare(request)
+        site.listeners.add(queue)
         await response.write(f"retry: 5000\nevent: version\ndata: {site.version}\n\n".encode())
         while True:
             try:
