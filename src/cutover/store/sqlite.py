@@ -533,23 +533,13 @@ class SqliteRunWriter(QueuedWriter):
 
     def _remember(self, keys: list[UnitKey]) -> None:
         """Units not in the scope as first read: new ones (every unit of a first run), or ones
-        another writer made since.  Made in one statement that returns the ids of those it
-        made (a new unit has no rows yet); those another writer made are read back with
-        their latest rows, one query per province and step."""
+        another writer made since.  Made in one statement, then read back with their latest
+        rows, one query per province and step."""
         conn = self._conn
-        made = conn.execute(
-            "INSERT INTO units (province, step, commune) VALUES "
-            + ",".join(["(?,?,?)"] * len(keys))
-            + " ON CONFLICT DO NOTHING RETURNING id, province, step, commune",
-            [value for key in keys for value in key],
-        ).fetchall()
-        units = self._units
-        for unit, province, step, commune in made:
-            units[(province, step, commune)] = unit
+        conn.executemany(INSERT_UNIT, keys)
         communes: dict[tuple[str, str], list[str]] = {}
-        for key in keys:
-            if key not in units:
-                communes.setdefault(key[:2], []).append(key[2])
+        for province, step, commune in keys:
+            communes.setdefault((province, step), []).append(commune)
         for (province, step), names in communes.items():
             self._read_units(
                 conn,
