@@ -15,8 +15,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import quote
 
-from cutover.errors import StoreError
+from cutover.errors import StoreError, UsageError
 from cutover.store.base import (
     AttestationRecord,
     ProbeResultLike,
@@ -72,11 +73,22 @@ def default_path() -> Path:
 
 
 def busy_timeout_ms(environ: Mapping[str, str]) -> int:
-    """How long to wait for another process's write (cron runs that overlap)."""
-    try:
-        return max(0, int(environ.get("CUTOVER_BUSY_TIMEOUT_MS", DEFAULT_BUSY_MS)))
-    except ValueError:
+    """How long to wait for another process's write (cron runs that overlap).  A value that is
+    not a whole number of milliseconds is refused, not silently replaced by the default: an
+    operator who set it meant something."""
+    text = environ.get("CUTOVER_BUSY_TIMEOUT_MS", "").strip()
+    if not text:
         return DEFAULT_BUSY_MS
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise UsageError(
+            f"CUTOVER_BUSY_TIMEOUT_MS must be a whole number of milliseconds, 0 or more; "
+            f"got {text!r}"
+        )
+    return value
 
 
 def explain(exc: sqlite3.Error, path: Path, busy_ms: int) -> StoreError:
@@ -127,6 +139,20 @@ def _sticky_own(path: Path) -> bool:
     except OSError:
         return True  # we are about to create it ourselves
     return mine.st_uid == os.getuid() and not mine.st_mode & stat.S_IWOTH
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process can write the store: the file, and its directory (SQLite makes
+    the write-ahead log and its index beside the file).  `os.access` also answers for a
+    read-only mount and an immutable file, where even root cannot write."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+
+
+def _read_only_file_system(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _create_private(path: Path) -> None:
@@ -195,9 +221,48 @@ class SqliteStore(BundleSql):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version != LATEST:
             raise StoreError(
-                f"store {self.path} has schema version {version}, not {LATEST}; run "
-                "`cutover db init` (which migrates it) before serving it"
+                f"store {self.path} has schema version {version}, not {LATEST}, and is opened "
+                "read-only; run `cutover db init` (which migrates it) where it can be written"
             )
+
+    def _read_only_connection(self) -> sqlite3.Connection:
+        """A store this process cannot write (a read-only mount, an archived copy, someone
+        else's file), opened for a command that only reads.  SQLite opens the file read-only,
+        but a write-ahead-log store also needs its `-shm` index beside it, which SQLite makes
+        when it is missing.  Where it cannot (the directory is not writable), only a file on a
+        read-only file system is read as it stands ("immutable": nothing can change it under
+        us); anywhere else a writer may still be at work, and reading without the index could
+        return a half-written state, so the answer is an error saying what to change."""
+        path = self.path
+        target = quote(str(path.absolute()))
+        try:
+            conn = self._open_uri(f"file:{target}?mode=ro")
+        except sqlite3.OperationalError as exc:
+            if "unable to open" not in str(exc):
+                raise
+            if not _read_only_file_system(path):
+                raise StoreError(
+                    f"cannot read store {path}: it is read-only here, and SQLite needs to make "
+                    f"{path.name}-shm beside it in {path.parent}, which is not writable; let "
+                    "this user write that directory, or read a copy"
+                ) from None
+            conn = self._open_uri(f"file:{target}?immutable=1")
+        self._check_current(conn)
+        conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    def _open_uri(self, uri: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            uri, uri=True, timeout=self.busy_ms / 1000, isolation_level=None,
+            check_same_thread=False,
+        )  # fmt: skip
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {self.busy_ms}")
+            conn.execute("SELECT COUNT(*) FROM sqlite_schema").fetchone()  # opens the file
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def _over_time(self) -> int:
         now = time.monotonic()
@@ -222,8 +287,19 @@ class SqliteStore(BundleSql):
                 raise StoreError(f"store {path} is a directory; give a file path")
             if not create and not path.exists():
                 raise StoreError(f"no store at {path} (run `cutover check` first, or give --db)")
-            if path.exists() and not os.access(path, os.W_OK) and not self.read_only:
-                raise StoreError(f"store {path} is read-only")
+            if not create and path.is_file() and path.stat().st_size == 0:
+                # A reading command would otherwise make the schema in it without a word.
+                raise StoreError(
+                    f"store {path} is an empty file, not a cutover store yet "
+                    "(run `cutover check` or `cutover db init` to make one)"
+                )
+            if path.exists() and not _writable(path):
+                if not create or self.read_only:
+                    # A command that only reads can read what it cannot write.
+                    _refuse_shared(path)
+                    return self._read_only_connection()
+                if not os.access(path, os.W_OK):
+                    raise StoreError(f"store {path} is read-only")
             _refuse_shared(path)
             if not path.exists() and path.parent.is_dir():
                 try:
