@@ -193,6 +193,23 @@ def test_a_private_key_others_can_read_is_refused(
     ]
 
 
+def test_a_public_key_given_to_export_is_named_as_such(
+    tmp_path: Path, demo_copy: Path, elsewhere: Path
+) -> None:
+    cutover("keygen", "--out", tmp_path, "--name", "k")
+    # fmt: off
+    ran = cutover("export", "-p", "31", "--key", tmp_path / "k.pub", "-o", tmp_path / "b.json",
+                  "--db", demo_copy)
+    # fmt: on
+    assert (ran.code, ran.out) == (2, "")
+    assert ran.err_lines == [
+        f"cutover: error: --key {tmp_path / 'k.pub'}: is a public key; export signs with the "
+        f"signer's private key (--key {tmp_path / 'k.key'}?), and the public key goes in the "
+        "importer's trust file"
+    ]
+    assert not (tmp_path / "b.json").exists()
+
+
 # --- a small world: one site's store, keys for 31 (two) and 01, another key, a trust file -
 
 
@@ -926,6 +943,155 @@ def test_a_site_name_too_long_for_a_bundle_is_a_usage_error(world: World) -> Non
         "cutover: error: cannot export province 31: site: String should have at most 256 characters"
     ]
     assert not (world.root / "b.json").exists()
+
+
+# --- where a bundle is written -------------------------------------------------------------
+
+
+def export_to(world: World, output: Path, site: str = "31") -> Ran:
+    # fmt: off
+    return cutover("export", "-p", "31", "--key", world.key("hp-officer"), "-o", output,
+                   "--db", world.site_db, site=site)
+    # fmt: on
+
+
+def partials(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".partial"))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "symlink"])
+def test_export_refuses_a_target_that_is_not_a_regular_file(world: World, kind: str) -> None:
+    target = world.root / "out" / "b.json"
+    target.parent.mkdir()
+    kept = world.root / "kept.json"
+    kept.write_text("the link's own file\n", encoding="utf-8")
+    if kind == "fifo":
+        os.mkfifo(target)
+        what = "is a FIFO, not a regular file; give the path of a new or existing regular file"
+    elif kind == "directory":
+        target.mkdir()
+        what = "is a directory, not a regular file; give the path of a new or existing regular file"
+    else:
+        target.symlink_to(kept)
+        what = "is a symbolic link, which writing would replace; give the path of the file itself"
+    ran = export_to(world, target)
+    assert (ran.code, ran.out) == (2, ""), ran
+    assert ran.err_lines == [f"cutover: error: -o {target}: {what}"]
+    mode = os.lstat(target).st_mode
+    assert {"fifo": stat.S_ISFIFO, "directory": stat.S_ISDIR, "symlink": stat.S_ISLNK}[kind](mode)
+    assert kept.read_text(encoding="utf-8") == "the link's own file\n"
+    assert partials(target.parent) == []
+
+
+def test_export_replaces_an_existing_regular_file(world: World) -> None:
+    target = world.root / "b.json"
+    target.write_text("an older bundle\n", encoding="utf-8")
+    assert export_to(world, target).code == 0
+    assert statement_of(target)["predicate"]["site"] == "31"
+    assert partials(world.root) == []
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [("file.txt/b.json", "Not a directory"), ("missing/b.json", "No such file or directory")],
+)
+def test_export_to_a_path_that_cannot_be_written_is_one_usage_error(
+    world: World, where: str, reason: str
+) -> None:
+    (world.root / "file.txt").write_text("a regular file, not a directory\n", encoding="utf-8")
+    target = world.root / where
+    ran = export_to(world, target)
+    assert (ran.code, ran.out) == (2, ""), ran
+    assert ran.err_lines == [f"cutover: error: cannot write {target}: {reason}"]
+    assert partials(world.root) == []
+
+
+def test_a_write_that_fails_midway_keeps_the_old_bundle_and_leaves_no_partial_file(
+    tmp_path: Path,
+) -> None:
+    """A real failure after the temporary file exists: a file size limit (which binds root
+    too; Python ignores SIGXFSZ, so the write fails with EFBIG)."""
+    resource = pytest.importorskip("resource")
+    from cutover.bundles import write_bundle
+    from cutover.errors import UsageError
+
+    target = tmp_path / "b.json"
+    target.write_text("the previous bundle\n", encoding="utf-8")
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+    try:
+        with pytest.raises(UsageError) as caught:
+            write_bundle(target, [{"payload": "x" * 100_000}])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert str(caught.value) == f"cannot write {target}: File too large"
+    assert target.read_text(encoding="utf-8") == "the previous bundle\n"
+    assert partials(tmp_path) == []
+
+
+# --- text from a bundle is inert on the terminal -------------------------------------------
+
+EVIL = "\x1b[2J\x1b[31mEVIL<b>"
+
+
+def test_export_refuses_a_site_name_with_escapes(world: World) -> None:
+    ran = export_to(world, world.root / "b.json", site=EVIL)
+    assert (ran.code, ran.out) == (2, ""), ran
+    assert ran.err_lines == [
+        "cutover: error: CUTOVER_SITE '\\x1b[2J\\x1b[31mEVIL<b>': a site name must be printable "
+        "text: no control character, escape sequence or line break"
+    ]
+    assert not (world.root / "b.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        ("predicate", "predicate.site"),
+        ("run", "predicate.evidence.runs.0.site"),
+        ("waiver", "predicate.evidence.waivers.0.site"),
+    ],
+)
+def test_a_bundle_whose_site_has_escapes_is_rejected(
+    loaded: World, where: str, reason: str
+) -> None:
+    def change(statement: dict[str, Any]) -> None:
+        predicate = statement["predicate"]
+        if where == "predicate":
+            predicate["site"] = EVIL
+        else:
+            predicate["evidence"][f"{where}s"][0]["site"] = EVIL
+
+    bundle = loaded.resign(loaded.export("2.json"), "evil.json", change)
+    rejected(
+        loaded,
+        bundle,
+        f"malformed statement: {reason}: Value error, a site name must be printable text: "
+        "no control character, escape sequence or line break",
+    )
+
+
+def test_escapes_in_other_bundle_fields_never_reach_the_terminal(loaded: World) -> None:
+    def change(statement: dict[str, Any]) -> None:
+        predicate = statement["predicate"]
+        predicate["province"]["name"] = f"{EVIL}\x1b]0;retitled\x07"
+        predicate["export"]["exportedBy"] = f"x\n{EVIL}@host"
+
+    def step(statement: dict[str, Any]) -> None:
+        statement["predicate"]["evidence"]["results"][0]["step"] = f"{EVIL}\x9b2J"
+
+    bundle = loaded.resign(loaded.export("2.json"), "evil.json", change)
+    odd = loaded.resign(bundle, "odd.json", step)
+    checked = loaded.verify(bundle)
+    assert checked.code == 0, checked.out
+    assert checked.lines[0] == (
+        f"{bundle}: verified: province 31 (EVIL<b>) from site 31, sequence 2, "
+        "exported 2025-06-28T07:00:00+00:00 by x EVIL<b>@host"
+    )
+    imported = loaded.import_(bundle, odd)
+    assert imported.code == 1
+    for ran in (checked, imported, loaded.verify(odd)):
+        assert not any(c in ran.out + ran.err for c in "\x1b\x07\x9b"), ran
 
 
 # --- the trust file ------------------------------------------------------------------------

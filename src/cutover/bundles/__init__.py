@@ -33,11 +33,19 @@ from cutover.bundles.files import (
     JSONL_SUFFIX,
     MAX_BUNDLE_BYTES,
     Piece,
+    check_target,
     read_bundle_file,
+    shown,
     write_bundle,
 )
 from cutover.bundles.keys import KeyFiles, PublicKey, keyid_of, load_signer, write_keypair
-from cutover.bundles.schema import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, Rejected
+from cutover.bundles.schema import (
+    PAYLOAD_TYPE,
+    PREDICATE_TYPE,
+    STATEMENT_TYPE,
+    Rejected,
+    site_problem,
+)
 from cutover.bundles.statement import build_statement
 from cutover.bundles.trust import Trust, load_trust
 from cutover.bundles.verify import Checked, SignatureCheck, verify
@@ -57,6 +65,7 @@ __all__ = [
     "SignatureCheck",
     "Trust",
     "build_statement",
+    "check_target",
     "export",
     "keyid_of",
     "load_signer",
@@ -64,7 +73,9 @@ __all__ = [
     "pae",
     "parse_envelope",
     "read_bundle_file",
+    "shown",
     "sign",
+    "site_problem",
     "verify",
     "write_bundle",
     "write_keypair",

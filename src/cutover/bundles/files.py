@@ -3,8 +3,10 @@ size limit), JSON or JSON Lines, and writing one atomically."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +18,8 @@ from cutover.errors import UsageError
 
 MAX_BUNDLE_BYTES = 64 * 2**20  # per file; a province's full history is a few hundred KB
 JSONL_SUFFIX = ".intoto.jsonl"
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+_NEW_FILE |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(frozen=True)
@@ -83,19 +87,60 @@ def _kind(mode: int) -> str:
     return "not a file"
 
 
+def shown(path: Path) -> str:
+    """A path as an error line shows it: on one line, no escape sequence left raw."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def check_target(path: Path) -> None:
+    """Refuse an output path that exists and is not a regular file: writing a bundle replaces
+    its target, which must never be a device, a FIFO, a socket, a directory or a symbolic
+    link (the link itself would be replaced, not the file it names).  An absent path, or one
+    whose directory is missing, is left to the write to report."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISLNK(mode):
+        raise UsageError(
+            f"-o {shown(path)}: is a symbolic link, which writing would replace; give the "
+            "path of the file itself"
+        )
+    raise UsageError(
+        f"-o {shown(path)}: is {_kind(mode)}, not a regular file; give the path of a new "
+        "or existing regular file"
+    )
+
+
 def write_bundle(path: Path, envelopes: Sequence[Mapping[str, Any]]) -> None:
     """One envelope as a JSON document, or JSON Lines for a `.intoto.jsonl` name; written to
-    a temporary file first, so a reader never sees half a bundle."""
+    a new temporary file next to it first, so a reader never sees half a bundle.  An existing
+    target must be a regular file (`check_target`); a failed write leaves it as it was and
+    removes the temporary file."""
     if path.name.endswith(JSONL_SUFFIX):
         text = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in envelopes)
     elif len(envelopes) == 1:
         text = json.dumps(envelopes[0], indent=2) + "\n"
     else:
-        raise UsageError(f"-o {path}: several provinces need a {JSONL_SUFFIX} file")
-    temporary = path.with_name(f".{path.name}.partial")
+        raise UsageError(f"-o {shown(path)}: several provinces need a {JSONL_SUFFIX} file")
+    check_target(path)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
     try:
-        temporary.write_text(text, encoding="utf-8")
-        temporary.replace(path)
+        # A fresh name and O_EXCL: never follows a link, never opens a FIFO left there.
+        fd = os.open(temporary, _NEW_FILE, 0o666)  # what the umask allows, as before
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise UsageError(f"-o {path}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write {shown(path)}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        check_target(path)  # still not a device or a link, just before it is replaced
+        os.replace(temporary, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):  # the directory may be gone or read-only by now
+            temporary.unlink()
+        if isinstance(exc, OSError):
+            raise UsageError(f"cannot write {shown(path)}: {exc.strerror or exc}") from None
+        raise

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
-from cutover.bundles.files import read_regular
+from cutover.bundles.files import read_regular, shown
 from cutover.bundles.schema import Rejected, sha256
 from cutover.errors import UsageError
 
@@ -91,7 +91,14 @@ def load_signer(path: Path, passphrase: Callable[[Path], bytes]) -> CryptoSigner
     except OSError as exc:
         raise UsageError(f"--key {path}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(info.st_mode):
-        raise UsageError(f"--key {path}: not a regular file")
+        raise UsageError(f"--key {shown(path)}: not a regular file")
+    if _is_public_key(data):
+        private = path.with_suffix(".key") if path.suffix == ".pub" else None
+        hint = f" (--key {shown(private)}?)" if private is not None and private.exists() else ""
+        raise UsageError(
+            f"--key {shown(path)}: is a public key; export signs with the signer's private "
+            f"key{hint}, and the public key goes in the importer's trust file"
+        )
     if info.st_mode & 0o077:
         raise UsageError(
             f"--key {path}: private key is accessible by others "
@@ -109,6 +116,12 @@ def load_signer(path: Path, passphrase: Callable[[Path], bytes]) -> CryptoSigner
         raise UsageError(f"--key {path}: not an Ed25519 key")
     public = key.public_key()
     return CryptoSigner(key, SSlibKey.from_crypto(public, keyid=keyid_of(public)))
+
+
+def _is_public_key(data: bytes) -> bool:
+    """A PEM public key (what `keygen` writes to NAME.pub), or an OpenSSH one."""
+    head = data.lstrip()[:64]
+    return head.startswith((b"-----BEGIN PUBLIC KEY-----", b"ssh-ed25519 ", b"ssh-rsa "))
 
 
 def load_public_key(path: Path, display: str) -> PublicKey:

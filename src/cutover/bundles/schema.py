@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -73,6 +74,28 @@ Text = Annotated[str, StringConstraints(max_length=100_000)]
 Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Count = Annotated[int, Field(ge=0)]
 
+SITE_RULE = "printable text: no control character, escape sequence or line break"
+
+
+def site_problem(site: str) -> str | None:
+    """What is wrong with a site name (CUTOVER_SITE, a bundle's sites), or None.  A site
+    names a stream of bundles and is shown in every import and verify line, so it must be
+    printable text: an escape sequence in it would reach the centre's terminal."""
+    if not site.isprintable():
+        return f"a site name must be {SITE_RULE}"
+    return None
+
+
+def _site(value: str) -> str:
+    problem = site_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+SiteName = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_site)]
+RowSite = Annotated[str, StringConstraints(max_length=256), AfterValidator(_site)]
+
 
 # --- the predicate's JSON shape (unknown fields are ignored, as in-toto asks) --------------
 
@@ -100,7 +123,7 @@ class Scope(Model):
 
 class RunJson(Model):
     uid: Name
-    site: Short
+    site: RowSite
     user: Short
     host: Short
     command: Text
@@ -129,7 +152,7 @@ class ResultJson(Model):
 
 class AttestationJson(Model):
     uid: Name
-    site: Short
+    site: RowSite
     province: Name
     step: Name
     commune: Short
@@ -144,7 +167,7 @@ class AttestationJson(Model):
 
 class WaiverJson(Model):
     uid: Name
-    site: Short
+    site: RowSite
     province: Name
     step: Name
     reason: Text
@@ -174,7 +197,7 @@ class ExportJson(Model):
 
 class Predicate(Model):
     province: ProvinceRef
-    site: Name
+    site: SiteName
     export: ExportJson
     checklist: ChecklistRef
     evidence: EvidenceJson

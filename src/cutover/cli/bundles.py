@@ -14,6 +14,7 @@ import typer
 from cutover.cli.app import app
 from cutover.cli.common import ChecklistOpt, DbOpt, Output, ProvincesOpt, env_of, open_store_for
 from cutover.errors import UsageError
+from cutover.render.text import terminal
 
 if TYPE_CHECKING:
     from cutover.bundles import Checked, Piece, Rejected
@@ -120,12 +121,18 @@ def export(
 
     env = env_of(ctx)
     io = Output(env)
+    site_problem = bundles.site_problem(env.site)
+    if site_problem is not None:
+        raise UsageError(f"CUTOVER_SITE {env.site!r}: {site_problem}")
+    bundles.check_target(output)
     c = service.prepare(
         service.Selection(province, None, None, checklist, None, provinces_file),
         environ=env.environ,
     )
     if len(c.provinces) > 1 and not output.name.endswith(bundles.JSONL_SUFFIX):
-        raise UsageError(f"-o {output}: several provinces need a {bundles.JSONL_SUFFIX} file")
+        raise UsageError(
+            f"-o {bundles.shown(output)}: several provinces need a {bundles.JSONL_SUFFIX} file"
+        )
     signers = [
         bundles.load_signer(k, lambda path: _passphrase(env, passphrase_env, f"--key {path}"))
         for k in key
@@ -145,11 +152,13 @@ def export(
     for p, e in zip(c.provinces, exported, strict=True):
         ev = e.evidence
         io.out(
-            f"exported province {p.code} ({p.name}) from site {env.site}, sequence {e.sequence}: "
-            f"{len(ev.runs)} runs, {len(ev.results)} results, {len(ev.attestations)} "
-            f"attestations, {len(ev.waivers)} waivers"
+            terminal(
+                f"exported province {p.code} ({p.name}) from site {env.site}, sequence "
+                f"{e.sequence}: {len(ev.runs)} runs, {len(ev.results)} results, "
+                f"{len(ev.attestations)} attestations, {len(ev.waivers)} waivers"
+            )
         )
-    io.out(f"signed by {', '.join(keyids)} -> {output}")
+    io.out(terminal(f"signed by {', '.join(keyids)} -> {output}"))
     return 0
 
 
@@ -205,15 +214,15 @@ def import_(
     rejected = 0
     for piece, checked in results:
         if isinstance(checked, bundles.Rejected):
-            io.err(f"rejected {piece.label}: {checked.reason}")
+            io.err(terminal(f"rejected {piece.label}: {checked.reason}"))
             rejected += 1
             continue
         outcome = store.import_evidence(checked.origin, checked.evidence, env.now())
         if outcome.status in ("replay", "conflict"):
-            io.err(f"rejected {piece.label}: {outcome.status}: {outcome.detail}")
+            io.err(terminal(f"rejected {piece.label}: {outcome.status}: {outcome.detail}"))
             rejected += 1
         else:
-            io.out(_imported_line(piece.label, checked, outcome))
+            io.out(terminal(_imported_line(piece.label, checked, outcome)))
     return 1 if rejected else 0
 
 
@@ -246,13 +255,13 @@ def verify(
     bad = 0
     for piece, checked in results:
         if isinstance(checked, bundles.Rejected):
-            io.out(f"{piece.label}: rejected: {checked.reason}")
+            io.out(terminal(f"{piece.label}: rejected: {checked.reason}"))
             for n, check in enumerate(checked.signatures, 1):
-                io.out(f"  signature {n}: {check.line()}")
+                io.out(terminal(f"  signature {n}: {check.line()}"))
             bad += 1
             continue
         for line in _verified_lines(piece.label, checked):
-            io.out(line)
+            io.out(terminal(line))  # bundle-supplied text made inert
     return 1 if bad else 0
 
 
