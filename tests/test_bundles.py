@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Result
 
 from cutover.cli import main
 from cutover.env import Environment, fixed_clock
@@ -940,7 +941,8 @@ def test_a_site_name_too_long_for_a_bundle_is_a_usage_error(world: World) -> Non
                   world.root / "b.json", "--db", world.site_db, site="x" * 300)  # fmt: skip
     assert ran.code == 2
     assert ran.err_lines == [
-        "cutover: error: cannot export province 31: site: String should have at most 256 characters"
+        f"cutover: error: CUTOVER_SITE {'x' * 40!r}… (300 characters): a site name must be at "
+        "most 256 characters"
     ]
     assert not (world.root / "b.json").exists()
 
@@ -1042,6 +1044,43 @@ def test_export_refuses_a_site_name_with_escapes(world: World) -> None:
         "text: no control character, escape sequence or line break"
     ]
     assert not (world.root / "b.json").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check", "--province", "31", "--format", "json"],
+        ["mark", "31", "portal-closure", "--by", "officer", "--evidence", "https://x.gov.vn/a"],
+        [
+            "waive",
+            "31",
+            "portal-closure",
+            "--reason",
+            "r",
+            "--approver",
+            "a",
+            "--until",
+            "2030-01-01T00:00:00+07:00",
+        ],
+    ],
+)
+def test_every_command_that_records_a_site_refuses_one_with_escapes(
+    cli: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+    demo_copy: Path,
+    command: list[str],
+) -> None:
+    """The site is written on every run, attestation and waiver and later exported: the
+    rule is applied where it enters, not only at export."""
+    before = demo_copy.read_bytes()
+    monkeypatch.setenv("CUTOVER_SITE", EVIL)
+    ran = cli(*command, "--db", str(demo_copy))
+    assert (ran.code, ran.out) == (2, ""), ran
+    assert ran.err_lines == [
+        "cutover: error: CUTOVER_SITE '\\x1b[2J\\x1b[31mEVIL<b>': a site name must be printable "
+        "text: no control character, escape sequence or line break"
+    ]
+    assert demo_copy.read_bytes() == before
 
 
 @pytest.mark.parametrize(

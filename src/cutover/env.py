@@ -90,8 +90,36 @@ class Environment:
     @property
     def site(self) -> str:
         """Which province or office produces this store's runs (CUTOVER_SITE; default the
-        host name), kept on every run so imported rows keep their origin."""
-        return self.get("CUTOVER_SITE") or self.host
+        host name), kept on every run so imported rows keep their origin.  Refused (a usage
+        error) when it is not a site name (`site_problem`): it is written on every run,
+        attestation and waiver, exported in bundles and shown at the centre."""
+        given = self.get("CUTOVER_SITE")
+        if given is None:
+            return self.host
+        problem = site_problem(given)
+        if problem is not None:
+            from cutover.errors import UsageError
+
+            shown = (
+                repr(given) if len(given) <= 80 else f"{given[:40]!r}… ({len(given)} characters)"
+            )
+            raise UsageError(f"CUTOVER_SITE {shown}: {problem}")
+        return given
+
+
+SITE_RULE = "printable text: no control character, escape sequence or line break"
+SITE_MAX = 256
+
+
+def site_problem(site: str) -> str | None:
+    """What is wrong with a site name (CUTOVER_SITE, a bundle's sites), or None.  A site names
+    a stream of bundles and is shown in every import and verify line at the centre, so it
+    must be printable text: an escape sequence in it would reach the centre's terminal."""
+    if not site.isprintable():
+        return f"a site name must be {SITE_RULE}"
+    if len(site) > SITE_MAX:
+        return f"a site name must be at most {SITE_MAX} characters"
+    return None
 
 
 def fixed_clock(moment: datetime) -> Callable[[], datetime]:

@@ -44,7 +44,6 @@ from cutover.bundles.schema import (
     PREDICATE_TYPE,
     STATEMENT_TYPE,
     Rejected,
-    site_problem,
 )
 from cutover.bundles.statement import build_statement
 from cutover.bundles.trust import Trust, load_trust
@@ -75,7 +74,6 @@ __all__ = [
     "read_bundle_file",
     "shown",
     "sign",
-    "site_problem",
     "verify",
     "write_bundle",
     "write_keypair",

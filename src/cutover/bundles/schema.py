@@ -22,6 +22,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from cutover.env import site_problem
+
 if TYPE_CHECKING:
     from cutover.bundles.verify import SignatureCheck
 
@@ -73,17 +75,6 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 Text = Annotated[str, StringConstraints(max_length=100_000)]
 Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Count = Annotated[int, Field(ge=0)]
-
-SITE_RULE = "printable text: no control character, escape sequence or line break"
-
-
-def site_problem(site: str) -> str | None:
-    """What is wrong with a site name (CUTOVER_SITE, a bundle's sites), or None.  A site
-    names a stream of bundles and is shown in every import and verify line, so it must be
-    printable text: an escape sequence in it would reach the centre's terminal."""
-    if not site.isprintable():
-        return f"a site name must be {SITE_RULE}"
-    return None
 
 
 def _site(value: str) -> str:
