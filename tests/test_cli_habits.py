@@ -246,7 +246,7 @@ def test_binary_refused_on_a_terminal_and_one_format_per_stream(
     two = cli("matrix", *db, "--format", "json", "--format", "csv")
     assert two.err_lines == [
         "cutover: error: 2 formats to standard output (json, csv); give all but one a path, "
-        "e.g. --format csv:FILE"
+        "e.g. --format csv:FILE (see 'cutover matrix -h')"
     ]
     assert two.code == 2 and two.out == ""
     monkeypatch.setattr(sys, "stdout", Terminal())
@@ -254,7 +254,7 @@ def test_binary_refused_on_a_terminal_and_one_format_per_stream(
     assert xlsx.code == 2
     assert xlsx.err_lines == [
         "cutover: error: xlsx is a binary format and standard output is a terminal; give a path "
-        "(--format xlsx:matrix.xlsx) or redirect to a file"
+        "(--format xlsx:matrix.xlsx) or redirect to a file (see 'cutover matrix -h')"
     ]
     assert cli("demo", "--format", "xlsx").code == 2  # refused before the simulator starts
 

@@ -2,6 +2,8 @@
 
     CutoverError                 exit_code
     ├── UsageError               2  invalid input or usage (unknown province, bad option value)
+    │   ├── OptionError          2  a bad option value or combination (names the command's help)
+    │   ├── OutputError          2  the output cannot be written (a full disk, a closed device)
     │   └── ConfigError          2  problems in a file, each with file:line:col and key path
     ├── StoreError               3  store unavailable, locked, corrupt, full disk, newer schema
     └── EvaluationError          3  nothing could be evaluated
@@ -32,6 +34,16 @@ class CutoverError(Exception):
 
 class UsageError(CutoverError):
     exit_code = ExitCode.INVALID_INPUT
+
+
+class OptionError(UsageError):
+    """A bad option value, or options that do not go together: like the option parser's own
+    errors, `cli.main` adds where the command's help is."""
+
+
+class OutputError(UsageError):
+    """Standard output cannot be written (`> /dev/full`, a full disk): the same exit code as
+    a `--format FORMAT:PATH` file that cannot be written."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ object; commands live in their own modules (`cutover.cli.*`) and register on `ap
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import os
 import sys
@@ -18,7 +19,7 @@ import typer
 from typer.core import TyperCommand
 
 from cutover.env import Environment
-from cutover.errors import CutoverError, ExitCode
+from cutover.errors import CutoverError, ExitCode, OptionError, OutputError
 
 if TYPE_CHECKING:
     from typer._click import Context as ClickContext
@@ -49,11 +50,23 @@ class ClosedPipe(Exception):
     `OSError`, so the option parser's own handler (which exits 1) lets it through to `main`."""
 
 
+def output_error(exc: OSError) -> OutputError:
+    """Standard output refused what we wrote (`> /dev/full`): one line, exit 2, as for a
+    `--format FORMAT:PATH` file that cannot be written.  Not an `OSError` either."""
+    return OutputError(f"cannot write the output: {exc.strerror or exc}")
+
+
 def _show_version(value: bool) -> None:
     if value:
         from importlib.metadata import version
 
-        typer.echo(f"cutover {version('cutover')}")
+        try:
+            sys.stdout.write(f"cutover {version('cutover')}\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise ClosedPipe from None
+        except OSError as exc:
+            raise output_error(exc) from None
         raise typer.Exit(0)
 
 
@@ -119,8 +132,9 @@ def run() -> NoReturn:
     finished, the exit handlers run (they close the stores: see their finalizers, and stop
     logging), the streams are flushed and the process ends; only the teardown is skipped.
     Whatever the normal exit would still do differently takes the normal exit: another
-    thread that is still working (the interpreter waits for it), a stream that cannot be
-    flushed (it reports that as it always has), a status that is not a small number."""
+    thread that is still working (the interpreter waits for it), a status that is not a small
+    number.  A standard output that cannot be flushed is reported in one line, as `main`
+    reports it, and ends the process with exit 2 (never a traceback)."""
     try:
         main()
     except SystemExit as exc:
@@ -132,14 +146,35 @@ def run() -> NoReturn:
     if not isinstance(status, int) or not 0 <= status <= 255 or _threads_working():
         sys.exit(status)
     atexit._run_exitfuncs()  # run once: the normal exit below would not run them again
-    try:
-        # sys.stdout may be a progress bar's proxy, or None when started with it closed.
-        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-            if stream is not None:
-                stream.flush()
-    except Exception:
-        sys.exit(status)
+    # sys.stdout may be a progress bar's proxy, or None when started with it closed.
+    for stream in (sys.stdout, sys.__stdout__):
+        if not _flushed(stream):
+            status = ExitCode.INVALID_INPUT
+    for stream in (sys.stderr, sys.__stderr__):
+        _flushed(stream, report=False)
     os._exit(status)
+
+
+def _flushed(stream: Any, *, report: bool = True) -> bool:
+    """Flush one standard stream at the quick exit.  One that refuses (a full disk, a closed
+    pipe) is pointed at /dev/null, so nothing still buffered can fail again; a refused
+    standard output is reported in one line on stderr, as `main` reports it."""
+    if stream is None:
+        return True
+    try:
+        stream.flush()
+    except (OSError, ValueError) as exc:
+        with contextlib.suppress(Exception):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            stream.flush()
+        if not isinstance(exc, OSError) or isinstance(exc, BrokenPipeError) or not report:
+            return True
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"cutover: error: {output_error(exc)}\n")
+            sys.stderr.flush()
+        return False
+    return True
 
 
 def _threads_working() -> bool:
@@ -169,14 +204,22 @@ def _main(argv: Sequence[str] | None, env: Environment | None) -> None:
         _refuse_undecodable(args)
         # Without standalone mode the parser returns `typer.Exit` codes instead of exiting.
         code = _parser_for(args)(args=args, prog_name="cutover", standalone_mode=False, obj=env)
-        env.stdout.flush()  # a reader that has gone shows here, inside the handler
+        try:
+            env.stdout.flush()  # a reader that has gone, or a full disk, shows here
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise output_error(exc) from None
         sys.exit(code if isinstance(code, int) else 0)
     except (ClosedPipe, BrokenPipeError):
         _quiet_stdout(env)
         sys.exit(ExitCode.OK)
     except CutoverError as exc:
+        if isinstance(exc, OutputError):
+            _quiet_stdout(env)  # what is still buffered must not fail again at exit
+        hint = f" (see '{command_path(args)} -h')" if isinstance(exc, OptionError) else ""
         for line in exc.lines():
-            say(f"error: {line}")
+            say(f"error: {line}{hint}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         say("interrupted")
@@ -189,6 +232,11 @@ def _main(argv: Sequence[str] | None, env: Environment | None) -> None:
     except Exception as exc:  # usage errors from the option parser, and anything unexpected
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             sys.exit(usage_error(exc, env))
+        if isinstance(exc, OSError) and (failed := _output_failure(exc, env)) is not None:
+            # Written by the parser itself (`--help > /dev/full`), not through `Output`.
+            _quiet_stdout(env)
+            say(f"error: {output_error(failed)}")
+            sys.exit(OutputError.exit_code)
         sys.exit(internal_error(exc, env))
 
 
@@ -242,6 +290,22 @@ def command_path(args: list[str]) -> str:
         words.append(arg)
         command = sub
     return " ".join(words)
+
+
+def _output_failure(exc: OSError, env: Environment) -> OSError | None:
+    """`exc` if the parser met it printing (help, completion: its `echo`), else why standard
+    output cannot take what is still buffered for it, else None (another failure: a bug)."""
+    import traceback
+
+    if any(frame.name == "echo" for frame in traceback.extract_tb(exc.__traceback__)):
+        return exc
+    try:
+        env.stdout.flush()
+    except OSError as failed:
+        return failed
+    except ValueError:  # closed
+        pass
+    return None
 
 
 def _quiet_stdout(env: Environment) -> None:

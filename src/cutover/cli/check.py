@@ -22,11 +22,12 @@ from cutover.cli.common import (
     language,
     limits,
     open_store_for,
+    option_errors,
     prepare,
     progress_for,
     render_options,
 )
-from cutover.errors import UsageError
+from cutover.errors import EvaluationError, ExitCode, OptionError, UsageError
 
 
 def recorded_command(argv: tuple[str, ...]) -> str:
@@ -118,21 +119,22 @@ def check(
     io = Output(env)
     chosen_language = language(env, lang)
     if fmt not in ("table", "json"):
-        raise UsageError(f"--format must be table or json, got {fmt!r}")
+        raise OptionError(f"--format must be table or json, got {fmt!r}")
     if not province and not all_:
         raise UsageError("name provinces with --province P (repeatable) or use --all")
     if province and all_:
         raise UsageError("give --province or --all, not both")
+    lim = limits(jobs, timeout, per_host)  # before any work, as the other option values
     if notify is not None:
         changes.check_webhook(notify)
-    moment = service.parse_time(as_of, env.now())
+    with option_errors():
+        moment = service.parse_time(as_of, env.now())
     sel = service.Selection(
         None if all_ else province, step, tag, checklist, endpoints, provinces_file
     )
     c = prepare(env, sel)
     for note in service.fallback_notes(c):
         io.err(f"note: {note}")
-    lim = limits(jobs, timeout, per_host)
     store = None if no_store else open_store_for(env, db)
     before = None
     wants_changes = quiet or notify is not None  # only these look at what changed
@@ -168,8 +170,6 @@ def check(
     if quiet:
         for change in found:
             io.out(change.line())
-        if code == 3 and not found:
-            io.err("could not evaluate: every probe was unknown")
     else:
         options = render_options(env, chosen_language)
         if fmt == "json":
@@ -180,4 +180,8 @@ def check(
             io.emit(check_view.render(matrix, options, all_cells=all_cells, communes=not all_))
     if run.interrupted:
         io.err(f"interrupted: kept {run.count} results that had finished")
+    if code == ExitCode.UNAVAILABLE:
+        # Whether or not this run changed anything in the store, and with or without
+        # --quiet: the same one line, exit 3 (`cli.main`).
+        raise EvaluationError("could not evaluate: every probe was unknown")
     return code

@@ -3,17 +3,18 @@ types, the store, progress bars and limits."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from cutover.cli.app import ClosedPipe
+from cutover.cli.app import ClosedPipe, output_error
 from cutover.env import Environment
-from cutover.errors import UsageError
+from cutover.errors import OptionError, UsageError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from cutover import service
     from cutover.i18n import Lang
@@ -39,6 +40,8 @@ class Output:
             self.env.stdout.write(line + "\n")
         except BrokenPipeError:
             raise ClosedPipe from None
+        except OSError as exc:  # a full disk: one line, not a traceback
+            raise output_error(exc) from None
 
     def emit(self, data: str | bytes) -> None:
         """A rendered document to stdout, text or binary, ending with one newline."""
@@ -49,6 +52,8 @@ class Output:
                 self.env.stdout.buffer.flush()
             except BrokenPipeError:
                 raise ClosedPipe from None
+            except OSError as exc:
+                raise output_error(exc) from None
         else:
             self.out(data.rstrip("\n"))
 
@@ -87,21 +92,73 @@ def progress_for(env: Environment, enabled: bool) -> ProgressStart | None:
     return start
 
 
+def positive_seconds(option: str, value: float) -> float:
+    """A time option (`--timeout`, `--refresh`, …): a finite number above 0; `nan` and `inf`
+    parse as floats but no clock can wait for them."""
+    import math
+
+    if not math.isfinite(value) or value <= 0:
+        raise OptionError(f"{option} must be a positive number of seconds, got {value:g}")
+    return value
+
+
+def at_least_one(option: str, value: int) -> int:
+    if value < 1:
+        raise OptionError(f"{option} must be at least 1, got {value}")
+    return value
+
+
 def limits(jobs: int, timeout: float, per_host: int | None = None) -> Limits:
     from cutover.probes import Limits
 
-    if jobs < 1:
-        raise UsageError(f"--jobs must be at least 1, got {jobs}")
-    if timeout <= 0:
-        raise UsageError(f"--timeout must be positive, got {timeout:g}")
-    return Limits(jobs=jobs, timeout=timeout, per_host=per_host or min(jobs, 16))
+    at_least_one("--jobs", jobs)
+    positive_seconds("--timeout", timeout)
+    if per_host is None:
+        per_host = min(jobs, 16)
+    return Limits(jobs=jobs, timeout=timeout, per_host=at_least_one("--per-host", per_host))
 
 
 def language(env: Environment, lang: str | None) -> Lang:
     """`--lang`, else `CUTOVER_LANG`, else Vietnamese (`cutover.i18n.choose`)."""
     from cutover.i18n import choose
 
-    return choose(lang, env.environ)
+    with option_errors(lang is not None):
+        return choose(lang, env.environ)
+
+
+@contextmanager
+def option_errors(from_option: bool = True) -> Iterator[None]:
+    """A usage error about a value given on the command line (`--lang`, `--format`, `--as-of`,
+    ...) becomes an `OptionError`, which names the command's help; a problem in a file
+    (`ConfigError`) or in the environment stays as it is."""
+    try:
+        yield
+    except OptionError:
+        raise
+    except UsageError as exc:
+        if not from_option or type(exc) is not UsageError:
+            raise
+        raise OptionError(*exc.args) from None
+
+
+def check_formats(formats: list[str], *, terminal: bool) -> None:
+    """`--format` values: the checks of `render.check_formats`, and no two outputs to the
+    same file (the second would silently overwrite the first)."""
+    import os
+
+    from cutover.render import check_formats as check
+
+    with option_errors():
+        check(formats, terminal=terminal)
+    seen: dict[str, str] = {}
+    for spec in formats:
+        _, _, where = spec.partition(":")
+        if not where:
+            continue
+        key = os.path.normpath(os.path.abspath(where))
+        if key in seen:
+            raise OptionError(f"--format {seen[key]} and --format {spec} write the same file")
+        seen[key] = spec
 
 
 def prepare(env: Environment, sel: service.Selection) -> service.Context:

@@ -12,6 +12,7 @@ from cutover.cli.common import (
     FormatsOpt,
     LangOpt,
     Output,
+    check_formats,
     env_of,
     language,
     progress_for,
@@ -54,7 +55,7 @@ def demo(
 
     from cutover import demo as demo_lib
     from cutover import service
-    from cutover.render import check_formats, write_all
+    from cutover.render import write_all
 
     env = env_of(ctx)
     chosen_language = language(env, lang)

@@ -9,7 +9,7 @@ import typer
 
 from cutover.cli.app import app
 from cutover.cli.common import LangOpt, Output, ProvincesOpt, env_of, language
-from cutover.errors import ExitCode, UsageError
+from cutover.errors import ExitCode, OptionError
 
 
 @app.command()
@@ -34,13 +34,17 @@ def validate(
     env = env_of(ctx)
     io = Output(env)
     report = validate_paths([(p, str(p)) for p in paths] if paths else default_paths(env.environ))
+    # With --strict a warning is an error: its file is not `ok`, and it is said once, as one.
+    failing = report.problems if strict else report.errors
+    bad = {problem.file for problem in failing}
     for line in report.ok:
-        io.out(line)
+        if not any(line.startswith(f"ok {file} (") for file in bad):
+            io.out(line)
     for problem in report.warnings:
         io.err(f"{'error' if strict else 'warning'}: {problem}")
     for problem in report.errors:
         io.err(f"error: {problem}")
-    if report.errors or (strict and report.warnings):
+    if failing:
         raise typer.Exit(ExitCode.INVALID_INPUT)
 
 
@@ -68,7 +72,7 @@ def provinces(
     env = env_of(ctx)
     io = Output(env)
     if fmt not in ("text", "json"):
-        raise UsageError(f"--format must be text or json, got {fmt!r}")
+        raise OptionError(f"--format must be text or json, got {fmt!r}")
     chosen_language = language(env, lang)
     geo = load_geography(provinces_file)
     chosen, note = geo.resolve(province) if province else (None, None)

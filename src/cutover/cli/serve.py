@@ -15,10 +15,11 @@ from cutover.cli.common import (
     ProvincesOpt,
     env_of,
     language,
+    positive_seconds,
     prepare,
 )
 from cutover.cli.views import SilentAfterOpt, heartbeat
-from cutover.errors import UsageError
+from cutover.errors import OptionError
 
 
 @app.command()
@@ -69,16 +70,17 @@ def serve(
     import signal
 
     from cutover import service
+    from cutover.store.base import store_location
     from cutover.web import app as web_app
     from cutover.web.pages import Workspace
 
     env = env_of(ctx)
     io = Output(env)
     if not 0 <= port <= 65535:
-        raise UsageError(f"--port must be between 0 and 65535, got {port}")
-    for name, value in (("--refresh", refresh), ("--request-timeout", request_timeout)):
-        if value <= 0:
-            raise UsageError(f"{name} must be positive, got {value:g}")
+        raise OptionError(f"--port must be between 0 and 65535, got {port}")
+    positive_seconds("--refresh", refresh)
+    positive_seconds("--request-timeout", request_timeout)
+    location = store_location(db, env.environ)  # an unknown URL scheme fails here, not per page
     workspace = Workspace(
         prepare(env, service.Selection(None, None, None, checklist, None, provinces_file)),
         language(env, lang),
@@ -86,7 +88,7 @@ def serve(
         refresh,
     )
     settings = web_app.Settings(
-        location=db if db is not None else env.environ.get("CUTOVER_DB", ""),
+        location=location,
         environ=env.environ,
         clock=env.clock,
         request_timeout=request_timeout,
@@ -97,7 +99,8 @@ def serve(
     if not _loopback(host):
         io.err(
             f"note: listening on {host}: anyone who reaches it can read the table (the page "
-            "has no login); put an authenticating reverse proxy in front (README, Serving)"
+            "has no login); put an authenticating reverse proxy in front (README, "
+            "The live page: `cutover serve`)"
         )
 
     async def run() -> None:

@@ -18,9 +18,11 @@ from cutover.cli.common import (
     ProvincesOpt,
     StepListOpt,
     TagOpt,
+    check_formats,
     env_of,
     language,
     open_store_for,
+    option_errors,
     prepare,
     render_options,
 )
@@ -95,12 +97,14 @@ def matrix(
 ) -> int:
     """Render the readiness matrix from the store, as of now or any past time."""
     from cutover import service
-    from cutover.render import check_formats, write_all
+    from cutover.render import write_all
 
     env = env_of(ctx)
     io = Output(env)
     chosen_language = language(env, lang)
-    gates = [service.Gate.parse(g) for g in require or []]  # a typo fails before any work
+    with option_errors():
+        gates = [service.Gate.parse(g) for g in require or []]  # a typo fails before any work
+        moment = service.parse_time(as_of, env.now())
     beat = heartbeat(env, silent_after)
     formats = fmt or ["table"]
     check_formats(formats, terminal=env.stdout.isatty())
@@ -108,7 +112,7 @@ def matrix(
     if communes:
         c = service.commune_steps(c)
     store = open_store_for(env, db, create=False)
-    result = service.stored_matrix(c, store, service.parse_time(as_of, env.now()), None, beat)
+    result = service.stored_matrix(c, store, moment, None, beat)
     if note := service.no_evidence_line(result):
         io.err(f"note: {note}")
     context = store_context(result, store, formats)
@@ -143,9 +147,11 @@ def summary(
     io = Output(env)
     chosen_language = language(env, lang)
     beat = heartbeat(env, silent_after)
+    with option_errors():
+        moment = service.parse_time(as_of, env.now())
     c = prepare(env, service.Selection(province, step, tag, checklist, None, provinces_file))
     store = open_store_for(env, db, create=False)
-    result = service.stored_matrix(c, store, service.parse_time(as_of, env.now()), None, beat)
+    result = service.stored_matrix(c, store, moment, None, beat)
     if note := service.no_evidence_line(result):
         io.err(f"note: {note}")
     io.emit(get("summary")(result, render_options(env, chosen_language)))

@@ -422,8 +422,27 @@ def open_store(
 
 
 def store_location(location: str | Path | None, environ: Mapping[str, str]) -> str:
-    """`--db` if given, else `CUTOVER_DB`, else "" (the default SQLite file)."""
-    return str(location) if location is not None else environ.get("CUTOVER_DB") or ""
+    """`--db` if given, else `CUTOVER_DB`, else "" (the default SQLite file).  A URL of
+    another kind (`mysql://…`) is a usage error, not a SQLite file named `mysql:/…`."""
+    import re
+
+    from cutover.errors import OptionError, UsageError
+
+    text = str(location) if location is not None else environ.get("CUTOVER_DB") or ""
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", text)
+    if scheme and not is_postgres(text) and not text.startswith("sqlite:///"):
+        what = (
+            "a sqlite URL has three slashes"
+            if scheme[1].lower() == "sqlite"
+            else f"unknown store URL scheme {scheme[1]!r}"
+        )
+        # --db names the command's help (an option value); CUTOVER_DB is the environment's.
+        error = OptionError if location is not None else UsageError
+        raise error(
+            f"{'--db' if location is not None else 'CUTOVER_DB'}: {what}; give a SQLite file "
+            "path, sqlite:///PATH, or a postgresql:// (or postgres://) URL"
+        )
+    return text
 
 
 def is_postgres(location: str) -> bool:
