@@ -191,3 +191,19 @@ def test_a_busy_timeout_given_as_milliseconds_is_used(
     monkeypatch.setenv("CUTOVER_BUSY_TIMEOUT_MS", value)
     assert cli("db", "--db", str(demo_copy)).code == 0
     assert busy_timeout_ms(dict(os.environ)) == (int(value) if value.strip() else DEFAULT_BUSY_MS)
+
+
+def test_db_shows_a_stored_site_inert(cli: Callable[..., Result], demo_copy: Path) -> None:
+    """A site written before sites were checked (or by an older version) is stored as it is;
+    `cutover db` shows it without letting an escape sequence reach the terminal."""
+    import sqlite3
+
+    conn = sqlite3.connect(demo_copy)
+    conn.execute("UPDATE runs SET site = ?", ("\x1b[2J\x1b]0;owned\x07EVIL\nforged line",))
+    conn.commit()
+    conn.close()
+    result = cli("db", "--db", str(demo_copy))
+    assert result.code == 0, result.err
+    assert "\x1b" not in result.out and "\x07" not in result.out
+    (last,) = [line for line in result.lines if line.startswith("last run:")]
+    assert "EVIL" in last and "forged line" in last

@@ -11,6 +11,7 @@ import typer
 from cutover.cli.app import collector_on, db_app
 from cutover.cli.common import DbOpt, Output, ProvincesOpt, env_of, open_store_for
 from cutover.errors import UsageError
+from cutover.render.text import terminal
 
 
 @db_app.callback()
@@ -40,11 +41,14 @@ def db_info(
         io.out(f"size: {about.size_bytes / 1e6:.1f} MB")
     if about.last_run:
         last = about.last_run
-        io.out(f"last run: {last.id} started {last.started_at.isoformat()} at {last.site}")
+        # The site may have come from another machine (an imported bundle): made inert.
+        io.out(
+            terminal(f"last run: {last.id} started {last.started_at.isoformat()} at {last.site}")
+        )
     if integrity:
         problems = store.integrity()
         for problem in problems:
-            io.out(f"integrity: {problem}")
+            io.out(terminal(f"integrity: {problem}"))
         if not problems:
             io.out("integrity: ok")
         raise typer.Exit(3 if problems else 0)
