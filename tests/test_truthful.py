@@ -170,5 +170,8 @@ def test_an_overlay_without_an_endpoint_says_which_production_url_is_probed(  # 
                  "--provinces", str(provinces), "--no-store", "--timeout", "2")  # fmt: skip
     assert result.err_lines == [
         "cutover: note: the endpoint overlay has no 'edoc' (used by agency-eid-codes): probing "
-        "the production URL http://127.0.0.1:9 from provinces.yaml"
+        "the production URL http://127.0.0.1:9 from provinces.yaml",
+        # The one probe meets a closed port: nothing could be evaluated.
+        "cutover: error: could not evaluate: every probe was unknown",
     ]
+    assert result.code == 3
