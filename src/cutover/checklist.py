@@ -10,13 +10,21 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+)
 
 from cutover import templates
 from cutover.errors import ConfigError, Problem, UsageError
-from cutover.geo import BaseUrl, Geography, Province
+from cutover.geo import BaseUrl, Geography, Province, check_province_code
 from cutover.models import Strict, capped, first_close, shown, validate
 from cutover.probes import AnyProbe
+from cutover.secrets import reference_problems
 
 if TYPE_CHECKING:
     from cutover.yamlio import Document
@@ -74,8 +82,8 @@ Due = Annotated[
 ]
 ProvinceCode = Annotated[
     str,
-    BeforeValidator(lambda v: f"{v:02d}" if isinstance(v, int) else v),
-    Field(pattern=r"^\d{2}$"),
+    PlainValidator(check_province_code),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{2}$"}),
 ]
 
 
@@ -275,7 +283,9 @@ def check_references(
                 )
         raw = doc.data["steps"][i].get("verify", {})
         for path, text in templates.strings_in(raw, (*at, "verify")):
-            for message in templates.check(text, endpoint_names, step.level == "commune"):
+            found = templates.check(text, endpoint_names, step.level == "commune")
+            # the same malformed reference may be found by both: say it once
+            for message in dict.fromkeys([*found, *reference_problems(text)]):
                 problems.append(doc.problem(path, message))
         problems += _url_schemes(doc, step, at)
     problems += _cycles(doc, checklist)

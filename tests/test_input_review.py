@@ -1,0 +1,189 @@
+"""Input review: overlays, checklists, scenarios and commands that were accepted (or failed
+late, or with a misleading message) and are now one located error line at load time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+STEP = """\
+id: t
+title: {{vi: Thử, en: Test}}
+steps:
+  - id: one
+    title: {{vi: Một, en: One}}
+    due: 2025-06-28T13:00:00+07:00
+{body}"""
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def one_error(result, where: str) -> str:  # type: ignore[no-untyped-def]
+    """The single error line of a failed command, which starts with `where`."""
+    errors = [line for line in result.err_lines if line.startswith("cutover: error: ")]
+    assert result.code == 2, result.err
+    assert len(errors) == 1, result.err
+    assert "Traceback" not in result.err and "internal error" not in result.err
+    line: str = errors[0].removeprefix("cutover: error: ")
+    assert line.startswith(where), line
+    return line
+
+
+# -- 1. endpoint overlays ----------------------------------------------------------------
+
+
+def test_overlay_with_an_unknown_province_code(cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    overlay = write(elsewhere, "ov.yaml", 'provinces:\n  "99":\n    portal: https://x.example\n')
+    for args in (
+        ["validate", str(overlay)],
+        ["check", "-p", "31", "--endpoints", str(overlay), "--no-store"],
+    ):
+        line = one_error(cli(*args), f"{overlay}:2:3: provinces.99: ")
+        assert line.endswith("unknown province code '99'")
+
+
+def test_overlay_keyed_by_a_province_name_says_which_code(cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    overlay = write(
+        elsewhere, "ov.yaml", "provinces:\n  hai-phong:\n    portal: https://x.example\n"
+    )
+    line = one_error(cli("validate", str(overlay)), f"{overlay}:2:3: provinces.hai-phong: ")
+    assert "two-digit province code" in line and "'31'" in line and "Hải Phòng" in line
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://[::1", "IPv6"),
+        ("https://portal.example:99999", "port is out of range"),
+        ("https://portal.example:0", "port 0"),
+        ("https://portal.example:abc/x", "not a number"),
+        ("https:///path", "no host"),
+        ("https://por tal.example/", "characters a host name cannot have"),
+        ("https://user:hunter2secret@[::1", "IPv6"),
+    ],
+)
+def test_overlay_with_an_invalid_url(cli, elsewhere: Path, url: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+    overlay = write(elsewhere, "ov.yaml", f'endpoints:\n  national: "{url}"\n')
+    for args in (
+        ["validate", str(overlay)],
+        ["check", "-p", "31", "--endpoints", str(overlay), "--no-store"],
+    ):
+        result = cli(*args)
+        line = one_error(result, f"{overlay}:2:3: endpoints.national: not a valid URL")
+        assert reason in line
+        assert "hunter2secret" not in result.err + result.out  # the URL is never quoted
+
+
+def test_checklist_url_without_placeholders_is_checked_at_load(cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    body = "    verify: {kind: http, url: 'http://[::1/x'}\n"
+    checklist = write(elsewhere, "c.yaml", STEP.format(body=body))
+    line = one_error(cli("validate", str(checklist)), f"{checklist}:7:")
+    assert "steps[0].verify.url: not a valid URL" in line
+
+
+def test_urls_with_placeholders_or_references_are_left_to_run_time(  # type: ignore[no-untyped-def]
+    cli, elsewhere: Path
+) -> None:
+    overlay = write(
+        elsewhere,
+        "ov.yaml",
+        "endpoints:\n"
+        "  national: https://${env:NATIONAL_HOST}/api\n"
+        "  sso: https://${env:SSO_USER}:${file:sso.pass}@sso.example:8443\n"
+        "province_endpoints:\n"
+        "  portal: https://{province.slug}.portal.example\n",
+    )
+    result = cli("validate", str(overlay))
+    assert result.code == 0, result.err
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("https://h/${env:}", "malformed secret reference ${env:}"),
+        ("https://h/${env:BAD NAME}", "malformed secret reference ${env:BAD NAME}"),
+        ("https://h/${file:}", "malformed secret reference ${file:}"),
+        ("https://h/${evn:TOKEN}", "malformed secret reference ${evn:TOKEN}"),
+        ("https://h/${env:TOKEN", "unclosed secret reference ${env:TOKEN"),
+    ],
+)
+def test_overlay_with_a_malformed_secret_reference(  # type: ignore[no-untyped-def]
+    cli, elsewhere: Path, value: str, message: str
+) -> None:
+    overlay = write(elsewhere, "ov.yaml", f'endpoints:\n  national: "{value}"\n')
+    line = one_error(cli("validate", str(overlay)), f"{overlay}:2:3: endpoints.national: ")
+    assert message in line
+
+
+def test_checklist_header_with_a_bad_environment_name(cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    body = (
+        "    verify:\n"
+        "      kind: http\n"
+        "      url: https://h.example/\n"
+        '      headers: {Authorization: "Bearer ${env:MY TOKEN}"}\n'
+    )
+    checklist = write(elsewhere, "c.yaml", STEP.format(body=body))
+    line = one_error(
+        cli("validate", str(checklist)), f"{checklist}:10:17: steps[0].verify.headers.Authorization"
+    )
+    assert "malformed secret reference ${env:MY TOKEN}" in line
+
+
+def test_a_valid_reference_is_never_shown_with_its_value(  # type: ignore[no-untyped-def]
+    cli, elsewhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PORTAL_TOKEN", "s3cr3t-Value-9f8e7d")
+    overlay = write(
+        elsewhere,
+        "ov.yaml",
+        "endpoints:\n"
+        "  national: https://h.example/?token=${env:PORTAL_TOKEN}\n"
+        "  sso: https://h.example:70000/?token=${env:PORTAL_TOKEN}\n",
+    )
+    for args in (
+        ["validate", str(overlay)],
+        ["check", "-p", "31", "--endpoints", str(overlay), "--no-store"],
+    ):
+        result = cli(*args)
+        one_error(result, f"{overlay}:3:3: endpoints.sso: not a valid URL")
+        assert "s3cr3t" not in result.err + result.out
+
+
+# -- 4. messages -------------------------------------------------------------------------
+
+
+def test_a_key_of_a_nested_model_is_suggested_with_its_path(cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    body = "    verify:\n      kind: http\n      url: https://h.example/\n      status: 200\n"
+    checklist = write(elsewhere, "c.yaml", STEP.format(body=body))
+    line = one_error(cli("validate", str(checklist)), f"{checklist}:10:7: steps[0].verify.status")
+    assert line.endswith("unknown key 'status' (did you mean expect.status?)")
+
+
+def test_a_misspelt_key_still_gets_the_closest_name(cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    body = "    verify:\n      kind: http\n      url: https://h.example/\n      headerz: {}\n"
+    checklist = write(elsewhere, "c.yaml", STEP.format(body=body))
+    line = one_error(cli("validate", str(checklist)), f"{checklist}:10:7: steps[0].verify.headerz")
+    assert line.endswith("unknown key 'headerz' (did you mean 'headers'?)")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("hai-phong", "write '31' for Thành phố Hải Phòng"),
+        ("Sài Gòn", "write '79' for Thành phố Hồ Chí Minh"),
+        ("zzz", "expected a two-digit province code such as '01', got 'zzz'"),
+    ],
+)
+def test_applies_to_with_a_name_says_what_to_write(  # type: ignore[no-untyped-def]
+    cli, elsewhere: Path, given: str, expected: str
+) -> None:
+    body = f"    applies_to: [{given}]\n    verify: {{kind: manual}}\n"
+    checklist = write(elsewhere, "c.yaml", STEP.format(body=body))
+    line = one_error(cli("validate", str(checklist)), f"{checklist}:7:18: steps[0].applies_to[0]: ")
+    assert expected in line
+    assert "String should match" not in line and "pattern" not in line
