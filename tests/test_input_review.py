@@ -3,6 +3,10 @@ late, or with a misleading message) and are now one located error line at load t
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -187,3 +191,71 @@ def test_applies_to_with_a_name_says_what_to_write(  # type: ignore[no-untyped-d
     line = one_error(cli("validate", str(checklist)), f"{checklist}:7:18: steps[0].applies_to[0]: ")
     assert expected in line
     assert "String should match" not in line and "pattern" not in line
+
+
+# -- 2. sim serve --write-overlay --------------------------------------------------------
+
+
+def test_write_overlay_into_a_missing_directory(cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    target = elsewhere / "missing" / "ov.yaml"
+    result = cli("sim", "serve", "--port", "0", "--write-overlay", str(target))
+    line = one_error(result, f"--write-overlay: {target}: no such directory")
+    assert line.endswith(str(target.parent))
+
+
+def refused(folder: Path, *args: str) -> str:
+    """The one error line of `cutover ARGS` run as a process (bounded in time: a simulator
+    that starts instead of refusing would serve until stopped)."""
+    env = {**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(folder / "x.db")}
+    run = subprocess.run(
+        [sys.executable, "-m", "cutover", *args],
+        capture_output=True, text=True, cwd=folder, env=env, timeout=30, check=False,
+    )  # fmt: skip
+    assert run.returncode == 2 and run.stdout == "", run.stderr
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cutover: error: "), run.stderr
+    return lines[0].removeprefix("cutover: error: ")
+
+
+def test_write_overlay_refuses_what_it_did_not_write(tmp_path: Path) -> None:
+    serve = ("sim", "serve", "--port", "0", "--write-overlay")
+    mine = write(tmp_path, "mine.yaml", "endpoints: {national: https://portal.example}\n")
+    assert "is not an overlay the simulator wrote" in refused(tmp_path, *serve, str(mine))
+    assert mine.read_text() == "endpoints: {national: https://portal.example}\n"
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    line = refused(tmp_path, *serve, str(folder))
+    assert line.endswith("is a directory; give the path of a new file")
+    link = tmp_path / "link.yaml"
+    link.symlink_to(mine)
+    assert "is a symbolic link" in refused(tmp_path, *serve, str(link))
+
+
+def _serve_once(folder: Path, overlay: Path) -> list[str]:
+    """Start `sim serve --write-overlay`, read its first four lines, stop it with Ctrl-C."""
+    env = {**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(folder / "x.db")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cutover", "sim", "serve", "--port", "0",
+         "--write-overlay", str(overlay)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=folder, env=env,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline() for _ in range(4)]
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, err = server.communicate(timeout=30)
+    assert "Traceback" not in err
+    return lines
+
+
+def test_write_overlay_rewrites_its_own_file_whole(tmp_path: Path) -> None:
+    overlay = tmp_path / "ov.yaml"
+    first = _serve_once(tmp_path, overlay)
+    assert first[0].strip() == f"overlay written to {overlay}"
+    before = overlay.read_text()
+    second = _serve_once(tmp_path, overlay)  # the usual workflow: the same path again
+    assert second[0].strip() == f"overlay written to {overlay}"
+    after = overlay.read_text()
+    assert before != after  # a new port
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "x.db") == ["ov.yaml"]
