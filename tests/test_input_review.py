@@ -259,3 +259,61 @@ def test_write_overlay_rewrites_its_own_file_whole(tmp_path: Path) -> None:
     after = overlay.read_text()
     assert before != after  # a new port
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "x.db") == ["ov.yaml"]
+
+
+# -- 3. simulator scenarios --------------------------------------------------------------
+
+SCENARIO = 'id: s\ntitle: S\nas_of: "2025-06-28T13:00:00+07:00"\nfeatures:\n{features}'
+
+
+@pytest.mark.parametrize("command", ["sim", "demo"])
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        (
+            SCENARIO.format(features='  portal_closed:\n    failing: ["99"]\n'),
+            "6:15: features.portal_closed.failing[0]",
+            "unknown province code '99'",
+        ),
+        (
+            SCENARIO.format(features="  portal_closed:\n    passing: [hai-phong]\n"),
+            "6:15: features.portal_closed.passing[0]",
+            "write '31' for Thành phố Hải Phòng",
+        ),
+        (
+            'id: s\ntitle: S\nas_of: "2025-06-31T13:00:00+07:00"\n',
+            "3:1: as_of",
+            "impossible date '2025-06-31T13:00:00+07:00': day is out of range for month",
+        ),
+        (
+            'id: s\ntitle: S\nas_of: "28/06/2025 13:00"\n',
+            "3:1: as_of",
+            "not an ISO 8601 date-time: '28/06/2025 13:00'",
+        ),
+        (
+            SCENARIO.format(features="  portal_close:\n    failing: []\n"),
+            "5:3: features.portal_close",
+            "unknown feature 'portal_close' (did you mean 'portal_closed'?)",
+        ),
+    ],
+)
+def test_a_bad_scenario_is_located(  # type: ignore[no-untyped-def]
+    tmp_path: Path, command: str, text: str, where: str, message: str
+) -> None:
+    scenario = write(tmp_path, "scenario.yaml", text)
+    args = ["sim", "serve", "--port", "0"] if command == "sim" else ["demo"]
+    line = refused(tmp_path, *args, "--scenario", str(scenario))
+    assert line.startswith(f"{scenario}:{where}: "), line
+    assert message in line
+    assert "--as-of" not in line
+
+
+def test_validate_knows_a_scenario(cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    good = write(elsewhere, "good.yaml", "id: s\ntitle: S\nas_of: 2025-06-28T13:00:00+07:00\n")
+    result = cli("validate", str(good))
+    assert result.code == 0 and f"ok {good} (simulator scenario s)" in result.out, result.err
+    bad = write(elsewhere, "bad.yaml", SCENARIO.format(features="  sso_client: {failing: [5]}\n"))
+    one_error(
+        cli("validate", str(bad)),
+        f"{bad}:5:26: features.sso_client.failing[0]: unknown province code '05'",
+    )
