@@ -3,6 +3,7 @@ late, or with a misleading message) and are now one located error line at load t
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -317,3 +318,15 @@ def test_validate_knows_a_scenario(cli, elsewhere: Path) -> None:  # type: ignor
         cli("validate", str(bad)),
         f"{bad}:5:26: features.sso_client.failing[0]: unknown province code '05'",
     )
+
+
+def test_a_command_probe_without_the_option_says_which_option(cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    body = "    verify: {kind: command, argv: ['true']}\n"
+    checklist = write(elsewhere, "c.yaml", STEP.format(body=body))
+    base = ["check", "-p", "31", "--checklist", str(checklist), "--no-store", "--format", "json"]
+    refused = cli(*base)
+    cell = json.loads(refused.out)["cells"][0]
+    assert cell["status"] == "unknown"
+    assert "--allow-commands" in cell["reason"], cell["reason"]
+    allowed = cli(*base, "--allow-commands")
+    assert json.loads(allowed.out)["cells"][0]["status"] == "done", allowed.out
