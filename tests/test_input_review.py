@@ -330,3 +330,31 @@ def test_a_command_probe_without_the_option_says_which_option(cli, elsewhere: Pa
     assert "--allow-commands" in cell["reason"], cell["reason"]
     allowed = cli(*base, "--allow-commands")
     assert json.loads(allowed.out)["cells"][0]["status"] == "done", allowed.out
+
+
+# -- 5. minor ----------------------------------------------------------------------------
+
+
+def test_mark_takes_the_step_number_check_shows(cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    shown = cli("check", "-p", "31", "--step", "15", "--no-store", "--lang", "en")
+    assert "  15  Network switchover and trial operation" in shown.out, shown.err
+    marked = cli("mark", "31", "15", "--by", "Nguyễn Văn A", "--evidence", "https://x.example/e")
+    assert marked.code == 0, marked.err
+    assert "31 network-switchover done by Nguyễn Văn A" in marked.out
+    by_id = cli("mark", "31", "network-switchover", "--by", "B", "--evidence", "https://x.example")
+    assert by_id.code == 0, by_id.err
+    too_far = cli("mark", "31", "40", "--by", "A", "--evidence", "https://x.example/e")
+    assert too_far.err_lines == [
+        "cutover: error: no step 40 in checklist cutover-2025-06: its steps are numbered "
+        "1-17, as check shows them (or give the step's id)"
+    ]
+    assert too_far.code == 2
+
+
+def test_one_special_zone_is_singular_in_english(cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    english = cli("provinces", "HCM", "--lang", "en").out.splitlines()
+    assert "units: 168 (54 communes, 113 wards, 1 special zone)" in english
+    vietnamese = cli("provinces", "HCM", "--lang", "vi").out.splitlines()
+    assert "đơn vị hành chính cấp xã: 168 (54 xã, 113 phường, 1 đặc khu)" in vietnamese
+    totals = cli("provinces", "--lang", "en").out.splitlines()[-1]
+    assert totals == "34 provinces, 3,321 units (2,621 communes, 687 wards, 13 special zones)"

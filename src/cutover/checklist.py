@@ -135,9 +135,19 @@ class Checklist(Strict):
         return value
 
     def step(self, step_id: str) -> Step:
+        """A step by its id or by its number (1, 2, … in checklist order), the number every
+        table of `check` and `matrix` shows; an id that is all digits is taken as an id."""
         for s in self.steps:
             if s.id == step_id:
                 return s
+        number = step_id.strip()
+        if number.isdecimal() and number.isascii() and len(number) <= 6:
+            if 1 <= int(number) <= len(self.steps):
+                return self.steps[int(number) - 1]
+            raise UsageError(
+                f"no step {int(number)} in checklist {self.id}: its steps are numbered "
+                f"1-{len(self.steps)}, as check shows them (or give the step's id)"
+            )
         ids = [s.id for s in self.steps]
         raise UsageError(
             f"unknown step {step_id!r}{first_close(step_id, ids)} in checklist {self.id}"
