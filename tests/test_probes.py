@@ -318,7 +318,8 @@ def test_command() -> None:
     refused = probe({"kind": "command", "argv": ["true"]}, allow_commands=False)
     assert (refused.status, refused.reason) == (
         "unknown",
-        "command probes run only from local checklist files",
+        "command probes run only with --allow-commands and a checklist given by path "
+        "(--checklist FILE)",
     )
     missing = probe({"kind": "command", "argv": ["/nonexistent/tool"]})
     assert missing.status == "unknown"

@@ -10,13 +10,21 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+)
 
 from cutover import templates
 from cutover.errors import ConfigError, Problem, UsageError
-from cutover.geo import BaseUrl, Geography, Province
+from cutover.geo import BaseUrl, Geography, Province, check_province_code
 from cutover.models import Strict, capped, first_close, shown, validate
 from cutover.probes import AnyProbe
+from cutover.secrets import reference_problems
 
 if TYPE_CHECKING:
     from cutover.yamlio import Document
@@ -74,8 +82,8 @@ Due = Annotated[
 ]
 ProvinceCode = Annotated[
     str,
-    BeforeValidator(lambda v: f"{v:02d}" if isinstance(v, int) else v),
-    Field(pattern=r"^\d{2}$"),
+    PlainValidator(check_province_code),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{2}$"}),
 ]
 
 
@@ -127,9 +135,19 @@ class Checklist(Strict):
         return value
 
     def step(self, step_id: str) -> Step:
+        """A step by its id or by its number (1, 2, … in checklist order), the number every
+        table of `check` and `matrix` shows; an id that is all digits is taken as an id."""
         for s in self.steps:
             if s.id == step_id:
                 return s
+        number = step_id.strip()
+        if number.isdecimal() and number.isascii() and len(number) <= 6:
+            if 1 <= int(number) <= len(self.steps):
+                return self.steps[int(number) - 1]
+            raise UsageError(
+                f"no step {int(number)} in checklist {self.id}: its steps are numbered "
+                f"1-{len(self.steps)}, as check shows them (or give the step's id)"
+            )
         ids = [s.id for s in self.steps]
         raise UsageError(
             f"unknown step {step_id!r}{first_close(step_id, ids)} in checklist {self.id}"
@@ -275,7 +293,9 @@ def check_references(
                 )
         raw = doc.data["steps"][i].get("verify", {})
         for path, text in templates.strings_in(raw, (*at, "verify")):
-            for message in templates.check(text, endpoint_names, step.level == "commune"):
+            found = templates.check(text, endpoint_names, step.level == "commune")
+            # the same malformed reference may be found by both: say it once
+            for message in dict.fromkeys([*found, *reference_problems(text)]):
                 problems.append(doc.problem(path, message))
         problems += _url_schemes(doc, step, at)
     problems += _cycles(doc, checklist)

@@ -7,6 +7,7 @@ provinces merged, agency e-ID codes, endpoints).  Any disagreement is a validati
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import re
@@ -16,6 +17,7 @@ from functools import cached_property
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
 
@@ -30,14 +32,55 @@ _SCHEMES = ("http://", "https://")
 
 
 def check_url(value: str) -> str:
-    """http(s) only; a value starting with a placeholder (`{endpoint.portal}`) or a secret
-    reference (`${env:PORTAL_URL}`, `${file:PATH}`) is checked once rendered at run time."""
+    """http(s) only, with a host and a port in range; a malformed secret reference is an
+    error here, not a string sent as it stands.  A value starting with a placeholder
+    (`{endpoint.portal}`) or a reference (`${env:PORTAL_URL}`) is checked once rendered at
+    run time, and so is the host of a value with a placeholder in it."""
+    from cutover.secrets import reference_problems
+
+    for problem in reference_problems(value):
+        raise ValueError(problem)
     if value.startswith(("{", "${")):
         return value
     if not value.startswith(_SCHEMES):
         scheme = value.split(":", 1)[0] if ":" in value else value
         raise ValueError(f"URL scheme must be http or https, got {scheme!r}")
+    # A reference stands for text only known at run time: any valid stand-in will do.
+    literal = _ANY_REFERENCE.sub("x", value)
+    if "{" not in literal:
+        wrong = url_problem(literal)
+        if wrong:
+            raise ValueError(wrong)
     return value
+
+
+_ANY_REFERENCE = re.compile(r"\$\{[^}]*\}")
+_HOST = re.compile(r"[^\s\\/?#@<>\"'{}|^`%]+")
+
+
+def url_problem(url: str) -> str | None:
+    """Why an http(s) URL without placeholders cannot be requested, or None.  The URL itself
+    is not quoted: it may hold a password."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        reason = str(exc)
+        if "IPv6" in reason:
+            return "not a valid URL: the host has an unclosed or malformed [IPv6 address]"
+        if "Port out of range" in reason:
+            return "not a valid URL: the port is out of range (1-65535)"
+        if "Port could not be cast" in reason:
+            return "not a valid URL: the port after the host's ':' is not a number"
+        return "not a valid URL"
+    if port == 0:
+        return "not a valid URL: port 0 cannot be connected to (1-65535)"
+    host = parts.hostname
+    if not host:
+        return f"not a valid URL: no host after {parts.scheme}://"
+    if not host.startswith("[") and ":" not in host and not _HOST.fullmatch(host):
+        return "not a valid URL: the host has characters a host name cannot have"
+    return None
 
 
 Url = Annotated[str, AfterValidator(check_url)]
@@ -117,14 +160,47 @@ def normalize(text: str) -> str:
     return "-".join(words)
 
 
+@functools.cache
 def package_divisions() -> tuple[str, list[dict[str, object]]]:
-    """The package's data file, read without importing the package (its enums cost ~60 ms)."""
+    """The package's data file, read without importing the package (its enums cost ~60 ms),
+    once per process (nothing changes it)."""
     spec = importlib.util.find_spec("vietnam_provinces")
     if spec is None or not spec.submodule_search_locations:
         raise UsageError("the vietnam-provinces package is not installed")
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "nested-divisions.json"
     data: list[dict[str, object]] = json.loads(path.read_text(encoding="utf-8"))
     return f"vietnam-provinces {version('vietnam-provinces')}", data
+
+
+CODE = re.compile(r"\d{2}")
+
+
+@functools.cache
+def province_names() -> dict[str, str]:
+    """Code -> name of every province of the package: the codes any valid provinces.yaml has
+    (its cross-check refuses any other), so a file can be checked without loading one."""
+    return {code: str(d["name"]) for code, d in _by_code(package_divisions()[1]).items()}
+
+
+def check_province_code(value: object) -> str:
+    """A province code as written in a file (`31`, or 31 unquoted): two digits naming a
+    province.  A name or slug is refused with the code to write instead."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 100:
+        value = f"{value:02d}"
+    if isinstance(value, str) and CODE.fullmatch(value):
+        if value in province_names():
+            return value
+        raise ValueError(f"unknown province code {value!r}")
+    from cutover.models import shown
+
+    expected = "expected a two-digit province code such as '01'"
+    if not isinstance(value, str):
+        raise ValueError(f"{expected}, got {type(value).__name__} {shown(value)}")
+    try:
+        province = load_geography(packaged_provinces()).find(value)
+    except (UsageError, ConfigError):
+        raise ValueError(f"{expected}, got {shown(value)}") from None
+    raise ValueError(f"{expected}, not a name: write '{province.code}' for {province.name}")
 
 
 def _by_code(divisions: list[dict[str, object]]) -> dict[str, dict[str, object]]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING, Any, TypeVar
+from types import UnionType
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -63,7 +64,7 @@ def validate(model: type[M], doc: Document) -> M:
     except ValidationError as exc:
         vocabulary = all_field_names(model)
         errors = exc.errors()
-        problems = [_problem(doc, err, vocabulary) for err in errors[:MAX_PROBLEMS]]
+        problems = [_problem(doc, err, vocabulary, model) for err in errors[:MAX_PROBLEMS]]
         raise ConfigError(capped(problems, len(errors))) from None
     except RecursionError:
         # A validator recursed without bound: in practice `re.compile` on a pattern with
@@ -104,19 +105,20 @@ def _real_path(data: Any, loc: tuple[Any, ...]) -> KeyPath:
         if in_dict or in_list:
             data = data[part]
             path.append(part)
+        elif part == "[key]":
+            continue  # a mapping key that is wrong itself: the path already ends at it
         elif last and isinstance(part, str):
             path.append(part)  # a missing or unknown key: named in the message, no position
     return tuple(path)
 
 
-def _problem(doc: Document, err: Any, vocabulary: set[str]) -> Problem:
+def _problem(doc: Document, err: Any, vocabulary: set[str], model: type[BaseModel]) -> Problem:
     path = _real_path(doc.data, tuple(err["loc"]))
     kind = err["type"]
     message = err["msg"]
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else ""
-        close = difflib.get_close_matches(key, sorted(vocabulary), n=1)
-        message = f"unknown key {shown(key)}" + (f" (did you mean {close[0]!r}?)" if close else "")
+        message = f"unknown key {shown(key)}{_hint(model, tuple(err['loc'][:-1]), key, vocabulary)}"
     elif kind == "missing":
         message = f"missing required key {shown(path[-1])}" if path else "missing required key"
     elif kind == "union_tag_invalid":
@@ -134,6 +136,82 @@ def _problem(doc: Document, err: Any, vocabulary: set[str]) -> Problem:
     elif "input" in err and kind not in ("missing",):
         message = f"{message} (got {type(err['input']).__name__} {shown(err['input'])})"
     return doc.problem(path, message)
+
+
+def _hint(root: type[BaseModel], loc: tuple[Any, ...], key: str, vocabulary: set[str]) -> str:
+    """The " (did you mean …?)" for an unknown key: a field of the same name one or two levels
+    further down (`status` under `verify` is `expect.status`), else the closest key of the
+    model the key is in, else the closest key of any model in the file; never the key itself."""
+    model = _model_at(root, loc)
+    if model is not None:
+        nested = _nested_field(model, key)
+        if nested:
+            return f" (did you mean {nested}?)"
+        close = difflib.get_close_matches(key, sorted(set(model.model_fields) - {key}), n=1)
+        if close:
+            return f" (did you mean {close[0]!r}?)"
+    close = difflib.get_close_matches(key, sorted(vocabulary - {key}), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model that pydantic's `loc` (without the unknown key) points into, or None."""
+    current: Any = root
+    for part in loc:
+        narrowed = _unwrapped(current, part)
+        if narrowed is not _unwrapped(current, None):
+            current = narrowed  # `part` was the tag of a tagged union
+            continue
+        current = narrowed
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                return None
+            current = field.annotation
+        elif get_origin(current) in (list, tuple) and isinstance(part, int):
+            current = get_args(current)[0]
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        else:
+            return None
+    current = _unwrapped(current, None)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrapped(annotation: Any, tag: Any) -> Any:
+    """`annotation` without Annotated or Optional; a union of models narrowed to the member
+    whose `kind` is `tag` (pydantic puts the tag of a tagged union in `loc`)."""
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+            continue
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        if get_origin(annotation) in (Union, UnionType):
+            if len(members) == 1:
+                annotation = members[0]
+                continue
+            for member in members:
+                field = getattr(member, "model_fields", {}).get("kind")
+                if field is not None and tag in get_args(field.annotation):
+                    return member
+        return annotation
+
+
+def _nested_field(model: type[BaseModel], key: str, depth: int = 2) -> str | None:
+    """`expect.status`: the shortest path to a field named `key` in the models that
+    `model`'s fields hold, at most `depth` levels down."""
+    level: list[tuple[str, type[BaseModel]]] = [("", model)]
+    for _ in range(depth):
+        deeper = []
+        for prefix, current in level:
+            for name, info in current.model_fields.items():
+                for sub in _models_in(info.annotation):
+                    path = f"{prefix}{name}."
+                    if key in sub.model_fields:
+                        return path + key
+                    deeper.append((path, sub))
+        level = deeper
+    return None
 
 
 def shown(value: Any) -> str:

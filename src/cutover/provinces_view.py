@@ -32,14 +32,35 @@ def province_dict(p: Province, communes: bool = False) -> dict[str, Any]:
 def totals_line(provinces: list[Province], lang: Lang = "en") -> str:
     units = [p.spec.units for p in provinces]
     _ = words(lang)
-    return _(
-        "{provinces} provinces, {units} units ({communes} communes, {wards} wards, "
-        "{zones} special zones)",
-        provinces=len(provinces),
+    kinds = unit_kinds(
+        sum(u.communes for u in units),
+        sum(u.wards for u in units),
+        sum(u.special_zones for u in units),
+        lang,
+    )
+    return _.ngettext(
+        "{n} province, {units} units ({kinds})",
+        "{n} provinces, {units} units ({kinds})",
+        len(provinces),
         units=number(sum(u.total for u in units), lang),
-        communes=number(sum(u.communes for u in units), lang),
-        wards=number(sum(u.wards for u in units), lang),
-        zones=number(sum(u.special_zones for u in units), lang),
+        kinds=kinds,
+    )
+
+
+def unit_kinds(communes: int, wards: int, zones: int, lang: Lang = "en") -> str:
+    """ "54 communes, 113 wards, 1 special zone": each count with its word in the singular or
+    plural it needs (Vietnamese has one form)."""
+    _ = words(lang)
+    return ", ".join(
+        [
+            _.ngettext(
+                "{count} commune", "{count} communes", communes, count=number(communes, lang)
+            ),
+            _.ngettext("{count} ward", "{count} wards", wards, count=number(wards, lang)),
+            _.ngettext(
+                "{count} special zone", "{count} special zones", zones, count=number(zones, lang)
+            ),
+        ]
     )
 
 
@@ -74,11 +95,9 @@ def detail(p: Province, lang: Lang = "en") -> list[str]:
         _("merged from: {names}", names=", ".join(p.spec.merged_from)),
         _("agency e-ID code: {code}", code=p.spec.eid_code or _("not known")),
         _(
-            "units: {units} ({communes} communes, {wards} wards, {zones} special zones)",
+            "units: {units} ({kinds})",
             units=p.unit_count,
-            communes=u.communes,
-            wards=u.wards,
-            zones=u.special_zones,
+            kinds=unit_kinds(u.communes, u.wards, u.special_zones, lang),
         ),
     ]
     if p.spec.aliases:

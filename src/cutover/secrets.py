@@ -34,6 +34,35 @@ _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s@]+@")
 _SECRET_PARAM = re.compile(r"[?&;]([^=&#;?\s]+)=[^&#;\s]*\$\{(?:env|file):")
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SHAPE = "write ${env:NAME} or ${file:PATH}"
+
+
+def reference_problems(text: str) -> list[str]:
+    """What is wrong with each `${…}` in a file's string: a reference that is not of the
+    form `${env:NAME}` or `${file:PATH}` would be sent as it stands, so it is an error when
+    the file is loaded.  The messages quote the reference, which names a secret but never
+    holds one."""
+    problems = []
+    start = text.find("${")
+    while start != -1:
+        end = text.find("}", start)
+        if end == -1:
+            problems.append(f"unclosed secret reference {text[start : start + 30]}: {_SHAPE}")
+            break
+        body = text[start + 2 : end]
+        source, _, name = body.partition(":")
+        if source not in ("env", "file") or not name:
+            problems.append(f"malformed secret reference ${{{body}}}: {_SHAPE}")
+        elif source == "env" and not _ENV_NAME.fullmatch(name):
+            problems.append(
+                f"malformed secret reference ${{{body}}}: an environment variable name has "
+                "only letters, digits and _, and does not start with a digit"
+            )
+        start = text.find("${", end)
+    return problems
+
+
 class MissingSecret(UsageError):
     """A reference that cannot be resolved (exit 2 when it reaches the command line)."""
 

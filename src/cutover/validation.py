@@ -39,6 +39,8 @@ def _kind(doc: Document) -> str:
             return "provinces"
         if {"endpoints", "province_endpoints", "provinces"} & set(data):
             return "overlay"
+        if {"features", "faults", "as_of"} & set(data):
+            return "scenario"
     return "unknown"
 
 
@@ -78,10 +80,12 @@ def validate_paths(paths: list[Named]) -> Report:
         report.problems.append(
             Problem(
                 doc.file,
-                "not a checklist, provinces file or endpoint "
-                "overlay (expected a top-level 'steps', 'provinces' or 'endpoints')",
+                "not a checklist, provinces file, endpoint overlay or simulator scenario "
+                "(expected a top-level 'steps', 'provinces', 'endpoints' or 'features')",
             )
         )
+    for doc in by_kind.get("scenario", []):
+        report.problems += _scenario(doc, report)
     geo = _geography(by_kind.get("provinces", []), report)
     overlays = [(doc.file, o) for doc in by_kind.get("overlay", []) if (o := _overlay(doc, report))]
     if geo is None:
@@ -151,6 +155,18 @@ def _geography(docs: list[Document], report: Report) -> geomod.Geography | None:
         except ConfigError as exc:
             report.problems += exc.problems
     return chosen
+
+
+def _scenario(doc: Document, report: Report) -> list[Problem]:
+    from cutover.models import validate
+    from cutover.sim.scenario import Scenario
+
+    try:
+        scenario = validate(Scenario, doc)
+    except ConfigError as exc:
+        return exc.problems
+    report.ok.append(f"ok {doc.file} (simulator scenario {scenario.id})")
+    return []
 
 
 def _overlay(doc: Document, report: Report) -> cl.Overlay | None:

@@ -46,7 +46,9 @@ def mark(
     province: Annotated[
         str, typer.Argument(metavar="PROVINCE", help="Province code, slug or name.")
     ],
-    step: Annotated[str, typer.Argument(metavar="STEP", help="Step id from the checklist.")],
+    step: Annotated[
+        str, typer.Argument(metavar="STEP", help="Step id, or its number as check shows it.")
+    ],
     by: Annotated[str, typer.Option("--by", metavar="NAME", help="Who attests.")],
     commune: Annotated[
         Optional[str],  # noqa: UP045
@@ -98,7 +100,9 @@ def waive(
     province: Annotated[
         str, typer.Argument(metavar="PROVINCE", help="Province code, slug or name.")
     ],
-    step: Annotated[str, typer.Argument(metavar="STEP", help="Step id from the checklist.")],
+    step: Annotated[
+        str, typer.Argument(metavar="STEP", help="Step id, or its number as check shows it.")
+    ],
     reason: Annotated[
         str, typer.Option("--reason", metavar="TEXT", help="Why the exception is justified.")
     ],

@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 OUTPUT_CAP = 64 * 1024
 _SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "ash", "fish"}
 
+# What it takes, as `check` decides it: both the option and a file named by path (a checklist
+# found by name in ./checklists or in the package never runs commands).
+REFUSED = (
+    "command probes run only with --allow-commands and a checklist given by path (--checklist FILE)"
+)
+
 
 class CommandSpec(ProbeSpec):
     kind: Literal["command"]
@@ -46,7 +52,7 @@ class CommandSpec(ProbeSpec):
         import asyncio
 
         if not ctx.allow_commands:
-            raise Undecided("command probes run only from local checklist files")
+            raise Undecided(REFUSED)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self.argv,

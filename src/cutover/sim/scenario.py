@@ -14,13 +14,15 @@ Features are the simulator's own API surface, not checklist steps:
 from __future__ import annotations
 
 import zlib
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema, model_validator
 
 from cutover.errors import UsageError
-from cutover.models import Strict, first_close, validate
+from cutover.geo import check_province_code
+from cutover.models import Strict, first_close, shown, validate
 from cutover.yamlio import load_file
 
 FEATURES = (
@@ -33,6 +35,43 @@ FEATURES = (
     "promotion_intake",
     "eid_codes",
 )
+
+
+def _feature(value: Any) -> str:
+    if value not in FEATURES:
+        close = first_close(str(value), list(FEATURES))
+        raise ValueError(
+            f"unknown feature {shown(value)}{close}; the features are {', '.join(FEATURES)}"
+        )
+    return str(value)
+
+
+def _as_of(value: Any) -> str:
+    """An ISO 8601 date-time (the simulated clock): checked here, where the file can be
+    named, rather than when `cutover demo` reads it as if it were its --as-of option."""
+    example = "e.g. 2025-06-28T13:00:00+07:00"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        raise ValueError(f"{value} is a date without a time ({example})")
+    if not isinstance(value, str):
+        raise ValueError(f"expected a date-time ({example}), got {shown(value)}")
+    try:
+        datetime.fromisoformat(value)
+    except ValueError as exc:
+        if "out of range" in str(exc):
+            raise ValueError(f"impossible date {shown(value)}: {exc}") from None
+        raise ValueError(f"not an ISO 8601 date-time: {shown(value)} ({example})") from None
+    return value
+
+
+Feature = Annotated[str, PlainValidator(_feature), WithJsonSchema({"enum": list(FEATURES)})]
+Code = Annotated[
+    str,
+    PlainValidator(check_province_code),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{2}$"}),
+]
+AsOf = Annotated[str, BeforeValidator(_as_of)]
 FaultKind = Literal[
     "latency", "hang", "reset", "status", "invalid_json", "oversized", "redirect_loop"
 ]
@@ -46,10 +85,10 @@ class Assignment(Strict):
     `shares` sets that share per province, and `communes_passing` / `communes_failing` stage
     any commune of the 3,321 explicitly, whatever its province does."""
 
-    passing: list[str] | None = None
-    failing: list[str] | None = None
+    passing: list[Code] | None = None
+    failing: list[Code] | None = None
     tested_share: float = Field(default=0.8, ge=0, le=1)  # commune level: share tested when failing
-    shares: dict[str, Annotated[float, Field(ge=0, le=1)]] = {}
+    shares: dict[Code, Annotated[float, Field(ge=0, le=1)]] = {}
     communes_passing: list[Annotated[str, Field(pattern=r"^\d{5}$")]] = []
     communes_failing: list[Annotated[str, Field(pattern=r"^\d{5}$")]] = []
     invented: bool = True
@@ -77,17 +116,10 @@ class Fault(Strict):
 class Scenario(Strict):
     id: str
     title: str
-    as_of: str | None = None
+    as_of: AsOf | None = None
     source: str | None = None
-    features: dict[str, Assignment] = {}
+    features: dict[Feature, Assignment] = {}
     faults: list[Fault] = []
-
-    @model_validator(mode="after")
-    def _known_features(self) -> Scenario:
-        for name in self.features:
-            if name not in FEATURES:
-                raise ValueError(f"unknown feature {name!r}{first_close(name, list(FEATURES))}")
-        return self
 
     def passes(self, feature: str, code: str) -> bool:
         assignment = self.features.get(feature)
