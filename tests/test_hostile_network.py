@@ -279,7 +279,8 @@ def _checklist(faults: FaultServer, tmp_path: Path) -> tuple[Path, Path]:
         "tcp-open": {"kind": "tcp", "host": "127.0.0.1", "port": faults.ports["plain"]},
         "dns-missing": {"kind": "dns", "name": "nothing.invalid"},
         "not-a-number": {"kind": "count", "url": "{endpoint.fault}/ok", "expected": "many"},
-        "malformed-url": {"kind": "http", "url": "http://[::1/x"},
+        # Malformed only once rendered: a URL malformed as written is refused at load time.
+        "malformed-url": {"kind": "http", "url": "http://[::1{province.code}/x"},
         "redirect-ftp": {
             "kind": "redirect",
             "url": "{endpoint.fault}/to?location=ftp://x/",
