@@ -358,3 +358,25 @@ def test_one_special_zone_is_singular_in_english(cli, elsewhere: Path) -> None: 
     assert "đơn vị hành chính cấp xã: 168 (54 xã, 113 phường, 1 đặc khu)" in vietnamese
     totals = cli("provinces", "--lang", "en").out.splitlines()[-1]
     assert totals == "34 provinces, 3,321 units (2,621 communes, 687 wards, 13 special zones)"
+
+
+def test_the_short_way_of_check_url_accepts_nothing_the_full_check_refuses() -> None:
+    """`check_url` runs on every rendered probe, so common URLs skip `url_problem`; over
+    random URLs built from the characters that matter, the short way must never accept one
+    that the full check refuses."""
+    import random
+
+    from cutover.geo import _PLAIN_URL, url_problem
+
+    alphabet = "ab0.-:/?#[]@ x%{}$"
+    rnd = random.Random(20251124)
+    accepted = 0
+    for _ in range(200_000):
+        url = rnd.choice(("http://", "https://")) + "".join(
+            rnd.choice(alphabet) for _ in range(rnd.randint(0, 12))
+        )
+        short = _PLAIN_URL.match(url)
+        if short is not None and (short["port"] is None or 0 < int(short["port"]) < 65536):
+            accepted += 1
+            assert url_problem(url) is None, url
+    assert accepted > 1_000  # the sample does exercise the short way
