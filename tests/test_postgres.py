@@ -259,6 +259,11 @@ def test_the_database_refuses_whatever_the_client_does(sites: Sites) -> None:
     record_run(p31, T0, {("31", PROBE, ""): "pass"}, site="31")
     p31.close()
     owner.close()
+    with psycopg.connect(sites.url("owner"), autocommit=True) as conn:
+        hanoi_unit = conn.execute(
+            "SELECT id FROM units WHERE province = '01' AND step = %s", (PROBE,)
+        ).fetchone()
+    assert hanoi_unit is not None
     refused = (psycopg.errors.InsufficientPrivilege, psycopg.errors.CheckViolation)
     with psycopg.connect(sites.url("p31"), autocommit=True) as conn:
 
@@ -280,13 +285,45 @@ def test_the_database_refuses_whatever_the_client_does(sites: Sites) -> None:
             "INSERT INTO units (province, step, commune) VALUES ('01', 'x', '')"
         )
         assert "permission denied" in refuses(f"UPDATE runs SET site = '01' WHERE id = {run_31}")
-        # It may end its own runs, but not touch the national run it can see.
-        ended = conn.execute(f"UPDATE runs SET complete = 1 WHERE id = {run_31}")  # type: ignore[call-overload]
-        assert ended.rowcount == 1
-        forged = conn.execute(  # type: ignore[call-overload]
-            f"UPDATE runs SET confirmed_at = 0 WHERE id = {national.id}"
+        # Its finished run is no longer its to change, and the national run it can see never was.
+        for run_id in (run_31, national.id):
+            forged = conn.execute(  # type: ignore[call-overload]
+                f"UPDATE runs SET confirmed_at = 9999999999999999 WHERE id = {run_id}"
+            )
+            assert forged.rowcount == 0
+        # A run it opens itself, it may write rows into and end, once.
+        (open_31,) = conn.execute(  # type: ignore[misc]
+            "INSERT INTO runs (uid, site, run_by, host, command, checklist_id, checklist_digest,"
+            " checklist_source, scope_provinces, scope_steps, expected_results, started_at)"
+            " VALUES ('open31', '31', 'u', 'h', 'c', 'k', 'd', 's', '31', 'x', 1, 2) RETURNING id"
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO results (run_id, unit_id, province, outcome, reason, at)"  # type: ignore[call-overload]
+            f" VALUES ({open_31}, {unit_31}, '31', 'pass', '', 3)"
         )
-        assert forged.rowcount == 0
+        # A row marked 31 but attached to province 01's unit (which 31 cannot even see): the
+        # reads find rows by unit, so this would forge Hanoi's cell.  Refused by the database.
+        (unit_01,) = hanoi_unit
+        for statement in (
+            "INSERT INTO results (run_id, unit_id, province, outcome, reason, at)"
+            f" VALUES ({open_31}, {unit_01}, '31', 'fail', 'forged by p31', 9)",
+            "INSERT INTO attestations (uid, site, unit_id, province, outcome, attested_by,"
+            f" evidence_url, at) VALUES ('f1', '31', {unit_01}, '31', 'fail', 'p', 'https://x', 9)",
+        ):
+            with pytest.raises(psycopg.errors.ForeignKeyViolation):
+                conn.execute(statement)  # type: ignore[call-overload]
+        ended = conn.execute(  # type: ignore[call-overload]
+            f"UPDATE runs SET finished_at = 4, complete = 1 WHERE id = {open_31}"
+        )
+        assert ended.rowcount == 1
+        again = conn.execute(f"UPDATE runs SET confirmed_at = 5 WHERE id = {open_31}")  # type: ignore[call-overload]
+        assert again.rowcount == 0
+        # Its own unit, but another run: the national run it can read, or its finished one.
+        for run_id in (national.id, run_31):
+            assert "row-level security" in refuses(
+                "INSERT INTO results (run_id, unit_id, province, outcome, reason, at)"
+                f" VALUES ({run_id}, {unit_31}, '31', 'fail', 'borrowed run', 9)"
+            )
         assert "permission denied" in refuses("UPDATE results SET province = '01'")
         assert "permission denied" in refuses("DELETE FROM results")
         assert "must be owner" in refuses("ALTER TABLE results DISABLE ROW LEVEL SECURITY")
@@ -317,6 +354,15 @@ def test_forced_security_checks_the_owner_too(sites: Sites, cli) -> None:  # typ
     checked = cli("db", "--db", sites.url("reader"), "--check")
     assert checked.code == 3
     assert checked.lines[-1] == "integrity: table results does not force row-level security"
+    with sites.db.super_connect() as su:
+        su.execute("ALTER TABLE results FORCE ROW LEVEL SECURITY")
+        su.execute("ALTER TABLE attestations DROP CONSTRAINT attestations_unit_province")
+    checked = cli("db", "--db", sites.url("reader"), "--check")
+    assert checked.code == 3
+    assert checked.lines[-1] == (
+        "integrity: table attestations lacks attestations_unit_province: a row's province may "
+        "not be its unit's"
+    )
 
 
 # --- failures: one line, exit 3, never the password ----------------------------------------

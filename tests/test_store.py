@@ -31,7 +31,7 @@ TAG = "telegram-2025-06-28"
 
 def test_new_store_has_latest_schema(tmp_path: Path) -> None:
     store = open_sqlite(tmp_path / "s.db")
-    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == LATEST == 4
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == LATEST == 5
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.integrity() == []
 
@@ -103,7 +103,7 @@ def test_newer_schema_is_refused(tmp_path: Path, cli, elsewhere: Path) -> None: 
     assert result.code == 3
     assert result.err_lines == [
         f"cutover: error: store {path} has schema version 9, newer than "
-        "this cutover understands (4); upgrade cutover"
+        "this cutover understands (5); upgrade cutover"
     ]
 
 

@@ -148,7 +148,7 @@ def test_an_old_schema_store_opened_read_only_names_the_migration(
         result = cli("matrix", "--db", str(archived), "--format", "json")
     assert result.code == 3
     assert result.err_lines == [
-        f"cutover: error: store {archived} has schema version 3, not 4, and is opened "
+        f"cutover: error: store {archived} has schema version 3, not 5, and is opened "
         "read-only; run `cutover db init` (which migrates it) where it can be written"
     ]
 
@@ -207,3 +207,18 @@ def test_db_shows_a_stored_site_inert(cli: Callable[..., Result], demo_copy: Pat
     assert "\x1b" not in result.out and "\x07" not in result.out
     (last,) = [line for line in result.lines if line.startswith("last run:")]
     assert "EVIL" in last and "forged line" in last
+
+
+def test_a_store_one_postgresql_only_version_behind_is_read_read_only(
+    cli: Callable[..., Result], archived: Path
+) -> None:
+    """Version 5 changes PostgreSQL only: an archived version-4 SQLite file has the same
+    tables and is read as it is, without a migration it could not write."""
+    import sqlite3
+
+    conn = sqlite3.connect(archived)
+    conn.execute("PRAGMA user_version = 4")
+    conn.commit()
+    conn.close()
+    with immutable(archived):
+        _reads(cli, archived)

@@ -12,7 +12,11 @@ policies.  A session's reach comes from `cutover_roles(role, province, writes)`,
   it, without which the rows they wrote about 31 would not join); the runs it writes must
   have `site = '31'` and `scope_provinces = '31'`, because a complete run confirms the
   unchanged units of its whole scope, and a run whose scope named another province would
-  refresh that province's evidence;
+  refresh that province's evidence; it ends each of its runs once;
+- a row's `province` is its unit's (a foreign key on `(unit_id, province)`, checked past
+  row-level security), and a province's results belong to one of its own open runs, so a
+  row cannot be marked 31 and land in another province's cell or borrow another run's
+  author;
 - the national reader (`province = '*'`, not `writes`) reads every row and writes none (it is
   only granted SELECT as well);
 - the owner gets a national entry when it creates the schema, so it can record waivers and
@@ -54,6 +58,21 @@ _READ_RUN = (
 _WRITE_RUN = (
     "(SELECT {s}.cutover_reach(true)) = '*'"
     " OR (site = (SELECT {s}.cutover_reach(true)) AND scope_provinces = site)"
+)
+# A province's results must name one of its own runs that is still open: a run of another
+# province (or a national one it can read) would lend the row its author, and a finished run
+# has been judged complete or not already.
+_WRITE_RESULT = (
+    "(SELECT {s}.cutover_reach(true)) = '*'"
+    " OR (province = (SELECT {s}.cutover_reach(true)) AND EXISTS (SELECT 1 FROM {s}.runs r"
+    " WHERE r.id = run_id AND r.site = province AND r.scope_provinces = province"
+    " AND r.finished_at IS NULL))"
+)
+# A province role ends its own runs once; a finished run is no longer its to change.
+_FINISH_RUN = (
+    "(SELECT {s}.cutover_reach(true)) = '*'"
+    " OR (site = (SELECT {s}.cutover_reach(true)) AND scope_provinces = site"
+    " AND finished_at IS NULL)"
 )
 RUN_END_COLUMNS = "finished_at, confirmed_at, duration_ms, complete, interrupted"
 
@@ -104,6 +123,23 @@ SECURITY: dict[int, tuple[str, ...]] = {
             f"CREATE POLICY cutover_write ON {{s}}.{t} FOR INSERT WITH CHECK ({_WRITE})"
             for t in BUNDLE_TABLES
         ),
+    ),
+    # The write policies check a row's copied `province`, and reads find rows through their
+    # unit: without these a province role could write a row marked with its own province
+    # but attached to another province's unit (or run), and forge that province's cell.
+    # Foreign keys are checked past row-level security, so the unit's true province counts.
+    5: (
+        "ALTER TABLE {s}.units ADD CONSTRAINT units_id_province UNIQUE (id, province)",
+        *(
+            f"ALTER TABLE {{s}}.{t} ADD CONSTRAINT {t}_unit_province FOREIGN KEY"
+            " (unit_id, province) REFERENCES {s}.units (id, province)"
+            for t in ("results", "attestations")
+        ),
+        "DROP POLICY cutover_write ON {s}.results",
+        f"CREATE POLICY cutover_write ON {{s}}.results FOR INSERT WITH CHECK ({_WRITE_RESULT})",
+        "DROP POLICY cutover_finish ON {s}.runs",
+        f"CREATE POLICY cutover_finish ON {{s}}.runs FOR UPDATE USING ({_FINISH_RUN})"
+        f" WITH CHECK ({_WRITE_RUN})",
     ),
 }
 

@@ -373,13 +373,31 @@ class PostgresStore(BundleSql):
                    ORDER BY c.relname""",
                 SECURED,
             )
+            constraints = {
+                name
+                for (name,) in self._rows(
+                    "SELECT conname FROM pg_constraint WHERE conname IN (?, ?)"
+                    " AND connamespace = current_schema()::regnamespace",
+                    PROVINCE_KEYS,
+                )
+            }
         problems = []
         for table, enabled, forced, policies in rows:
             if not enabled or not forced:
                 problems.append(f"table {table} does not force row-level security")
             if policies < 2:
                 problems.append(f"table {table} lacks its row-level security policies")
+        for name in PROVINCE_KEYS:
+            if name not in constraints:
+                table = name.split("_", 1)[0]
+                problems.append(
+                    f"table {table} lacks {name}: a row's province may not be its unit's"
+                )
         return problems
+
+
+# The foreign keys that make a row's copied `province` its unit's (schema version 5).
+PROVINCE_KEYS = ("results_unit_province", "attestations_unit_province")
 
 
 def role_reach(conn: Connection) -> tuple[str, str, str | None]:

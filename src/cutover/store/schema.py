@@ -10,7 +10,8 @@ Results, attestations and waivers are append-only.  Results are written only whe
 state changes; a complete run confirms the unchanged units of its scope (see
 `cutover.store.base`).  Versions 1 and 2 were the SQLite-only layout of cutover 0.1; a 0.1
 file is converted in place by `LEGACY_SQLITE_UPGRADE` (see `cutover.store.sqlite`).
-Version 4 adds the ledgers of signed bundles exported and imported.
+Version 4 adds the ledgers of signed bundles exported and imported; version 5 ties
+PostgreSQL's copied `province` columns to their units (row-level security rests on them).
 """
 
 from __future__ import annotations
@@ -134,6 +135,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
     ),
 }
+
+# Version 5 changes PostgreSQL only (see `cutover.store.pg_admin.SECURITY`): a row's province
+# must be its unit's, and a province's results must belong to its own open runs.  Nothing
+# changes in a SQLite file but its version number.
+MIGRATIONS[5] = ()
 
 LATEST = max(MIGRATIONS)
 
