@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cutover.checklist import Step
@@ -40,14 +40,53 @@ def evidence_of(url: str | None, file: Path | None) -> Evidence:
     if (url is None) == (file is None):
         raise UsageError("give exactly one of --evidence URL or --evidence-file PATH")
     if url is not None:
-        if not url.startswith(("http://", "https://")) or any(
-            ch.isspace() or not ch.isprintable() for ch in url
-        ):
-            raise UsageError(f"--evidence must be an http(s) URL without spaces, got {url!r}")
-        return Evidence(url=url)
+        return Evidence(url=evidence_url(url))
     assert file is not None
     digest = sha256_regular(file, what=f"--evidence-file {file}")
     return Evidence(sha256=digest, name=file.name)
+
+
+_INSTEAD = (
+    "give a link without credentials, or --evidence-file PATH for a document that needs a "
+    "token (only its SHA-256 is stored)"
+)
+
+
+def evidence_url(url: str) -> str:
+    """An `--evidence` URL fit to keep: it is printed, stored, shown by `history` and the live
+    page and signed into bundles as it stands.  So it may not carry a credential: user-info,
+    or any query or fragment value (`secrets.redact_url` masks every one of them in a URL
+    shown whole, since none can be told apart from a token).  Such a URL is refused, not
+    cleaned: a signed link without its signature is evidence that no longer opens.  The
+    messages show the URL as `redact_url` leaves it, never the refused value."""
+    from urllib.parse import urlsplit
+
+    from cutover.secrets import redact_url
+
+    shown = terminal(redact_url(url))
+    if not url.startswith(("http://", "https://")) or any(
+        ch.isspace() or not ch.isprintable() for ch in url
+    ):
+        raise UsageError(f"--evidence must be an http(s) URL without spaces, got {shown}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a malformed port)
+    except ValueError:
+        raise UsageError(f"--evidence: not a valid URL: {shown}") from None
+    if not parts.hostname:
+        raise UsageError(f"--evidence must be an http(s) URL with a host, got {shown}")
+    if "@" in parts.netloc:
+        raise UsageError(
+            f"--evidence {shown}: the URL has a user name or password before the host, and "
+            f"evidence is shown and stored as given; {_INSTEAD}"
+        )
+    cleaned = urlsplit(redact_url(url))
+    if cleaned.query != parts.query or cleaned.fragment != parts.fragment:
+        raise UsageError(
+            f"--evidence {shown}: the URL has query or fragment values, which may be tokens, "
+            f"and evidence is shown and stored as given; {_INSTEAD}"
+        )
+    return url
 
 
 def commune_code(province: Province, step: Step, commune: str | None) -> str:
@@ -126,6 +165,9 @@ def waive(
         raise UsageError("a waiver needs a --reason and an --approver")
     if until <= now:
         raise UsageError(f"--until {until.isoformat()} is not in the future")
+    if until >= LATEST_UNTIL:
+        # Later, the time overflows where it is shown in another zone (`history`, `matrix`).
+        raise UsageError(f"--until {until.isoformat()} is too far ahead: give a time before 9999")
     if not step.applies(province):
         raise UsageError(f"step {step.id} does not apply to {province.name}")
     record = store.add_waiver(
@@ -136,6 +178,8 @@ def waive(
         f"(approved by {terminal(approver)})"
     )
 
+
+LATEST_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)  # a waiver's expiry is before this
 
 OUTCOME = {
     "pass": N_("pass"),
@@ -154,6 +198,7 @@ class _Entry:
 
 
 HISTORY_LIMIT = 50  # lines `history` shows by default: the latest changes
+LIMIT_CAP = 1_000_000  # the most `--limit` takes; `--all` shows every change
 COUNT_CAP = 1_000_000  # earlier changes counted, at most, for the line that says how many
 
 
@@ -172,8 +217,9 @@ class HistoryPage:
             return None
         count = f"{'more than ' if self.more else ''}{self.earlier:,}"
         plural = "" if self.earlier == 1 and not self.more else "s"
+        latest = "the latest line is" if limit == 1 else f"the latest {limit:,} lines are"
         return (
-            f"{count} earlier change{plural} not shown (the latest {limit} lines are); "
+            f"{count} earlier change{plural} not shown ({latest}); "
             "--limit N shows more, --since TIME those since a time, --all every one"
         )
 

@@ -170,14 +170,18 @@ def history(
     """The timeline of status changes, with who or what caused each (the latest 50 unless
     --limit, --since or --all says otherwise)."""
     from cutover import people, service
-    from cutover.errors import UsageError
+    from cutover.errors import OptionError, UsageError
 
     env = env_of(ctx)
     io = Output(env)
     if every and limit is not None:
         raise UsageError("give --all or --limit N, not both")
-    if limit is not None and limit < 1:
-        raise UsageError(f"--limit must be at least 1, got {limit}")
+    if limit is not None and not 1 <= limit <= people.LIMIT_CAP:
+        got = str(limit) if len(str(limit)) <= 24 else f"a {len(str(abs(limit)))}-digit number"
+        bound = (
+            "at least 1" if limit < 1 else f"at most {people.LIMIT_CAP:,} (--all shows every one)"
+        )
+        raise OptionError(f"--limit must be {bound}, got {got}")
     shown = None if every else (limit or people.HISTORY_LIMIT)
     start = service.parse_time(since, env.now(), "--since") if since is not None else None
     chosen_language = language(env, lang)
