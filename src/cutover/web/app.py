@@ -13,7 +13,13 @@
 - Identical requests share one computation per version (gzipped once), so fifty clients
   asking at once after a change cost one matrix.
 - Every response carries a strict Content-Security-Policy: scripts, styles, fetches and
-  forms only from this origin, no frames, no plugins, no base URL.
+  forms only from this origin, no frames, no plugins, no base URL.  (The 400 aiohttp itself
+  answers to a request its parser refuses never reaches the application, so it carries
+  none: aiohttp has no public hook for it.  It has no body worth protecting: a short
+  plain-text line, and the connection is closed.)
+- A request aiohttp's parser refuses (a request line or header over 8 KB, bytes that are
+  not HTTP) costs the log nothing: aiohttp would log each with a traceback, so any client
+  could fill the server's log.  With `--access-log` its access line records it.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from aiohttp import web
+from aiohttp.http import HttpProcessingError
 
 from cutover.errors import CutoverError, StoreError, UsageError
 from cutover.web import pages
@@ -42,6 +49,8 @@ if TYPE_CHECKING:
     from cutover.store.base import Store
 
 log = logging.getLogger("cutover.serve")
+# The logger of aiohttp's protocol layer for this server (its `logger` setting).
+protocol_log = logging.getLogger("cutover.serve.http")
 T = TypeVar("T")
 
 # Scripts, styles and connections from this origin only; inline style attributes are allowed
@@ -317,6 +326,22 @@ def _error(status: int, message: str) -> web.Response:
     return web.Response(
         status=status, text=f"cutover: error: {message}\n", content_type="text/plain"
     )
+
+
+class _RefusedRequests(logging.Filter):
+    """Drop aiohttp's record of a request its parser refused (400): an error with the
+    client's bytes and a traceback, one per request, that any client can send at will.  A
+    bug in the server (any other exception) is still logged with its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        problem = record.exc_info[1] if record.exc_info else None
+        return not isinstance(problem, HttpProcessingError)
+
+
+def _quiet_protocol_log() -> logging.Logger:
+    if not any(isinstance(f, _RefusedRequests) for f in protocol_log.filters):
+        protocol_log.addFilter(_RefusedRequests())
+    return protocol_log
 
 
 async def _secure(request: web.Request, response: web.StreamResponse) -> None:
@@ -644,6 +669,7 @@ async def serve(
         runner = web.AppRunner(
             app,
             access_log=logging.getLogger("aiohttp.access") if access_log else None,
+            logger=_quiet_protocol_log(),
             shutdown_timeout=2.0,
         )
         await runner.setup()
