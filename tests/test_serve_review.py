@@ -9,11 +9,15 @@ import shutil
 import socket
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_serve import Server
+
+SECURITY = ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options")
 
 
 @pytest.fixture
@@ -88,3 +92,89 @@ def test_malformed_requests_with_access_log_are_one_short_line_each(store: Path)
     assert len(said) <= 21, text  # one line per request, the /healthz one included
     assert all(len(line) < 300 for line in said), text
     assert sum(" 400 " in line for line in said) == 20, text
+
+
+# --- provinces by slug or name ----------------------------------------------------------------
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _first_answer(server: Server, path: str) -> tuple[int, dict[str, str]]:
+    """The status and headers of the answer to `path`, without following a redirect."""
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(server.url + path, timeout=30) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, dict(exc.headers)
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/province/hai-phong", "/province/31"),
+        ("/province/H%E1%BA%A3i%20Ph%C3%B2ng", "/province/31"),
+        ("/province/hai%20phong?lang=en", "/province/31?lang=en"),
+        (
+            "/province/HCM?lang=en&as_of=2025-06-28T12:00%2B07:00",
+            "/province/79?lang=en&as_of=2025-06-28T12:00%2B07:00",
+        ),
+        ("/province/1", "/province/01"),
+        (
+            "/province/hai-phong/communes/online-filing-test?lang=en",
+            "/province/31/communes/online-filing-test?lang=en",
+        ),
+    ],
+)
+def test_a_province_by_slug_or_name_redirects_to_its_code(
+    server: Server, path: str, location: str
+) -> None:
+    status, headers = _first_answer(server, path)
+    assert status in (301, 308), (path, status)
+    assert headers["Location"] == location
+    for name in SECURITY:
+        assert name in headers, name
+    followed, _, body = server.get(path)
+    assert followed == 200 and b"Traceback" not in body
+
+
+def test_an_unknown_province_name_stays_404(server: Server) -> None:
+    for path in (
+        "/province/atlantis",
+        "/province/99",
+        "/province/qu%E1%BA%A3ng",  # "quảng": several provinces
+        "/province/" + "x" * 4000,
+        "/province/atlantis/communes/online-filing-test",
+    ):
+        status, headers = _first_answer(server, path)
+        assert status == 404, path
+        assert "Location" not in headers
+    status, _, body = server.get("/province/atlantis")
+    assert status == 404 and body.decode().startswith("cutover: error: no province ")
+    status, _, _ = server.get("/province/31")
+    assert status == 200
+
+
+def test_a_province_role_cannot_reach_another_province_by_name(pg_db: Any, demo_db: Path) -> None:  # type: ignore[no-untyped-def]
+    """With a province role the page shows that province alone; another province stays 404
+    whatever it is called, and its own province's slug redirects to its code."""
+    from cutover.store import admin
+
+    admin.init(pg_db.url, {})
+    role = pg_db.role("p31")
+    admin.grant(pg_db.url, {}, role, "31", "pw-31")
+    url = pg_db.role_url(role, "pw-31")
+    running = Server(url, "--db", url)
+    try:
+        assert "province 31 only" in "".join(running.said)
+        assert _first_answer(running, "/province/hai-phong")[0] in (301, 308)
+        for path in ("/province/01", "/province/ha-noi", "/province/H%C3%A0%20N%E1%BB%99i"):
+            status, headers = _first_answer(running, path)
+            assert status == 404, path
+            assert "Location" not in headers
+    finally:
+        running.stop()

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 from aiohttp.http import HttpProcessingError
@@ -485,9 +485,34 @@ async def national(request: web.Request) -> web.StreamResponse:
     )
 
 
+NAME_CHARS = 200  # a longer path segment names no province (and is not looked up)
+
+
+def _by_name(request: web.Request, rest: str = "") -> None:
+    """A province named in the URL by slug or name (`/province/hai-phong`, `/province/Hải
+    Phòng`, as on the command line) is redirected to its code's URL, the query string kept;
+    its code's URL itself, or a name of no province the page shows, goes on (to a 404)."""
+    site = request.app[SITE]
+    name = request.match_info["code"]
+    shown = {p.code for p in site.ws.ctx.provinces}
+    if name in shown or len(name) > NAME_CHARS:
+        return
+    try:
+        found = site.ws.ctx.geo.find(name)
+    except UsageError:  # unknown, or several provinces fit
+        return
+    if found.code not in shown:  # another role's province, or outside the selection
+        return
+    location = f"/province/{found.code}{rest}"
+    if request.rel_url.raw_query_string:
+        location += "?" + request.rel_url.raw_query_string
+    raise web.HTTPMovedPermanently(location)
+
+
 async def province(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
     code = request.match_info["code"]
+    _by_name(request)
     return await _page(
         request,
         "web/province.html.j2",
@@ -499,6 +524,7 @@ async def province(request: web.Request) -> web.StreamResponse:
 async def drill_down(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
     code, step = request.match_info["code"], request.match_info["step"]
+    _by_name(request, "/communes/" + quote(step, safe=""))
     return await _page(
         request,
         "web/communes.html.j2",
