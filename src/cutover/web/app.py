@@ -13,7 +13,13 @@
 - Identical requests share one computation per version (gzipped once), so fifty clients
   asking at once after a change cost one matrix.
 - Every response carries a strict Content-Security-Policy: scripts, styles, fetches and
-  forms only from this origin, no frames, no plugins, no base URL.
+  forms only from this origin, no frames, no plugins, no base URL.  (The 400 aiohttp itself
+  answers to a request its parser refuses never reaches the application, so it carries
+  none: aiohttp has no public hook for it.  It has no body worth protecting: a short
+  plain-text line, and the connection is closed.)
+- A request aiohttp's parser refuses (a request line or header over 8 KB, bytes that are
+  not HTTP) costs the log nothing: aiohttp would log each with a traceback, so any client
+  could fill the server's log.  With `--access-log` its access line records it.
 """
 
 from __future__ import annotations
@@ -31,9 +37,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
+from aiohttp.http import HttpProcessingError
 
 from cutover.errors import CutoverError, StoreError, UsageError
 from cutover.web import pages
@@ -42,6 +49,8 @@ if TYPE_CHECKING:
     from cutover.store.base import Store
 
 log = logging.getLogger("cutover.serve")
+# The logger of aiohttp's protocol layer for this server (its `logger` setting).
+protocol_log = logging.getLogger("cutover.serve.http")
 T = TypeVar("T")
 
 # Scripts, styles and connections from this origin only; inline style attributes are allowed
@@ -319,6 +328,22 @@ def _error(status: int, message: str) -> web.Response:
     )
 
 
+class _RefusedRequests(logging.Filter):
+    """Drop aiohttp's record of a request its parser refused (400): an error with the
+    client's bytes and a traceback, one per request, that any client can send at will.  A
+    bug in the server (any other exception) is still logged with its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        problem = record.exc_info[1] if record.exc_info else None
+        return not isinstance(problem, HttpProcessingError)
+
+
+def _quiet_protocol_log() -> logging.Logger:
+    if not any(isinstance(f, _RefusedRequests) for f in protocol_log.filters):
+        protocol_log.addFilter(_RefusedRequests())
+    return protocol_log
+
+
 async def _secure(request: web.Request, response: web.StreamResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
@@ -460,9 +485,34 @@ async def national(request: web.Request) -> web.StreamResponse:
     )
 
 
+NAME_CHARS = 200  # a longer path segment names no province (and is not looked up)
+
+
+def _by_name(request: web.Request, rest: str = "") -> None:
+    """A province named in the URL by slug or name (`/province/hai-phong`, `/province/Hải
+    Phòng`, as on the command line) is redirected to its code's URL, the query string kept;
+    its code's URL itself, or a name of no province the page shows, goes on (to a 404)."""
+    site = request.app[SITE]
+    name = request.match_info["code"]
+    shown = {p.code for p in site.ws.ctx.provinces}
+    if name in shown or len(name) > NAME_CHARS:
+        return
+    try:
+        found = site.ws.ctx.geo.find(name)
+    except UsageError:  # unknown, or several provinces fit
+        return
+    if found.code not in shown:  # another role's province, or outside the selection
+        return
+    location = f"/province/{found.code}{rest}"
+    if request.rel_url.raw_query_string:
+        location += "?" + request.rel_url.raw_query_string
+    raise web.HTTPMovedPermanently(location)
+
+
 async def province(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
     code = request.match_info["code"]
+    _by_name(request)
     return await _page(
         request,
         "web/province.html.j2",
@@ -474,6 +524,7 @@ async def province(request: web.Request) -> web.StreamResponse:
 async def drill_down(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
     code, step = request.match_info["code"], request.match_info["step"]
+    _by_name(request, "/communes/" + quote(step, safe=""))
     return await _page(
         request,
         "web/communes.html.j2",
@@ -644,6 +695,7 @@ async def serve(
         runner = web.AppRunner(
             app,
             access_log=logging.getLogger("aiohttp.access") if access_log else None,
+            logger=_quiet_protocol_log(),
             shutdown_timeout=2.0,
         )
         await runner.setup()

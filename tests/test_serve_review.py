@@ -1,0 +1,180 @@
+"""`cutover serve` after review: a malformed request costs the server's log nothing (no
+traceback per request), and a province page can be asked for by slug or name, redirecting to
+its code.  Real `cutover serve` processes over real sockets (tests/test_serve.py's Server)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_serve import Server
+
+SECURITY = ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options")
+
+
+@pytest.fixture
+def store(demo_db: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "demo.db"
+    shutil.copy(demo_db, target)
+    return target
+
+
+@pytest.fixture
+def server(store: Path) -> Iterator[Server]:
+    running = Server(store)
+    yield running
+    running.stop()
+
+
+def _raw(server: Server, request: bytes) -> bytes:
+    """Send `request` as it is over a socket and read the whole answer."""
+    address = urllib.parse.urlsplit(server.url)
+    assert address.hostname is not None and address.port is not None
+    with socket.create_connection((address.hostname, address.port), timeout=10) as client:
+        client.sendall(request)
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    return answer
+
+
+OVERLONG = [
+    b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",  # the request line
+    b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n",  # a header
+    b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-" + b"c" * 9000 + b": 1\r\n\r\n",  # a header name
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40 + b"\r\n\r\n",  # not HTTP
+]
+
+
+def _flood(server: Server) -> list[bytes]:
+    answers = []
+    for i in range(20):
+        answers.append(_raw(server, OVERLONG[i % len(OVERLONG)]))
+    return answers
+
+
+def _said_after_start(server: Server) -> list[str]:
+    time.sleep(0.3)  # the reader thread collects what the server wrote
+    start = next(i for i, line in enumerate(server.said) if line.startswith("cutover: serving"))
+    return server.said[start + 1 :]
+
+
+def test_malformed_requests_do_not_flood_the_log(server: Server) -> None:
+    answers = _flood(server)
+    for answer in answers:
+        assert re.match(rb"HTTP/1\.[01] 400 ", answer), answer[:200]
+    status, _, _ = server.get("/healthz")
+    assert status == 200
+    said = _said_after_start(server)
+    assert not any("Traceback" in line for line in said), "".join(said)
+    assert len(said) <= 2, "".join(said)  # nothing per request
+
+
+def test_malformed_requests_with_access_log_are_one_short_line_each(store: Path) -> None:
+    running = Server(store, "--access-log")
+    try:
+        _flood(running)
+        status, _, _ = running.get("/healthz")
+        assert status == 200
+        said = _said_after_start(running)
+    finally:
+        running.stop()
+    text = "".join(said)
+    assert "Traceback" not in text, text
+    assert len(said) <= 21, text  # one line per request, the /healthz one included
+    assert all(len(line) < 300 for line in said), text
+    assert sum(" 400 " in line for line in said) == 20, text
+
+
+# --- provinces by slug or name ----------------------------------------------------------------
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _first_answer(server: Server, path: str) -> tuple[int, dict[str, str]]:
+    """The status and headers of the answer to `path`, without following a redirect."""
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(server.url + path, timeout=30) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, dict(exc.headers)
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/province/hai-phong", "/province/31"),
+        ("/province/H%E1%BA%A3i%20Ph%C3%B2ng", "/province/31"),
+        ("/province/hai%20phong?lang=en", "/province/31?lang=en"),
+        (
+            "/province/HCM?lang=en&as_of=2025-06-28T12:00%2B07:00",
+            "/province/79?lang=en&as_of=2025-06-28T12:00%2B07:00",
+        ),
+        ("/province/1", "/province/01"),
+        (
+            "/province/hai-phong/communes/online-filing-test?lang=en",
+            "/province/31/communes/online-filing-test?lang=en",
+        ),
+    ],
+)
+def test_a_province_by_slug_or_name_redirects_to_its_code(
+    server: Server, path: str, location: str
+) -> None:
+    status, headers = _first_answer(server, path)
+    assert status in (301, 308), (path, status)
+    assert headers["Location"] == location
+    for name in SECURITY:
+        assert name in headers, name
+    followed, _, body = server.get(path)
+    assert followed == 200 and b"Traceback" not in body
+
+
+def test_an_unknown_province_name_stays_404(server: Server) -> None:
+    for path in (
+        "/province/atlantis",
+        "/province/99",
+        "/province/qu%E1%BA%A3ng",  # "quảng": several provinces
+        "/province/" + "x" * 4000,
+        "/province/atlantis/communes/online-filing-test",
+    ):
+        status, headers = _first_answer(server, path)
+        assert status == 404, path
+        assert "Location" not in headers
+    status, _, body = server.get("/province/atlantis")
+    assert status == 404 and body.decode().startswith("cutover: error: no province ")
+    status, _, _ = server.get("/province/31")
+    assert status == 200
+
+
+def test_a_province_role_cannot_reach_another_province_by_name(pg_db: Any, demo_db: Path) -> None:  # type: ignore[no-untyped-def]
+    """With a province role the page shows that province alone; another province stays 404
+    whatever it is called, and its own province's slug redirects to its code."""
+    from cutover.store import admin
+
+    admin.init(pg_db.url, {})
+    role = pg_db.role("p31")
+    admin.grant(pg_db.url, {}, role, "31", "pw-31")
+    url = pg_db.role_url(role, "pw-31")
+    running = Server(url, "--db", url)
+    try:
+        assert "province 31 only" in "".join(running.said)
+        assert _first_answer(running, "/province/hai-phong")[0] in (301, 308)
+        for path in ("/province/01", "/province/ha-noi", "/province/H%C3%A0%20N%E1%BB%99i"):
+            status, headers = _first_answer(running, path)
+            assert status == 404, path
+            assert "Location" not in headers
+    finally:
+        running.stop()
