@@ -55,10 +55,12 @@ _INSTEAD = (
 def evidence_url(url: str) -> str:
     """An `--evidence` URL fit to keep: it is printed, stored, shown by `history` and the live
     page and signed into bundles as it stands.  So it may not carry a credential: user-info,
-    or any query or fragment value (`secrets.redact_url` masks every one of them in a URL
-    shown whole, since none can be told apart from a token).  Such a URL is refused, not
-    cleaned: a signed link without its signature is evidence that no longer opens.  The
-    messages show the URL as `redact_url` leaves it, never the refused value."""
+    or a query or fragment parameter that holds one (`validation.secret_in_link`: named like
+    a token, key, password or signature, or with a token-like value).  Ordinary parameters
+    (`?id=7`) are kept: portals link documents that way.  A URL with a credential is
+    refused, not cleaned: a signed link without its signature is evidence that no longer
+    opens.  The messages show the URL as `secrets.redact_url` leaves it (every query value
+    masked), never the refused value."""
     from urllib.parse import urlsplit
 
     from cutover.secrets import redact_url
@@ -75,16 +77,14 @@ def evidence_url(url: str) -> str:
         raise UsageError(f"--evidence: not a valid URL: {shown}") from None
     if not parts.hostname:
         raise UsageError(f"--evidence must be an http(s) URL with a host, got {shown}")
-    if "@" in parts.netloc:
+    from cutover.validation import secret_in_link
+
+    found = "a user name or password before the host" if "@" in parts.netloc else None
+    found = found or secret_in_link(url)
+    if found is not None:
         raise UsageError(
-            f"--evidence {shown}: the URL has a user name or password before the host, and "
-            f"evidence is shown and stored as given; {_INSTEAD}"
-        )
-    cleaned = urlsplit(redact_url(url))
-    if cleaned.query != parts.query or cleaned.fragment != parts.fragment:
-        raise UsageError(
-            f"--evidence {shown}: the URL has query or fragment values, which may be tokens, "
-            f"and evidence is shown and stored as given; {_INSTEAD}"
+            f"--evidence {shown}: the URL has {found}, and evidence is shown and stored as "
+            f"given; {_INSTEAD}"
         )
     return url
 

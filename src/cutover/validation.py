@@ -246,6 +246,38 @@ def _name(key: str) -> str:
     return re.sub(r"[^a-z0-9]", "", key.lower())
 
 
+# Query or fragment parameters of a link that carry a credential: a signature of a signed
+# link (S3, GCS, Azure SAS), a session, an OAuth code or token.  Names are compared without
+# case or punctuation (`X-Amz-Signature` -> `xamzsignature`).
+_LINK_SECRET_WORDS = {"signature", "credential", "session", "jwt", "auth", "otp"}
+_LINK_SECRET_NAMES = {"sig", "sid", "code", "sessionid", "sv"}
+
+
+def secret_in_link(url: str) -> str | None:
+    """Why a link given as evidence (shown, stored and signed as it stands) carries what
+    looks like a credential, or None: a user name or password before the host, a query or
+    fragment parameter named like one (token, key, password, signature, session, …), or a
+    value that looks like a token (a JWT, a well-known key format, a long random run).
+    Ordinary parameters (`?id=7`, `#page=3`) are kept: portals link documents that way."""
+    if _USERINFO.match(url):
+        return "a user name or password before the host"
+    for param, value in _QUERY.findall(
+        url.replace("#", "&", 1) if "?" in url else url.replace("#", "?", 1)
+    ):
+        name = _name(param)
+        if not value:
+            continue
+        if (
+            _sensitive(name)
+            or name in _LINK_SECRET_NAMES
+            or any(word in name for word in _LINK_SECRET_WORDS)
+        ):
+            return f"a query or fragment parameter named {param[:40]!r}, which holds a credential"
+        if _WELL_KNOWN.search(value) or _RUN.search(value):
+            return f"a query or fragment value that looks like a token (parameter {param[:40]!r})"
+    return None
+
+
 def _sensitive(name: str) -> bool:
     return name in _SECRET_NAMES or any(word in name for word in _SECRET_WORDS)
 
