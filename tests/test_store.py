@@ -15,11 +15,22 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cutover.store.schema import LATEST
 from cutover.store.sqlite import SqliteStore
+
+
+def _instants(cell: dict[str, Any]) -> dict[str, Any]:
+    """A matrix JSON cell with its times read as instants, whatever their offset."""
+    out = dict(cell)
+    if out.get("evidence_at"):
+        out["evidence_at"] = datetime.fromisoformat(out["evidence_at"])
+    if out.get("waiver"):
+        out["waiver"] = out["waiver"] | {"until": datetime.fromisoformat(out["waiver"]["until"])}
+    return out
 
 
 def open_sqlite(path: Path) -> SqliteStore:
@@ -62,8 +73,11 @@ def test_a_store_from_cutover_0_1_upgrades_with_nothing_lost(
                  "--db", str(path))  # fmt: skip
     assert result.code == 1, result.err
     new = json.loads(result.out)
-    # Every field 0.1 wrote comes out the same (later versions only add fields).
-    assert [{k: c[k] for k in old["cells"][0]} for c in new["cells"]] == old["cells"]
+    # Every field 0.1 wrote comes out the same (later versions only add fields); times are the
+    # same instants, written since 0.2 in the checklist's timezone where 0.1 wrote UTC.
+    assert [_instants({k: c[k] for k in old["cells"][0]}) for c in new["cells"]] == [
+        _instants(c) for c in old["cells"]
+    ]
     assert new["totals"] == old["totals"]
 
     store = open_sqlite(path)

@@ -415,17 +415,40 @@ def done_series(
     return tuple(series.done_series(store, matrix.provinces, matrix.steps, times))
 
 
-def last_run_times(store: Store) -> tuple[datetime, datetime | None] | None:
+def last_run_times(
+    store: Store, until: datetime | None = None
+) -> tuple[datetime, datetime | None] | None:
     """The last run's start and end as the prometheus format reports them; the end is the
-    start plus the run's monotonic duration, so a scenario clock cannot distort it."""
-    from datetime import timedelta
+    start plus the run's monotonic duration, so a scenario clock cannot distort it.
 
-    last = store.last_run()
+    With `until` (the matrix's time), the last run is the newest one recorded that had
+    started at or before it, and its end is known only if it had finished by then: what an
+    export made at `until` reported, so a past export is reproduced exactly."""
+    last = store.last_run() if until is None else last_run_at(store, until)
     if last is None:
         return None
-    if last.duration_s is None:
+    finished = last.finished_at is not None and (until is None or last.finished_at <= until)
+    if last.duration_s is None or not finished:
         return last.started_at, None
     return last.started_at, last.started_at + timedelta(seconds=last.duration_s)
+
+
+RUNS_PAGE = 32  # runs read at first when looking for the last run before a time (doubled)
+
+
+def last_run_at(store: Store, until: datetime) -> RunRecord | None:
+    """The newest run recorded (the highest id, as `store.last_run`) that had started at or
+    before `until`.  Runs are read newest first, a doubling page at a time: a time near
+    the present is found in the first page."""
+    limit = RUNS_PAGE
+    while True:
+        runs = store.runs(limit)
+        for run in runs:
+            if run.started_at <= until:
+                return run
+        if len(runs) < limit:
+            return None
+        limit *= 2
 
 
 def commune_steps(ctx: Context) -> Context:
@@ -474,6 +497,35 @@ def parse_time(value: str | None, now: datetime, option: str = "--as-of") -> dat
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
     return parsed
+
+
+def as_of_time(value: str | None, now: datetime, option: str = "--as-of") -> datetime:
+    """`--as-of`: `parse_time`, within the years the live page accepts for `?as_of=` (a time
+    outside them is a typo, and could overflow)."""
+    from datetime import UTC
+
+    from cutover.web.pages import FIRST_YEAR, LAST_YEAR
+
+    moment = parse_time(value, now, option)
+    if value is None:
+        return moment
+    try:
+        year = moment.astimezone(UTC).year
+    except OverflowError:
+        year = 0
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise UsageError(f"{option}: {value!r} is outside {FIRST_YEAR}-{LAST_YEAR}")
+    return moment
+
+
+def forecast_line(moment: datetime, now: datetime) -> str | None:
+    """One line for stderr when `--as-of` is after now: the table is a forecast."""
+    if moment <= now:
+        return None
+    return (
+        f"{moment.isoformat()} is after now: this table is a forecast (deadlines, freshness "
+        "and waivers as they will read then, on the evidence recorded so far), not a record"
+    )
 
 
 # --- readiness gates ----------------------------------------------------------------------

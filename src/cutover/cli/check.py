@@ -128,13 +128,15 @@ def check(
     if notify is not None:
         changes.check_webhook(notify)
     with option_errors():
-        moment = service.parse_time(as_of, env.now())
+        moment = service.as_of_time(as_of, env.now())
     sel = service.Selection(
         None if all_ else province, step, tag, checklist, endpoints, provinces_file
     )
     c = prepare(env, sel)
     for note in service.fallback_notes(c):
         io.err(f"note: {note}")
+    if forecast := service.forecast_line(moment, env.now()):
+        io.err(f"note: {forecast}")
     store = None if no_store else open_store_for(env, db)
     before = None
     wants_changes = quiet or notify is not None  # only these look at what changed

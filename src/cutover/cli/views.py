@@ -62,7 +62,7 @@ def store_context(matrix: Matrix, store: Store, formats: list[str]) -> dict[str,
 
     names = {f.partition(":")[0] for f in formats}
     series = service.done_series(matrix, store) if names & HISTORY_FORMATS else ()
-    return {"series": series, "last_run": service.last_run_times(store)}
+    return {"series": series, "last_run": service.last_run_times(store, matrix.as_of)}
 
 
 @app.command()
@@ -104,7 +104,7 @@ def matrix(
     chosen_language = language(env, lang)
     with option_errors():
         gates = [service.Gate.parse(g) for g in require or []]  # a typo fails before any work
-        moment = service.parse_time(as_of, env.now())
+        moment = service.as_of_time(as_of, env.now())
     beat = heartbeat(env, silent_after)
     formats = fmt or ["table"]
     check_formats(formats, terminal=env.stdout.isatty())
@@ -113,8 +113,9 @@ def matrix(
         c = service.commune_steps(c)
     store = open_store_for(env, db, create=False)
     result = service.stored_matrix(c, store, moment, None, beat)
-    if note := service.no_evidence_line(result):
-        io.err(f"note: {note}")
+    for note in (service.forecast_line(moment, env.now()), service.no_evidence_line(result)):
+        if note:
+            io.err(f"note: {note}")
     context = store_context(result, store, formats)
     options = render_options(env, chosen_language, communes=communes, **context)
     write_all(result, formats, options, io.emit)
@@ -148,11 +149,12 @@ def summary(
     chosen_language = language(env, lang)
     beat = heartbeat(env, silent_after)
     with option_errors():
-        moment = service.parse_time(as_of, env.now())
+        moment = service.as_of_time(as_of, env.now())
     c = prepare(env, service.Selection(province, step, tag, checklist, None, provinces_file))
     store = open_store_for(env, db, create=False)
     result = service.stored_matrix(c, store, moment, None, beat)
-    if note := service.no_evidence_line(result):
-        io.err(f"note: {note}")
+    for note in (service.forecast_line(moment, env.now()), service.no_evidence_line(result)):
+        if note:
+            io.err(f"note: {note}")
     io.emit(get("summary")(result, render_options(env, chosen_language)))
     return 0

@@ -9,8 +9,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
-from cutover.render.base import RenderOptions, reason, title
+from cutover.render.base import RenderOptions, local, reason, title
 from cutover.render.text import csv_cell
 from cutover.rollup import Matrix
 
@@ -37,9 +38,16 @@ def header(matrix: Matrix) -> list[str]:
     return HEADER + (SILENT_HEADER if matrix.silent_after is not None else [])
 
 
+def stamp(moment: datetime | None, zone: str) -> str:
+    """A time in ISO 8601 in the checklist's timezone (every time of a row alike), or ""."""
+    return local(moment, zone).isoformat() if moment is not None else ""
+
+
 def cell_rows(matrix: Matrix, options: RenderOptions) -> Iterator[list[str | int | None]]:
     """One row per cell in `header(matrix)`'s order; communes are None for province-level
-    steps; every string already a `csv_cell`.  Shared by the csv and xlsx formats."""
+    steps; every string already a `csv_cell`; every time in the checklist's timezone, as the
+    deadlines are written.  Shared by the csv and xlsx formats."""
+    zone = matrix.checklist.timezone
     for p in matrix.provinces:
         silent = _silent(matrix, p.code)
         for step in matrix.steps:
@@ -49,11 +57,11 @@ def cell_rows(matrix: Matrix, options: RenderOptions) -> Iterator[list[str | int
                 csv_cell(p.spec.name),
                 csv_cell(step.id),
                 csv_cell(title(step, options.lang)),
-                step.due.isoformat(),
+                stamp(step.due, zone),
                 csv_cell(step.owner or ""),
                 cell.status,
                 csv_cell(reason(cell, options.lang)),
-                cell.evidence_at.isoformat() if cell.evidence_at else "",
+                stamp(cell.evidence_at, zone),
                 cell.done_units,
                 cell.total_units,
                 "yes" if cell.insecure else "",
@@ -70,8 +78,7 @@ def _silent(matrix: Matrix, code: str) -> list[str | int | None]:
         return []
     if code not in matrix.silent:
         return ["", ""]
-    heard = matrix.silent[code]
-    return ["yes", heard.isoformat() if heard else ""]
+    return ["yes", stamp(matrix.silent[code], matrix.checklist.timezone)]
 
 
 def render(matrix: Matrix, options: RenderOptions) -> bytes:

@@ -8,10 +8,11 @@ controls."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from cutover.checklist import Title
-from cutover.render.base import RenderOptions
+from cutover.render.base import RenderOptions, local
 from cutover.render.text import clean
 from cutover.rollup import Cell, Matrix, UnitCell
 
@@ -19,11 +20,14 @@ SCHEMA_ID = "cutover.matrix/1"
 
 
 def as_dict(matrix: Matrix, communes: bool = False) -> dict[str, Any]:
-    """The matrix as plain data; `communes` adds every commune of commune-level cells."""
+    """The matrix as plain data; `communes` adds every commune of commune-level cells.  Every
+    time is in the checklist's timezone (`checklist.timezone`), whatever offset `--as-of` was
+    given in or the store keeps: one instant always reads the same."""
     checklist = matrix.checklist
+    zone = checklist.timezone
     return {
         "schema": SCHEMA_ID,
-        "as_of": matrix.as_of.isoformat(),
+        "as_of": _time(matrix.as_of, zone),
         "no_evidence": matrix.no_evidence,
         "checklist": {
             "id": checklist.id,
@@ -35,7 +39,7 @@ def as_dict(matrix: Matrix, communes: bool = False) -> dict[str, Any]:
             {
                 "id": s.id,
                 "title": _title(s.title),
-                "due": s.due.isoformat(),
+                "due": _time(s.due, zone),
                 "level": s.level,
                 "owner": None if s.owner is None else clean(s.owner),
                 "tags": [clean(t) for t in s.tags],
@@ -53,7 +57,7 @@ def as_dict(matrix: Matrix, communes: bool = False) -> dict[str, Any]:
             for p in matrix.provinces
         ],
         "cells": [
-            _cell(c, communes)
+            _cell(c, communes, zone)
             for c in (matrix.cell(p.code, s.id) for p in matrix.provinces for s in matrix.steps)
         ],
         "totals": {
@@ -71,20 +75,24 @@ def silent(matrix: Matrix) -> dict[str, Any]:
         "silent": {
             "after_seconds": int(matrix.silent_after.total_seconds()),
             "provinces": [
-                {"code": code, "last_heard": heard.isoformat() if heard else None}
+                {"code": code, "last_heard": _time(heard, matrix.checklist.timezone)}
                 for code, heard in matrix.silent.items()
             ],
         }
     }
 
 
-def _cell(c: Cell, communes: bool) -> dict[str, Any]:
+def _time(moment: datetime | None, zone: str) -> str | None:
+    return None if moment is None else local(moment, zone).isoformat()
+
+
+def _cell(c: Cell, communes: bool, zone: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "province": c.province,
         "step": c.step,
         "status": c.status,
         "reason": clean(c.reason),
-        "evidence_at": c.evidence_at.isoformat() if c.evidence_at else None,
+        "evidence_at": _time(c.evidence_at, zone),
         "source": c.source,
         "by": None if c.by is None else clean(c.by),
         "communes": None
@@ -96,22 +104,22 @@ def _cell(c: Cell, communes: bool) -> dict[str, Any]:
         else {
             "reason": clean(c.waiver.reason),
             "approver": clean(c.waiver.approver),
-            "until": c.waiver.until.isoformat(),
+            "until": _time(c.waiver.until, zone),
         },
     }
     if communes and c.total_units is not None:
-        out["units"] = [_unit(u) for u in c.units]
+        out["units"] = [_unit(u, zone) for u in c.units]
     return out
 
 
-def _unit(u: UnitCell) -> dict[str, Any]:
+def _unit(u: UnitCell, zone: str) -> dict[str, Any]:
     return {
         "code": u.commune.code,
         "name": clean(u.commune.name),
         "type": clean(u.commune.type),
         "status": u.status,
         "reason": clean(u.reason),
-        "evidence_at": u.evidence_at.isoformat() if u.evidence_at else None,
+        "evidence_at": _time(u.evidence_at, zone),
         "source": u.source,
         "by": None if u.by is None else clean(u.by),
     }
