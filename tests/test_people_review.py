@@ -119,3 +119,25 @@ def test_waiver_expiring_too_far_ahead_is_refused(cli, elsewhere: Path) -> None:
     assert later.code == 0, later.err
     assert cli("history", "79", "--lang", "en").code == 0
     assert cli("matrix", "--province", "79").code in (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        ("en", "waived  bank holiday until 2027-01-01 00:00  (approved by Lê C)"),
+        ("vi", "bank holiday hiệu lực đến 2027-01-01 00:00  (phê duyệt bởi Lê C)"),
+    ],
+)
+def test_a_waiver_ends_in_the_readers_language_and_time_zone(  # type: ignore[no-untyped-def]
+    cli, elsewhere: Path, lang: str, expected: str
+) -> None:
+    """Entered as midnight in Vietnam, shown as midnight in Vietnam (the checklist's zone), in
+    the chosen language; it used to read `until 2026-12-31T17:00:00+00:00` in every language,
+    a day early to a reader in Hanoi."""
+    waived = cli("waive", "31", "online-payment-test", "--reason", "bank holiday",
+                 "--approver", "Lê C", "--until", "2027-01-01T00:00:00+07:00")  # fmt: skip
+    assert waived.code == 0, waived.err
+    history = cli("history", "31", "online-payment-test", "--lang", lang)
+    assert history.code == 0, history.err
+    (line,) = history.lines
+    assert line.endswith(expected), line

@@ -289,9 +289,12 @@ def history_lines(
 
     def line(entry: _Entry, previous: TimelineEvent | None) -> tuple[datetime, str]:
         event = entry.event
-        text = (
-            _confirmed(event, previous, _) if entry.confirmation else _changed(event, previous, _)
-        )
+        if entry.confirmation:
+            text = _confirmed(event, previous, _)
+        else:
+            # A waiver's end, in the checklist's time zone like every time of the page.
+            ends = event.until.astimezone(tz).strftime("%Y-%m-%d %H:%M") if event.until else ""
+            text = _changed(event, previous, _, ends)
         when = minute(int(entry.at.timestamp()) // 60)
         unit = f"{event.province}{'/' + event.commune if event.commune else ''}"
         return entry.at, f"{when}  {unit} {event.step}  {text}"
@@ -341,11 +344,14 @@ def _context_only(
     return out
 
 
-def _changed(event: TimelineEvent, previous: TimelineEvent | None, _: Words) -> str:
+def _changed(
+    event: TimelineEvent, previous: TimelineEvent | None, _: Words, until: str = ""
+) -> str:
     before = _(OUTCOME[previous.outcome]) if previous else _("new")
     arrow = _("waived") if event.kind == "waiver" else f"{before} -> {_(OUTCOME[event.outcome])}"
     evidence = _("evidence {where}", where=event.evidence) if event.evidence else ""
-    text = " ".join(t for t in (event.reason.strip(), evidence) if t)
+    ends = _("until {time}", time=until) if until else ""
+    text = " ".join(t for t in (event.reason.strip(), ends, evidence) if t)
     detail = f"  {_shown(text)}" if text else ""
     over = _overrides(event, previous, _)
     return f"{arrow}{detail}  ({_shown(_who(event, _))}){over}"

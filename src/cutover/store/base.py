@@ -168,6 +168,7 @@ class TimelineEvent:
     who: str  # "run 12 by ops@host", "attested by …", "approved by …"
     evidence: str = ""
     confirmed_at: datetime | None = None  # probe rows: the last run that found the same again
+    until: datetime | None = None  # waivers: when the waiver ends
 
 
 @dataclass(frozen=True)

@@ -592,11 +592,13 @@ class SqlReader:
             if run is not None and run.confirmed_at is not None and run.started_at > at:
                 confirmed_rows[i] = run.confirmed_at
         for i, (at, p, s, c, kind, outcome, reason, who, evidence, extra) in enumerate(rows):
-            if kind == "waiver":
-                reason = f"{reason} until {from_us(extra).isoformat()}"
+            # A waiver's end is handed over as a time: the reader words it in its language
+            # and time zone (`people.history_lines`).
+            until = from_us(extra) if kind == "waiver" else None
             yield TimelineEvent(
-                from_us(at), p, s, c, kind, outcome, reason, who, evidence, confirmed_rows.get(i)
-            )
+                from_us(at), p, s, c, kind, outcome, reason, who, evidence,
+                confirmed_rows.get(i), until,
+            )  # fmt: skip
 
     def timeline_count(
         self,
