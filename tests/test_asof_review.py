@@ -85,6 +85,33 @@ def test_every_csv_time_is_in_the_checklist_timezone(cli, demo_db: Path, elsewhe
     assert any(r["province_last_heard"] == "2025-06-28T13:00:00+07:00" for r in rows)
 
 
+def test_commune_csv_and_junit_times_are_in_the_checklist_timezone(  # type: ignore[no-untyped-def]
+    cli, demo_db: Path, elsewhere: Path, tmp_path: Path
+) -> None:
+    """The commune rows (`--communes` CSV) and JUnit's properties write times as every other
+    format does: in the checklist's time zone, whatever offset `--as-of` was given in."""
+    communes, junit = tmp_path / "communes.csv", tmp_path / "junit.xml"
+    result = cli(
+        "matrix", "-p", "31", "--step", "online-filing-test", "--as-of", "2025-06-28T07:00Z",
+        "--communes", "--silent-after", "1m", "--format", f"csv:{communes}",
+        "--format", f"junit:{junit}", "--db", str(demo_db),
+    )  # fmt: skip
+    assert result.code in (0, 1), result.err
+    text = communes.read_text(encoding="utf-8-sig")
+    sections = text.split("\n\n")
+    rows = [r for part in sections for r in csv.DictReader(io.StringIO(part))]
+    stamps = [r["evidence_at"] for r in rows if r.get("evidence_at")]
+    assert len(stamps) > 100 and all(t.endswith("+07:00") for t in stamps), {t[-6:] for t in stamps}
+    xml = junit.read_text(encoding="utf-8")
+    assert 'name="as_of" value="2025-06-28T14:00:00+07:00"' in xml
+    xml = cli(
+        "matrix", "-p", "31", "--step", "online-filing-test", "--as-of", "2025-06-28T07:00Z",
+        "--silent-after", "1m", "--format", "junit", "--db", str(demo_db),
+    ).out  # fmt: skip
+    silent = re.findall(r'name="silent_provinces" value="([^"]*)"', xml)
+    assert silent == ["31=2025-06-28T13:00:00+07:00"], silent
+
+
 def test_every_json_time_is_in_the_checklist_timezone_whatever_as_of_says(
     cli, demo_db: Path, elsewhere: Path
 ) -> None:  # type: ignore[no-untyped-def]

@@ -33,6 +33,7 @@ from cutover.render.base import (
     words_of,
 )
 from cutover.render.base import console as make_console
+from cutover.render.csv import stamp
 from cutover.render.layout import labelled, wrap
 from cutover.render.text import csv_cell, markdown_cell, terminal
 from cutover.rollup import Cell, Matrix
@@ -84,7 +85,7 @@ def commune_rows(matrix: Matrix, options: RenderOptions) -> Iterator[list[str | 
                 csv_cell(u.commune.type),
                 u.status,
                 csv_cell(reason(u, options.lang)),
-                u.evidence_at.isoformat() if u.evidence_at else "",
+                stamp(u.evidence_at, matrix.checklist.timezone),  # as the cells' CSV does
                 u.source or "",
                 csv_cell(u.by or ""),
             ]

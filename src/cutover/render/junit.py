@@ -14,6 +14,7 @@ from cutover.render.base import (
     RenderOptions,
     heartbeat_text,
     label,
+    local,
     no_evidence_note,
     reason,
     title,
@@ -96,7 +97,9 @@ def _properties(suite: ET.Element, matrix: Matrix, options: RenderOptions, step:
     """The suite's properties: the matrix's time and, when the store had nothing by then,
     a note saying so (the metadata every format carries)."""
     props = ET.SubElement(suite, "properties")
-    ET.SubElement(props, "property", name="as_of", value=matrix.as_of.isoformat())
+    # In the checklist's time zone, as every other format writes its times.
+    as_of = local(matrix.as_of, matrix.checklist.timezone).isoformat()
+    ET.SubElement(props, "property", name="as_of", value=as_of)
     ET.SubElement(props, "property", name="step", value=step)
     if note := no_evidence_note(matrix, options.lang):
         ET.SubElement(props, "property", name="no_evidence", value=note)
@@ -155,6 +158,7 @@ def _silent(matrix: Matrix) -> list[tuple[str, str]]:
     if matrix.silent_after is None:
         return []
     silent = " ".join(
-        f"{code}={heard.isoformat() if heard else 'never'}" for code, heard in matrix.silent.items()
+        f"{code}={local(heard, matrix.checklist.timezone).isoformat() if heard else 'never'}"
+        for code, heard in matrix.silent.items()
     )
     return [("silent_after", heartbeat_text(matrix)), ("silent_provinces", silent)]
