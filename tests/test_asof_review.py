@@ -8,7 +8,7 @@ import csv
 import io
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -192,3 +192,15 @@ def test_the_command_line_and_the_page_accept_the_same_times(as_of: str) -> None
     now = datetime.fromisoformat("2025-06-28T13:00+07:00")
     cli_ok = accepted(lambda: service.as_of_time(as_of, now))
     assert cli_ok == accepted(lambda: Query.parse({"as_of": as_of}, "en", now))
+
+
+def test_a_time_moments_ahead_is_not_called_a_forecast() -> None:
+    """Clocks differ by seconds between the machines that write and read: a table a few
+    seconds or minutes ahead is the table now, not a forecast."""
+    from cutover.service import FORECAST_AFTER, forecast_line
+
+    now = datetime(2025, 6, 28, 6, tzinfo=UTC)
+    assert forecast_line(now + timedelta(seconds=1), now) is None
+    assert forecast_line(now + FORECAST_AFTER, now) is None
+    line = forecast_line(now + FORECAST_AFTER + timedelta(seconds=1), now)
+    assert line is not None and "forecast" in line

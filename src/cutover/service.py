@@ -518,9 +518,15 @@ def as_of_time(value: str | None, now: datetime, option: str = "--as-of") -> dat
     return moment
 
 
+# A time this close ahead reads as now: clocks of the machines that wrote the evidence and of
+# the one reading it differ by that much, and a table a few seconds ahead forecasts nothing.
+FORECAST_AFTER = timedelta(minutes=5)
+
+
 def forecast_line(moment: datetime, now: datetime) -> str | None:
-    """One line for stderr when `--as-of` is after now: the table is a forecast."""
-    if moment <= now:
+    """One line for stderr when `--as-of` is more than `FORECAST_AFTER` after now: the table
+    is a forecast."""
+    if moment <= now + FORECAST_AFTER:
         return None
     return (
         f"{moment.isoformat()} is after now: this table is a forecast (deadlines, freshness "
