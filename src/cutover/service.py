@@ -499,12 +499,13 @@ def parse_time(value: str | None, now: datetime, option: str = "--as-of") -> dat
     return parsed
 
 
-def as_of_time(value: str | None, now: datetime, option: str = "--as-of") -> datetime:
-    """`--as-of`: `parse_time`, within the years the live page accepts for `?as_of=` (a time
-    outside them is a typo, and could overflow)."""
-    from datetime import UTC
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # a time to read the store at outside these is a typo
 
-    from cutover.web.pages import FIRST_YEAR, LAST_YEAR
+
+def as_of_time(value: str | None, now: datetime, option: str = "--as-of") -> datetime:
+    """`--as-of` and the live page's `?as_of=`: `parse_time`, within FIRST_YEAR-LAST_YEAR (a
+    time outside them is a typo, and could overflow)."""
+    from datetime import UTC
 
     moment = parse_time(value, now, option)
     if value is None:

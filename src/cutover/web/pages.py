@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 HISTORY_LINES = 30  # per step on a province page, newest last (read with a LIMIT per unit)
 PICKER_TIMES = 500  # recorded evaluations offered by the as-of picker
-FIRST_YEAR, LAST_YEAR = 2000, 2100  # as_of outside these is a typo (and could overflow)
 
 
 class NotFound(Exception):
@@ -61,14 +60,7 @@ class Query:
         # query string): read it as the offset it was meant to be.
         if re.search(r"\d \d{2}:?\d{2}$", text):
             text = "+".join(text.rsplit(" ", 1))
-        when = service.parse_time(text, now, "as_of") if text else None
-        if when is not None:
-            try:
-                year = when.astimezone(UTC).year
-            except OverflowError:
-                year = 0
-            if not FIRST_YEAR <= year <= LAST_YEAR:
-                raise UsageError(f"as_of: {text!r} is outside {FIRST_YEAR}-{LAST_YEAR}")
+        when = service.as_of_time(text, now, "as_of") if text else None
         return cls("vi" if lang == "vi" else "en", when, text)
 
     @property
