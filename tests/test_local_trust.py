@@ -137,6 +137,7 @@ def test_a_dripping_webhook_costs_its_timeout_not_the_run() -> None:
     class Fake:
         class checklist:
             id = "c"
+            timezone = "Asia/Ho_Chi_Minh"
 
         from datetime import UTC, datetime
 
@@ -249,3 +250,49 @@ def test_commands_run_only_when_asked(  # type: ignore[no-untyped-def]
     assert marker.exists() is runs, result.err
     cell = json.loads(result.out)["cells"][0]
     assert cell["status"] == ("done" if runs else "unknown")
+
+
+def test_a_webhook_that_redirects_is_reported_and_not_followed() -> None:
+    """urllib follows a 302 by turning the POST into a GET (the changes lost without a word)
+    and sends the Basic credentials on to the host the answer names.  The webhook's answer
+    is reported instead, and nothing reaches the other host."""
+    import socket
+
+    from cutover.changes import Change, notify
+
+    elsewhere = socket.socket()
+    elsewhere.bind(("127.0.0.1", 0))
+    elsewhere.listen()
+    elsewhere.settimeout(0.5)
+    hook = socket.socket()
+    hook.bind(("127.0.0.1", 0))
+    hook.listen()
+    port, other = hook.getsockname()[1], elsewhere.getsockname()[1]
+
+    def answer() -> None:
+        conn, _ = hook.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(
+                f"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{other}/stolen\r\n"
+                "Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
+            )
+
+    threading.Thread(target=answer, daemon=True).start()
+
+    class Fake:
+        class checklist:
+            id = "c"
+            timezone = "Asia/Ho_Chi_Minh"
+
+        from datetime import UTC, datetime
+
+        as_of = datetime(2025, 6, 28, tzinfo=UTC)
+
+    url = f"http://u:HookPass99xx@127.0.0.1:{port}/hooks/TOK?k=QSECRET777"
+    problem = notify(url, [Change("31", "s", None, "done", "")], Fake(), timeout=5.0)  # type: ignore[arg-type]
+    assert problem == f"webhook http://127.0.0.1:{port}/***?k=*** answered 302"
+    with pytest.raises(TimeoutError):
+        elsewhere.accept()  # nobody was sent on to the other host
+    hook.close()
+    elsewhere.close()

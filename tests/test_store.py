@@ -369,6 +369,7 @@ def test_notify_posts_changes_and_a_dead_webhook_does_not_fail(
     args = ["check", "-p", "31", "--step", "dossier-sync", "--endpoints", overlay]
     assert cli(*args, "--notify", url).code == 0
     assert [c["kind"] for c in received[0]["changes"]] == ["done"]
+    assert received[0]["as_of"].endswith("+07:00")  # the checklist's zone, as JSON outputs
     _put_scenario(sim, {"dossier_synced": {"failing": ["31"]}})
     dead = cli(*args, "--notify", "http://127.0.0.1:9/hook")
     assert dead.code == 1

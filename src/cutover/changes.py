@@ -6,6 +6,7 @@ import json
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
+from zoneinfo import ZoneInfo
 
 from cutover.rollup import Matrix
 
@@ -101,7 +102,8 @@ def notify(
         {
             "source": "cutover",
             "checklist": after.checklist.id,
-            "as_of": after.as_of.isoformat(),
+            # In the checklist's time zone, as every JSON output writes its times.
+            "as_of": after.as_of.astimezone(ZoneInfo(after.checklist.timezone)).isoformat(),
             "changes": [{**asdict(c), "reason": clean(c.reason), "kind": c.kind} for c in notable],
             "text": "\n".join(c.line() for c in notable),
         },
@@ -112,10 +114,15 @@ def notify(
 
     target, headers = _credentials_as_header(url)
 
+    # Redirects are not followed: urllib would turn the POST into a GET (the changes lost
+    # without a word) and send the Basic credentials on to whatever host the answer names.
+    # A 3xx is reported like any other answer that is not a success.
+    opener = urllib.request.build_opener(_NoRedirect)
+
     def post() -> None:
         request = urllib.request.Request(target, body, headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with opener.open(request, timeout=timeout) as response:
                 response.read(65536)
                 status = response.status
             outcome.append(f"webhook {shown} answered {status}" if status >= 300 else None)
@@ -131,6 +138,13 @@ def notify(
     if not outcome:
         return f"webhook {shown} did not answer within {timeout:g} s"
     return outcome[0]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuses every redirect: urllib then raises the 3xx as an `HTTPError`."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
 
 
 def _credentials_as_header(url: str) -> tuple[str, dict[str, str]]:
