@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+import signal
+from collections.abc import Coroutine
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
@@ -28,6 +30,58 @@ from cutover.cli.common import (
     render_options,
 )
 from cutover.errors import EvaluationError, ExitCode, OptionError, UsageError
+
+T = TypeVar("T")
+
+# 128 + 15, what a shell reports for a process SIGTERM ended: `timeout`, systemd and cron
+# wrappers see the same code as before, but now the run is closed and what finished is kept.
+TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(Exception):
+    """SIGTERM cancelled the probing (what `KeyboardInterrupt` is for SIGINT)."""
+
+
+def run_probing(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(main)`, with SIGTERM handled the way asyncio.run handles SIGINT: the main
+    task is cancelled, so the run is closed as interrupted and what finished stays recorded;
+    then `Terminated` is raised.  The handler is installed here, in the command, and removed
+    afterwards: `service.run_checks` stays usable inside a running loop (a web server)."""
+    import asyncio
+
+    async def terminable() -> T:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        terminated = False
+
+        def on_sigterm() -> None:
+            nonlocal terminated
+            if terminated or task is None:
+                return  # one cancellation; the run is closing (`timeout -k` can still kill)
+            terminated = True
+            task.cancel()
+
+        previous = signal.getsignal(signal.SIGTERM)
+        installed = False
+        if previous == signal.SIG_DFL:  # an ignored or a caller's own handler is left alone
+            try:
+                loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+                installed = True
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                pass
+        try:
+            return await main
+        except asyncio.CancelledError:
+            if terminated and task is not None:
+                task.uncancel()
+                raise Terminated() from None
+            raise
+        finally:
+            if installed:
+                loop.remove_signal_handler(signal.SIGTERM)
+                signal.signal(signal.SIGTERM, previous)
+
+    return asyncio.run(terminable())
 
 
 def recorded_command(argv: tuple[str, ...]) -> str:
@@ -110,8 +164,6 @@ def check(
     provinces_file: ProvincesOpt = None,
 ) -> int:
     """Run the probes for one province or all of them, record and show what is not done."""
-    import asyncio
-
     from cutover import changes, service
     from cutover.render import get
 
@@ -145,9 +197,10 @@ def check(
         # With an explicit --as-of both sides use that clock; otherwise the previous run's.
         before = service.stored_matrix(c, store, moment if as_of else previous, previous)
     run = service.Run()
+    terminated = False
     freeze_before_probing()
     try:
-        asyncio.run(
+        run_probing(
             service.run_checks(
                 c,
                 lim,
@@ -161,6 +214,8 @@ def check(
         )
     except KeyboardInterrupt:
         run.interrupted = True
+    except Terminated:
+        run.interrupted = terminated = True
     if store is not None:
         matrix = service.stored_matrix(c, store, moment, max(moment, env.now()))
     else:
@@ -182,6 +237,8 @@ def check(
             io.emit(check_view.render(matrix, options, all_cells=all_cells, communes=not all_))
     if run.interrupted:
         io.err(f"interrupted: kept {run.count} results that had finished")
+    if terminated:
+        return TERMINATED
     if code == ExitCode.UNAVAILABLE:
         # Whether or not this run changed anything in the store, and with or without
         # --quiet: the same one line, exit 3 (`cli.main`).

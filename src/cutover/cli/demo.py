@@ -51,10 +51,9 @@ def demo(
     ] = None,
 ) -> int:
     """Start the simulator, check every province against it, print the readiness matrix."""
-    import asyncio
-
     from cutover import demo as demo_lib
     from cutover import service
+    from cutover.cli.check import TERMINATED, Terminated, run_probing
     from cutover.render import write_all
 
     env = env_of(ctx)
@@ -66,13 +65,15 @@ def demo(
     run = service.Run()
     with demo_lib.demo_store(db, env) as store:
         try:
-            result, _ = asyncio.run(
+            result, _ = run_probing(
                 demo_lib.run_demo(
                     prepared, store, run=run, progress=progress_for(env, show_progress)
                 )
             )
         except KeyboardInterrupt:
             return 130
+        except Terminated:
+            return TERMINATED
         options = render_options(env, chosen_language, **store_context(result, store, formats))
         write_all(result, formats, options, Output(env).emit)
     return 130 if run.interrupted else 0
