@@ -192,6 +192,8 @@ _SECRET_NAMES = {"password", "passwd", "pwd", "passphrase", "secret", "token", "
 _SECRET_WORDS = {"password", "passwd", "passphrase", "secret", "token", "apikey"}
 _AUTH_HEADERS = {"authorization", "proxyauthorization", "cookie", "xapikey", "xauthtoken"}
 _AUTH_SCHEMES = {"bearer", "basic", "token", "digest", "negotiate", "apikey"}
+# `Bearer ${env:TOK}`: a scheme word, then only references (resolved at run time).
+_SCHEME_THEN_REFERENCE = re.compile(r"\s*([A-Za-z-]+)\s+(?:\$\{(?:env|file):[^}]*\}\s*)+")
 _USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@")
 _QUERY = re.compile(r"[?&;]([^=&#;]+)=([^&#;]*)")
 _WELL_KNOWN = re.compile(
@@ -233,7 +235,7 @@ def looks_secret(key: str, text: str) -> str | None:
         words = literal.split()
         if len(words) > 1 or words[0].lower() not in _AUTH_SCHEMES:
             return f"literal credential in the {key[:40]} header"
-    elif _sensitive(name) and not _is_url(literal):
+    elif _sensitive(name) and not _is_url(literal) and not _scheme_then_reference(text):
         return f"literal value for {key[:40]!r}"
     if _WELL_KNOWN.search(literal):
         return "looks like an access token or API key"
@@ -284,6 +286,13 @@ def _sensitive(name: str) -> bool:
 
 def _literal(value: str) -> bool:
     return bool(templates.PLACEHOLDER.sub("", _REFERENCE.sub("", value)).strip())
+
+
+def _scheme_then_reference(text: str) -> bool:
+    """`Bearer ${env:TOK}` (under any header name, X-Token as well as Authorization): nothing
+    in it is a literal credential."""
+    match = _SCHEME_THEN_REFERENCE.fullmatch(text)
+    return match is not None and match[1].lower() in _AUTH_SCHEMES
 
 
 def _is_url(value: str) -> bool:
