@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
+import sys
+import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from cutover.engine import Result
 from cutover.probes import Outcome
@@ -37,3 +43,42 @@ def record_run(
     return writer.finish(
         interrupted=not complete, finished_at=at + timedelta(seconds=30), duration_s=30.0
     )
+
+
+def committed_results(db: Path) -> int:
+    """Result rows committed to a SQLite store so far (0 while it does not exist yet)."""
+    try:
+        with sqlite3.connect(db, timeout=1) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def interrupted_check(
+    overlay: Path, db: Path, cwd: Path, sig: int, *output: str
+) -> tuple[int, str, str]:
+    """`cutover check --all` of the telegram steps into `db`, as its own process, sent `sig`
+    once some results are committed (polled, not a fixed sleep: CI may be slow).  The
+    overlay should make some probes hang so the run is still going.  Returns the exit code,
+    stdout and stderr."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cutover", "check", "--all", "--tag", "telegram-2025-06-28",
+         "--endpoints", str(overlay), "--timeout", "60", *output],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(db)},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and committed_results(db) < 1:
+            time.sleep(0.2)
+        assert committed_results(db) >= 1, "no result was committed before the deadline"
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, out, err

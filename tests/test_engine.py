@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from probe_helpers import probe
+from store_helpers import interrupted_check
 
 from cutover import engine, plan, service
 from cutover.checklist import Endpoints, Overlay, Step
@@ -272,48 +270,13 @@ def test_check_usage_errors(cli, elsewhere: Path) -> None:  # type: ignore[no-un
     assert cli("check", "--all", "--jobs", "0").code == 2
 
 
-def _committed(db: Path) -> int:
-    import sqlite3
-
-    try:
-        with sqlite3.connect(db, timeout=1) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
-    except sqlite3.Error:
-        return 0
-
-
 def test_ctrl_c_exits_130_and_keeps_results(make_sim, overlay_file, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     sim = make_sim(faults=[{"path": "^/national/api/communes/", "kind": "hang"}])
     overlay = overlay_file(sim.base_url)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cutover",
-            "check",
-            "--all",
-            "--tag",
-            "telegram-2025-06-28",
-            "--endpoints",
-            str(overlay),
-            "--timeout",
-            "60",
-            "--format",
-            "json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(tmp_path / "store.db")},
+    returncode, out, err = interrupted_check(
+        overlay, tmp_path / "store.db", tmp_path, signal.SIGINT, "--format", "json"
     )
-    # Interrupt once some results are committed (polling, not a fixed sleep: CI may be slow).
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _committed(tmp_path / "store.db") < 1:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130, err
+    assert returncode == 130, err
     assert "Traceback" not in err
     kept = json.loads(out)
     done = sum(1 for c in kept["cells"] if c["status"] == "done")

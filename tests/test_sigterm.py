@@ -5,25 +5,14 @@ interrupted in the store, and the exit code is 143 (128 + SIGTERM)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import sqlite3
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from store_helpers import committed_results, interrupted_check
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-
-
-def _committed(db: Path) -> int:
-    try:
-        with sqlite3.connect(db, timeout=1) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
-    except sqlite3.Error:
-        return 0
 
 
 def test_sigterm_closes_the_run_as_interrupted_and_keeps_results(  # type: ignore[no-untyped-def]
@@ -35,41 +24,11 @@ def test_sigterm_closes_the_run_as_interrupted_and_keeps_results(  # type: ignor
     sim = make_sim(faults=[{"path": "^/national/api/communes/", "kind": "hang"}])
     overlay = overlay_file(sim.base_url)
     db = tmp_path / "store.db"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cutover",
-            "check",
-            "--all",
-            "--tag",
-            "telegram-2025-06-28",
-            "--endpoints",
-            str(overlay),
-            "--timeout",
-            "60",
-            "--format",
-            "json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(db)},
+    returncode, out, err = interrupted_check(
+        overlay, db, tmp_path, signal.SIGTERM, "--format", "json"
     )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and _committed(db) < 1:
-            time.sleep(0.2)
-        assert _committed(db) >= 1, "no result was committed before the deadline"
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
 
-    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err
     assert "interrupted: kept" in err
     line = next(x for x in err.splitlines() if "interrupted: kept" in x)
@@ -90,7 +49,7 @@ def test_sigterm_closes_the_run_as_interrupted_and_keeps_results(  # type: ignor
         assert last.complete is False
     finally:
         store.close()
-    assert _committed(db) == kept_count
+    assert committed_results(db) == kept_count
 
 
 def test_sigint_still_exits_130(make_sim, overlay_file, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -100,38 +59,8 @@ def test_sigint_still_exits_130(make_sim, overlay_file, tmp_path: Path) -> None:
     sim = make_sim(faults=[{"path": "^/national/api/communes/", "kind": "hang"}])
     overlay = overlay_file(sim.base_url)
     db = tmp_path / "store.db"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cutover",
-            "check",
-            "--all",
-            "--tag",
-            "telegram-2025-06-28",
-            "--endpoints",
-            str(overlay),
-            "--timeout",
-            "60",
-            "--quiet",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(db)},
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and _committed(db) < 1:
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130, err
+    returncode, _, err = interrupted_check(overlay, db, tmp_path, signal.SIGINT, "--quiet")
+    assert returncode == 130, err
     assert "interrupted: kept" in err
     store = open_store(db, environ={}, create=False)
     try:
