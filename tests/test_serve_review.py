@@ -5,7 +5,6 @@ its code.  Real `cutover serve` processes over real sockets (tests/test_serve.py
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import time
 import urllib.parse
@@ -21,15 +20,8 @@ SECURITY = ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Option
 
 
 @pytest.fixture
-def store(demo_db: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "demo.db"
-    shutil.copy(demo_db, target)
-    return target
-
-
-@pytest.fixture
-def server(store: Path) -> Iterator[Server]:
-    running = Server(store)
+def server(demo_copy: Path) -> Iterator[Server]:
+    running = Server(demo_copy)
     yield running
     running.stop()
 
@@ -78,8 +70,8 @@ def test_malformed_requests_do_not_flood_the_log(server: Server) -> None:
     assert len(said) <= 2, "".join(said)  # nothing per request
 
 
-def test_malformed_requests_with_access_log_are_one_short_line_each(store: Path) -> None:
-    running = Server(store, "--access-log")
+def test_malformed_requests_with_access_log_are_one_short_line_each(demo_copy: Path) -> None:
+    running = Server(demo_copy, "--access-log")
     try:
         _flood(running)
         status, _, _ = running.get("/healthz")
