@@ -79,8 +79,7 @@ def evidence_url(url: str) -> str:
         raise UsageError(f"--evidence must be an http(s) URL with a host, got {shown}")
     from cutover.validation import secret_in_link
 
-    found = "a user name or password before the host" if "@" in parts.netloc else None
-    found = found or secret_in_link(url)
+    found = secret_in_link(url)  # user-info included
     if found is not None:
         raise UsageError(
             f"--evidence {shown}: the URL has {found}, and evidence is shown and stored as "
