@@ -263,9 +263,8 @@ def secret_in_link(url: str) -> str | None:
     Ordinary parameters (`?id=7`, `#page=3`) are kept: portals link documents that way."""
     if _USERINFO.match(url):
         return "a user name or password before the host"
-    for param, value in _QUERY.findall(
-        url.replace("#", "&", 1) if "?" in url else url.replace("#", "?", 1)
-    ):
+    # The fragment's parameters (`#access_token=…`) are read like the query's.
+    for param, value in _QUERY.findall(url.replace("#", "&" if "?" in url else "?", 1)):
         name = _name(param)
         if not value:
             continue
