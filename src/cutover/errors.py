@@ -46,6 +46,13 @@ class OutputError(UsageError):
     a `--format FORMAT:PATH` file that cannot be written."""
 
 
+def path_shown(path: object) -> str:
+    """A file path as an error line shows it: a path with a newline or an escape sequence in
+    it must not break the one-line form, so such a path is shown escaped."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong in one file, located as precisely as we can."""
@@ -58,8 +65,7 @@ class Problem:
     warning: bool = False
 
     def __str__(self) -> str:
-        # A path with a newline or escape in it must not break the one-line form.
-        where = self.file if self.file.isprintable() else repr(self.file)[1:-1]
+        where = path_shown(self.file)
         if self.line is not None:
             where += f":{self.line}"
             if self.column is not None:

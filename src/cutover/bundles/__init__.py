@@ -35,7 +35,6 @@ from cutover.bundles.files import (
     Piece,
     check_target,
     read_bundle_file,
-    shown,
     write_bundle,
 )
 from cutover.bundles.keys import KeyFiles, PublicKey, keyid_of, load_signer, write_keypair
@@ -72,7 +71,6 @@ __all__ = [
     "pae",
     "parse_envelope",
     "read_bundle_file",
-    "shown",
     "sign",
     "verify",
     "write_bundle",

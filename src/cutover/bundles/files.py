@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cutover.bundles.schema import Rejected
-from cutover.errors import UsageError
+from cutover.errors import UsageError, path_shown
 
 MAX_BUNDLE_BYTES = 64 * 2**20  # per file; a province's full history is a few hundred KB
 JSONL_SUFFIX = ".intoto.jsonl"
@@ -87,12 +87,6 @@ def _kind(mode: int) -> str:
     return "not a file"
 
 
-def shown(path: Path) -> str:
-    """A path as an error line shows it: on one line, no escape sequence left raw."""
-    text = str(path)
-    return text if text.isprintable() else repr(text)[1:-1]
-
-
 def check_target(path: Path) -> None:
     """Refuse an output path that exists and is not a regular file: writing a bundle replaces
     its target, which must never be a device, a FIFO, a socket, a directory or a symbolic
@@ -106,11 +100,11 @@ def check_target(path: Path) -> None:
         return
     if stat.S_ISLNK(mode):
         raise UsageError(
-            f"-o {shown(path)}: is a symbolic link, which writing would replace; give the "
+            f"-o {path_shown(path)}: is a symbolic link, which writing would replace; give the "
             "path of the file itself"
         )
     raise UsageError(
-        f"-o {shown(path)}: is {_kind(mode)}, not a regular file; give the path of a new "
+        f"-o {path_shown(path)}: is {_kind(mode)}, not a regular file; give the path of a new "
         "or existing regular file"
     )
 
@@ -125,14 +119,14 @@ def write_bundle(path: Path, envelopes: Sequence[Mapping[str, Any]]) -> None:
     elif len(envelopes) == 1:
         text = json.dumps(envelopes[0], indent=2) + "\n"
     else:
-        raise UsageError(f"-o {shown(path)}: several provinces need a {JSONL_SUFFIX} file")
+        raise UsageError(f"-o {path_shown(path)}: several provinces need a {JSONL_SUFFIX} file")
     check_target(path)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
     try:
         # A fresh name and O_EXCL: never follows a link, never opens a FIFO left there.
         fd = os.open(temporary, _NEW_FILE, 0o666)  # what the umask allows, as before
     except OSError as exc:
-        raise UsageError(f"cannot write {shown(path)}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write {path_shown(path)}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -142,5 +136,5 @@ def write_bundle(path: Path, envelopes: Sequence[Mapping[str, Any]]) -> None:
         with contextlib.suppress(OSError):  # the directory may be gone or read-only by now
             temporary.unlink()
         if isinstance(exc, OSError):
-            raise UsageError(f"cannot write {shown(path)}: {exc.strerror or exc}") from None
+            raise UsageError(f"cannot write {path_shown(path)}: {exc.strerror or exc}") from None
         raise

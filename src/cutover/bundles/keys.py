@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
-from cutover.bundles.files import read_regular, shown
+from cutover.bundles.files import read_regular
 from cutover.bundles.schema import Rejected, sha256
-from cutover.errors import UsageError
+from cutover.errors import UsageError, path_shown
 
 KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -91,12 +91,14 @@ def load_signer(path: Path, passphrase: Callable[[Path], bytes]) -> CryptoSigner
     except OSError as exc:
         raise UsageError(f"--key {path}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(info.st_mode):
-        raise UsageError(f"--key {shown(path)}: not a regular file")
+        raise UsageError(f"--key {path_shown(path)}: not a regular file")
     if _is_public_key(data):
         private = path.with_suffix(".key") if path.suffix == ".pub" else None
-        hint = f" (--key {shown(private)}?)" if private is not None and private.exists() else ""
+        hint = (
+            f" (--key {path_shown(private)}?)" if private is not None and private.exists() else ""
+        )
         raise UsageError(
-            f"--key {shown(path)}: is a public key; export signs with the signer's private "
+            f"--key {path_shown(path)}: is a public key; export signs with the signer's private "
             f"key{hint}, and the public key goes in the importer's trust file"
         )
     if info.st_mode & 0o077:

@@ -13,7 +13,7 @@ import typer
 
 from cutover.cli.app import app
 from cutover.cli.common import ChecklistOpt, DbOpt, Output, ProvincesOpt, env_of, open_store_for
-from cutover.errors import UsageError
+from cutover.errors import UsageError, path_shown
 from cutover.render.text import terminal
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def export(
     )
     if len(c.provinces) > 1 and not output.name.endswith(bundles.JSONL_SUFFIX):
         raise UsageError(
-            f"-o {bundles.shown(output)}: several provinces need a {bundles.JSONL_SUFFIX} file"
+            f"-o {path_shown(output)}: several provinces need a {bundles.JSONL_SUFFIX} file"
         )
     signers = [
         bundles.load_signer(k, lambda path: _passphrase(env, passphrase_env, f"--key {path}"))
