@@ -732,3 +732,41 @@ def test_clean_takes_its_shortcut_only_where_the_expressions_change_nothing() ->
     for _ in range(20_000):
         sample = "".join(draws.choice(alphabet) for _ in range(draws.randrange(0, 12)))
         assert text.clean(sample) == expressions(sample), repr(sample)
+
+
+# --- every stderr line ------------------------------------------------------------------------
+
+
+def test_every_stderr_line_is_inert(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, elsewhere
+) -> None:
+    """Whatever a message quotes (here a crash's text, as an exception from a library might
+    carry a server's or a file's words) reaches stderr without escapes, bidi overrides or a
+    line break that would forge a second `cutover:` line."""
+    from cutover import service
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug \x1b]0;retitled\x07\x1b[2J\u202eevil\ncutover: forged")
+
+    monkeypatch.setenv("CUTOVER_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(service, "prepare", broken)
+    ran = cli("matrix")
+    assert ran.code == 3
+    assert len(ran.err_lines) == 1, ran.err_lines
+    assert ran.err_lines[0].startswith(
+        "cutover: internal error: RuntimeError: a bug evil cutover: forged (traceback in "
+    )
+    assert not any(c in ran.err for c in "\x1b\x07\u202e"), ran.err
+
+
+def test_only_the_cli_writes_stderr_lines() -> None:
+    """One place (`cli.app.stderr_line`) writes every `cutover:` line, so the rule above
+    cannot be forgotten by a new command or a library module."""
+    src = Path(__file__).parent.parent / "src" / "cutover"
+    writers = sorted(
+        f"{path.relative_to(src)}:{n}"
+        for path in src.rglob("*.py")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"stderr\.(buffer\.)?write\(|file=(sys\.)?stderr", line)
+    )
+    assert writers == [], writers

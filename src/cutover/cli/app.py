@@ -171,7 +171,7 @@ def _flushed(stream: Any, *, report: bool = True) -> bool:
         if not isinstance(exc, OSError) or isinstance(exc, BrokenPipeError) or not report:
             return True
         with contextlib.suppress(Exception):
-            sys.stderr.write(f"cutover: error: {output_error(exc)}\n")
+            stderr_line(sys.stderr, f"error: {output_error(exc)}")
             sys.stderr.flush()
         return False
     return True
@@ -180,6 +180,16 @@ def _flushed(stream: Any, *, report: bool = True) -> bool:
 def _threads_working() -> bool:
     main_thread = threading.main_thread()
     return any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not main_thread)
+
+
+def stderr_line(stream: Any, line: str) -> None:
+    """Every line cutover writes on stderr: `cutover: ` and the line, made inert here, once
+    (`terminal`).  Messages quote text from outside (a bundle's site, a file's name, a server's
+    answer, an exception's text), and no escape sequence or line break in it may reach the
+    terminal or forge another line of a log."""
+    from cutover.render.text import terminal
+
+    stream.write(f"cutover: {terminal(line)}\n")
 
 
 def freeze_before_probing() -> None:
@@ -198,7 +208,7 @@ def _main(argv: Sequence[str] | None, env: Environment | None) -> None:
     env = replace(env, argv=tuple(args))
 
     def say(line: str) -> None:
-        env.stderr.write(f"cutover: {line}\n")
+        stderr_line(env.stderr, line)
 
     try:
         _refuse_undecodable(args)
@@ -275,7 +285,7 @@ def usage_error(exc: Exception, env: Environment) -> int:
     message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
     ctx = getattr(exc, "ctx", None)
     path = ctx.command_path if ctx is not None else command_path(list(env.argv))
-    env.stderr.write(f"cutover: error: {message} (see '{path} -h')\n")
+    stderr_line(env.stderr, f"error: {message} (see '{path} -h')")
     return ExitCode.INVALID_INPUT
 
 
@@ -335,5 +345,5 @@ def internal_error(exc: BaseException, env: Environment) -> int:
 
     where = write_crash_log(exc, env)
     note = f" (traceback in {where})" if where else ""
-    env.stderr.write(f"cutover: internal error: {type(exc).__name__}: {exc}{note}\n")
+    stderr_line(env.stderr, f"internal error: {type(exc).__name__}: {exc}{note}")
     return ExitCode.UNAVAILABLE

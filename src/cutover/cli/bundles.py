@@ -210,12 +210,12 @@ def import_(
     rejected = 0
     for piece, checked in results:
         if isinstance(checked, bundles.Rejected):
-            io.err(terminal(f"rejected {piece.label}: {checked.reason}"))
+            io.err(f"rejected {piece.label}: {checked.reason}")
             rejected += 1
             continue
         outcome = store.import_evidence(checked.origin, checked.evidence, env.now())
         if outcome.status in ("replay", "conflict"):
-            io.err(terminal(f"rejected {piece.label}: {outcome.status}: {outcome.detail}"))
+            io.err(f"rejected {piece.label}: {outcome.status}: {outcome.detail}")
             rejected += 1
         else:
             io.out(terminal(_imported_line(piece.label, checked, outcome)))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from cutover.cli.app import ClosedPipe, output_error
+from cutover.cli.app import ClosedPipe, output_error, stderr_line
 from cutover.env import Environment
 from cutover.errors import OptionError, UsageError
 
@@ -58,7 +58,7 @@ class Output:
             self.out(data.rstrip("\n"))
 
     def err(self, line: str) -> None:
-        self.env.stderr.write(f"cutover: {line}\n")
+        stderr_line(self.env.stderr, line)
 
 
 def open_store_for(env: Environment, db: str | None, *, create: bool = True) -> Store:

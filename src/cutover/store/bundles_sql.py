@@ -28,7 +28,6 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
 
-from cutover.render.text import terminal
 from cutover.store.base import (
     AttestationRecord,
     BundleOrigin,
@@ -199,18 +198,19 @@ class BundleSql(SqlReader):
         self, origin: BundleOrigin, evidence: ProvinceEvidence, at: datetime
     ) -> ImportOutcome:
         """All of a bundle or none of it: one write transaction, rolled back unless imported.
-        Every text in the answer (and in a StoreError naming the bundle) is made inert with
-        `terminal`: sites, provinces, uids and steps come from the bundle."""
-        what = terminal(f"the bundle of province {origin.province} from site {origin.site}")
+        Texts in the answer (and in a StoreError naming the bundle) quote the bundle's sites,
+        provinces, uids and steps as they are: whoever shows them makes them inert for their
+        medium (the CLI does it for every stderr line)."""
+        what = f"the bundle of province {origin.province} from site {origin.site}"
         try:
             with self._bundle_write(what):
                 outcome = self._import(origin, evidence, at)
                 if outcome.status != "imported":
                     raise _Undo(outcome)
         except _Undo as undo:
-            return replace(undo.outcome, detail=terminal(undo.outcome.detail))
+            return undo.outcome
         except Conflict as exc:
-            return ImportOutcome("conflict", terminal(str(exc)))
+            return ImportOutcome("conflict", str(exc))
         return outcome
 
     def _import(
