@@ -170,3 +170,32 @@ def test_a_province_role_cannot_reach_another_province_by_name(pg_db: Any, demo_
             assert "Location" not in headers
     finally:
         running.stop()
+
+
+# --- the log quotes the client: inert --------------------------------------------------------
+
+C1_CSI, RLO = "\x9b", "\u202e"  # an 8-bit escape sequence's start; a bidi override
+
+
+def test_the_access_log_keeps_no_control_character_a_client_sent(demo_copy: Path) -> None:
+    """llhttp refuses 7-bit escapes in headers, but a UTF-8 C1 control or a bidi override in
+    the Referer or User-Agent passes, and the access log quotes both."""
+    running = Server(demo_copy, "--access-log")
+    try:
+        hostile = f"x{C1_CSI}2J{RLO}gnp.exe".encode()
+        answer = _raw(
+            running,
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nReferer: "
+            + hostile
+            + b"\r\nUser-Agent: "
+            + hostile
+            + b"\r\n\r\n",
+        )
+        assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+        said = _said_after_start(running)
+    finally:
+        running.stop()
+    logged = [line for line in said if "/healthz" in line]
+    assert len(logged) == 1, said
+    assert '"xgnp.exe" "xgnp.exe"' in logged[0], logged  # quoted, the escape removed whole
+    assert not any(c in "".join(said) for c in (C1_CSI, RLO, "\x1b")), said
