@@ -389,6 +389,18 @@ def test_matrix_command_formats_to_files_and_gates(cli, tmp_path: Path, elsewher
     assert ok.code == 0
     bad = cli("matrix", "--db", str(db), "--require", "sso-test=>3")
     assert bad.code == 2 and "expected STEP>=N" in bad.err
+    # A gate on a step the matrix will not have fails before any output is written.
+    nothing = tmp_path / "never.json"
+    elsewhere_step = cli(
+        "matrix", "--db", str(db), "--tag", "telegram-2025-06-28", "--format",
+        f"json:{nothing}", "--require", "commune-plans>=1",
+    )  # fmt: skip
+    assert (elsewhere_step.code, elsewhere_step.out) == (2, ""), elsewhere_step
+    assert elsewhere_step.err_lines == [
+        "cutover: error: --require commune-plans>=1: step 'commune-plans' is not in the matrix "
+        "(see 'cutover matrix -h')"
+    ]
+    assert not nothing.exists()
     unknown = cli("matrix", "--db", str(db), "--format", "pdf")
     assert unknown.code == 2 and unknown.err_lines[0].startswith(
         "cutover: error: unknown format 'pdf'"

@@ -566,6 +566,15 @@ class Gate:
         return f"{self.step}{self.op}{self.wanted}"
 
 
+def check_gates(ctx: Context, gates: list[Gate]) -> None:
+    """Refuse a gate on a step the matrix will not have, before anything is read or written
+    (a gate checked only after the output would leave a file written and then fail)."""
+    chosen = {s.id for s in ctx.steps}
+    for gate in gates:
+        if gate.step not in chosen:
+            raise UsageError(f"--require {gate}: step {gate.step!r} is not in the matrix")
+
+
 def unmet_gates(matrix: Matrix, gates: list[Gate]) -> list[str]:
     """The readiness gates that are not met, each described in one line."""
     totals = matrix.totals

@@ -111,6 +111,8 @@ def matrix(
     c = prepare(env, service.Selection(province, step, tag, checklist, None, provinces_file))
     if communes:
         c = service.commune_steps(c)
+    with option_errors():
+        service.check_gates(c, gates)
     store = open_store_for(env, db, create=False)
     result = service.stored_matrix(c, store, moment, None, beat)
     for note in (service.forecast_line(moment, env.now()), service.no_evidence_line(result)):
