@@ -124,7 +124,7 @@ def test_summaries_exact(demo) -> None:  # type: ignore[no-untyped-def]
         "mới trên Cơ sở dữ liệu quốc gia về thủ tục hành chính; 32/34 đã đóng giao diện Cổng dịch "
         "vụ công cấp tỉnh;"
     )
-    behind_vi = "Chưa công bố, cập nhật mã định danh điện tử của cơ quan (1): Thành phố Hải Phòng."
+    behind_vi = "Chưa công bố, cập nhật mã định danh điện tử của cơ quan (1): Hải Phòng."
     behind_en = (
         "Not yet published or updated agency electronic identification codes (1): Hai Phong."
     )

@@ -110,7 +110,7 @@ def _behind(matrix: Matrix, lang: Lang) -> list[str]:
             cell = matrix.cell(p.code, step.id)
             if cell.status in QUIET:
                 continue
-            name = terminal(province_name(p, lang))
+            name = terminal(province_name(p, lang, short=True))  # as the English: "Hải Phòng"
             names.append(f"{name} ({cell.fraction})" if cell.fraction else name)
         if names:
             lines.append(_lead(step, lang, _, len(names)) + ", ".join(names) + ".")
