@@ -281,7 +281,10 @@ def test_province_page_and_commune_drill_down_open_from_the_matrix(
     assert page.locator("#steps tbody tr").count() == 17
     filing = page.locator("#step-online-filing-test")
     assert filing.get_attribute("data-status") != "done"
-    assert page.locator("#history-online-filing-test pre").inner_text().strip() != ""
+    history = page.locator("#history-online-filing-test pre").inner_text().strip()
+    assert history != ""
+    # Under the step's number and title, the lines do not repeat its id.
+    assert "online-filing-test" not in history, history
     filing.locator("a.drill").click()
     page.wait_for_url(server.url + "/province/31/communes/online-filing-test")
     rows = page.locator("section.communes tbody tr")

@@ -199,3 +199,26 @@ def test_the_access_log_keeps_no_control_character_a_client_sent(demo_copy: Path
     assert len(logged) == 1, said
     assert '"xgnp.exe" "xgnp.exe"' in logged[0], logged  # quoted, the escape removed whole
     assert not any(c in "".join(said) for c in (C1_CSI, RLO, "\x1b")), said
+
+
+# --- the as-of picker -------------------------------------------------------------------------
+
+
+def test_no_two_times_in_the_picker_read_the_same() -> None:
+    from datetime import UTC, datetime
+
+    from cutover.web.pages import _labels
+
+    def at(minute: int, second: int, micro: int = 0) -> datetime:
+        return datetime(2026, 11, 24, 6, minute, second, micro, tzinfo=UTC)
+
+    times = [at(52, 1), at(52, 7), at(53, 0), at(54, 10, 500), at(54, 10, 700), at(55, 0)]
+    labels = [label for _, label in _labels(times, "Asia/Ho_Chi_Minh")]
+    assert labels == [
+        "13:52:01 24/11/2026",
+        "13:52:07 24/11/2026",
+        "13:53 24/11/2026",
+        "13:54:10.000500 24/11/2026",
+        "13:54:10.000700 24/11/2026",
+        "13:55 24/11/2026",
+    ]

@@ -233,6 +233,7 @@ def history_lines(
     limit: int | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    name_step: bool = True,
 ) -> HistoryPage:
     """Changes only, in time order: an event is shown when its unit's outcome differs from the
     previous one (attestations and waivers always show: a person acted), and when a later run
@@ -242,7 +243,9 @@ def history_lines(
     With `limit`, the latest `limit` lines, read with index seeks and a LIMIT per unit; the
     page says how many earlier changes there are.
     With `since`, only events stamped at or after it; with `until`, none after it (the
-    history behind a past table: a confirmation after it is not shown either)."""
+    history behind a past table: a confirmation after it is not shown either).
+    Without `name_step` the lines leave out the step's id (a page that shows them under the
+    step's number and title)."""
     from functools import lru_cache
     from zoneinfo import ZoneInfo
 
@@ -296,7 +299,9 @@ def history_lines(
             text = _changed(event, previous, _, ends)
         when = minute(int(entry.at.timestamp()) // 60)
         unit = f"{event.province}{'/' + event.commune if event.commune else ''}"
-        return entry.at, f"{when}  {unit} {event.step}  {text}"
+        if name_step:
+            unit += f" {event.step}"
+        return entry.at, f"{when}  {unit}  {text}"
 
     if limit is None or (len(changed) <= limit and not context):
         return HistoryPage([line(*c)[1] for c in changed] or [_("no history recorded")])

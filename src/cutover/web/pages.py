@@ -111,8 +111,9 @@ def province(ws: Workspace, store: Store, query: Query, now: datetime, code: str
     for step, view in zip(report.steps, report.rows[0].cells, strict=True):
         cell = matrix.cell(chosen.code, step.id)
         history = history_lines(
-            store, chosen.code, step.id, zone, lang, limit=HISTORY_LINES, until=query.as_of
-        )
+            store, chosen.code, step.id, zone, lang, limit=HISTORY_LINES, until=query.as_of,
+            name_step=False,  # the lines sit under the step's number and title
+        )  # fmt: skip
         earlier = f"{'> ' if history.more else ''}{history.earlier:,}" if history.earlier else ""
         rows.append(
             {
@@ -198,6 +199,23 @@ def _as_of(matrix: Matrix, lang: Lang) -> str:
     return as_of_line(matrix, lang)
 
 
+def _labels(times: list[datetime], zone: str) -> list[tuple[datetime, str]]:
+    """Each time's label in the picker: to the minute, as everywhere on the page, unless
+    another time shares that minute (a run and a mark a few seconds apart); then to the
+    second, or to the microsecond, so no two choices read the same."""
+    tz = ZoneInfo(zone)
+    labels = [long_time(t, zone) for t in times]
+    for finer in ("%H:%M:%S %d/%m/%Y", "%H:%M:%S.%f %d/%m/%Y"):
+        seen: dict[str, int] = {}
+        for label in labels:
+            seen[label] = seen.get(label, 0) + 1
+        labels = [
+            t.astimezone(tz).strftime(finer) if seen[label] > 1 else label
+            for t, label in zip(times, labels, strict=True)
+        ]
+    return list(zip(times, labels, strict=True))
+
+
 def _picker(store: Store, query: Query, now: datetime, matrix: Matrix) -> dict[str, Any]:
     """The recorded evaluations to choose a past table from, oldest first, and which one the
     page shows; "" stands for now (the live page).  The latest `PICKER_TIMES` evaluations up
@@ -207,7 +225,7 @@ def _picker(store: Store, query: Query, now: datetime, matrix: Matrix) -> dict[s
     chosen = query.as_of.astimezone(UTC) if query.as_of is not None else None
     if chosen is not None:
         times.add(chosen)
-    options = [(t.isoformat(), long_time(t, zone)) for t in sorted(times)]
+    options = [(t.isoformat(), label) for t, label in _labels(sorted(times), zone)]
     _ = words(query.lang)
     options.append(("", _("now (live)")))
     local = query.as_of.astimezone(ZoneInfo(zone)) if query.as_of is not None else None
