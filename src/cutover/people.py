@@ -369,7 +369,8 @@ def _shown(text: str) -> str:
 
 def _confirmed(event: TimelineEvent, previous: TimelineEvent | None, _: Words) -> str:
     still = _("still {outcome}", outcome=_(OUTCOME[event.outcome]))
-    return f"{still}  ({_('last confirmed')}){_overrides(event, previous, _)}"
+    confirmed = _("last confirmed")  # not inside the f-string: Babel would not extract it
+    return f"{still}  ({confirmed}){_overrides(event, previous, _)}"
 
 
 def _overrides(event: TimelineEvent, previous: TimelineEvent | None, _: Words) -> str:
