@@ -336,6 +336,26 @@ def test_quiet_prints_only_changes(cli, make_sim, overlay_file, elsewhere: Path)
     third = cli(*args)
     assert third.code == 1
     assert third.lines == ["31 dossier-sync: done -> regressed (expected unsynced == 0, got 43)"]
+    # For programs: the same changes as JSON Lines, the webhook's fields.
+    _put_scenario(sim, {})
+    fourth = cli(*args, "--format", "json")
+    assert [json.loads(line) for line in fourth.lines] == [
+        {"province": "31", "step": "dossier-sync", "before": "regressed", "after": "done",
+         "reason": "", "kind": "done"}
+    ]  # fmt: skip
+
+
+def test_a_first_quiet_run_does_not_report_cells_that_do_not_apply(  # type: ignore[no-untyped-def]
+    cli, make_sim, overlay_file, elsewhere: Path
+) -> None:
+    """Hai Phong's own step is n/a for every other province: no news for cron to mail."""
+    sim = make_sim()
+    overlay = str(overlay_file(sim.base_url))
+    first = cli(
+        "check", "-p", "01", "-p", "31", "--step", "hai-phong-commune-codes",
+        "--endpoints", overlay, "--quiet",
+    )  # fmt: skip
+    assert [line.split(":")[0] for line in first.lines] == ["31 hai-phong-commune-codes"]
 
 
 @pytest.fixture
@@ -665,3 +685,14 @@ def test_a_store_dropped_without_close_is_freed_and_closed(tmp_path: Path) -> No
         assert alive() is None, options
         with pytest.raises(sqlite3.ProgrammingError, match="closed"):
             conn.execute("SELECT 1")
+
+
+def test_a_confirmation_reads_in_vietnamese(cli, make_sim, overlay_file, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    """ "last confirmed" sat inside an f-string, where the catalog's extraction missed it."""
+    sim = make_sim()
+    overlay = str(overlay_file(sim.base_url))
+    for _ in range(2):
+        cli("check", "-p", "31", "--step", "dossier-sync", "--endpoints", overlay, "--quiet")
+    shown = cli("history", "31", "dossier-sync", "--lang", "vi")
+    assert any(line.endswith("vẫn đạt  (xác nhận lần cuối)") for line in shown.lines), shown.out
+    assert "last confirmed" not in shown.out

@@ -30,6 +30,13 @@ class Change:
             return self.after
         return None
 
+    def as_json(self) -> dict[str, str | None]:
+        """The change for programs: the webhook's `changes` entries and `check --quiet
+        --format json` lines."""
+        from cutover.render.text import clean
+
+        return {**asdict(self), "reason": clean(self.reason), "kind": self.kind}
+
     def line(self) -> str:
         from cutover.render.text import terminal
 
@@ -39,9 +46,14 @@ class Change:
 
 
 def diff(before: Matrix | None, after: Matrix) -> list[Change]:
+    """The cells whose status differs from `before`'s.  A cell first seen as n/a (a step that
+    does not apply to the province) is no news: a first `--quiet` run from cron would
+    otherwise mail one line for every such cell."""
     changes = []
     for key, cell in after.cells.items():
         old = before.cells.get(key) if before else None
+        if old is None and cell.status == "n/a":
+            continue
         if old is None or old.status != cell.status:
             changes.append(
                 Change(
@@ -93,8 +105,6 @@ def notify(
     thread that is abandoned at the deadline)."""
     import threading
 
-    from cutover.render.text import clean
-
     notable = [c for c in changes if c.kind]
     if not notable:
         return None
@@ -104,7 +114,7 @@ def notify(
             "checklist": after.checklist.id,
             # In the checklist's time zone, as every JSON output writes its times.
             "as_of": after.as_of.astimezone(ZoneInfo(after.checklist.timezone)).isoformat(),
-            "changes": [{**asdict(c), "reason": clean(c.reason), "kind": c.kind} for c in notable],
+            "changes": [c.as_json() for c in notable],
             "text": "\n".join(c.line() for c in notable),
         },
         ensure_ascii=False,

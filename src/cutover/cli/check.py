@@ -99,6 +99,12 @@ def recorded_command(argv: tuple[str, ...]) -> str:
     return " ".join(shown)
 
 
+def json_line(data: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(data, ensure_ascii=False)
+
+
 def _explicit_file(checklist: str | None) -> bool:
     """Commands run only from a checklist the user named by path on this command line, never
     from one found in the current directory or the package."""
@@ -224,9 +230,9 @@ def check(
     found = changes.diff(before, matrix) if wants_changes else []
     if notify and (problem := changes.notify(notify, found, matrix)):
         io.err(f"warning: {problem}")
-    if quiet:
+    if quiet:  # the changes only: a line each, or a JSON object each (JSON Lines)
         for change in found:
-            io.out(change.line())
+            io.out(change.line() if fmt == "table" else json_line(change.as_json()))
     else:
         options = render_options(env, chosen_language)
         if fmt == "json":
