@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,35 @@ def test_a_full_disk_on_stdout_is_one_error_line(
          "csv:/dev/full"], buffered=buffered,
     )  # fmt: skip
     assert to_file.returncode == 2 and to_file.stderr.startswith("cutover: error: cannot write")
+
+
+@needs_full
+@pytest.mark.parametrize("buffered", [True, False])
+@pytest.mark.parametrize(
+    ("args", "kept"),
+    [
+        (
+            ["mark", "31", "commune-plans", "--by", "x", "--evidence", "https://e.gov.vn/x"],
+            "the attestation is recorded: do not mark it again",
+        ),
+        (
+            ["waive", "31", "commune-plans", "--reason", "r", "--approver", "a",
+             "--until", "2030-01-01T00:00+07:00"],
+            "the waiver is recorded: do not waive it again",
+        ),
+    ],
+)  # fmt: skip
+def test_a_record_kept_says_so_when_its_receipt_cannot_be_written(
+    args: list[str], kept: str, buffered: bool, tmp_path: Path
+) -> None:
+    """Exit 2 for the output, as always; the line says the record is kept, so a script that
+    retries on failure does not record it twice."""
+    db = tmp_path / "own.db"
+    done = _to_full([sys.executable, "-m", "cutover", *args, "--db", str(db)], buffered=buffered)
+    assert (done.returncode, done.stderr) == (2, NO_SPACE.rstrip("\n") + f"; {kept}\n")
+    table = "attestations" if args[0] == "mark" else "waivers"
+    with sqlite3.connect(db) as connection:
+        assert connection.execute(f"SELECT count(*) FROM {table}").fetchone() == (1,)
 
 
 @needs_full

@@ -231,8 +231,12 @@ def check(
     if notify and (problem := changes.notify(notify, found, matrix)):
         io.err(f"warning: {problem}")
     if quiet:  # the changes only: a line each, or a JSON object each (JSON Lines)
-        for change in found:
-            io.out(change.line() if fmt == "table" else json_line(change.as_json()))
+        lines = [c.line() if fmt == "table" else json_line(c.as_json()) for c in found]
+        if store is not None:
+            io.receipt(lines, "the run is recorded (`cutover history` shows what changed)")
+        else:
+            for line in lines:
+                io.out(line)
     else:
         options = render_options(env, chosen_language)
         if fmt == "json":

@@ -11,7 +11,7 @@ import typer
 
 from cutover.cli.app import ClosedPipe, output_error, stderr_line
 from cutover.env import Environment
-from cutover.errors import OptionError, UsageError
+from cutover.errors import OptionError, OutputError, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -42,6 +42,22 @@ class Output:
             raise ClosedPipe from None
         except OSError as exc:  # a full disk: one line, not a traceback
             raise output_error(exc) from None
+
+    def receipt(self, lines: list[str], kept: str) -> None:
+        """Lines about something already recorded (`kept`, e.g. "the attestation is
+        recorded"), flushed at once: when standard output cannot take them, the error says
+        what was kept, so a script does not run the command again and record it twice."""
+        try:
+            for line in lines:
+                self.out(line)
+            try:
+                self.env.stdout.flush()
+            except BrokenPipeError:
+                raise ClosedPipe from None  # the reader has gone: not an error, as in `out`
+            except OSError as exc:
+                raise output_error(exc) from None
+        except OutputError as exc:
+            raise OutputError(f"{exc}; {kept}") from None
 
     def emit(self, data: str | bytes) -> None:
         """A rendered document to stdout, text or binary, ending with one newline."""

@@ -90,7 +90,7 @@ def mark(
     line = people.mark(
         store, where, what, commune, by, proof, note, status, at=env.now(), site=env.site
     )
-    Output(env).out(line)
+    Output(env).receipt([line], "the attestation is recorded: do not mark it again")
     return 0
 
 
@@ -125,7 +125,7 @@ def waive(
     expiry = service.parse_time(until, env.now(), "--until")
     store = open_store_for(env, db)
     line = people.waive(store, where, what, reason, approver, expiry, now=env.now(), site=env.site)
-    Output(env).out(line)
+    Output(env).receipt([line], "the waiver is recorded: do not waive it again")
     return 0
 
 
