@@ -380,3 +380,73 @@ def test_the_short_way_of_check_url_accepts_nothing_the_full_check_refuses() -> 
             accepted += 1
             assert url_problem(url) is None, url
     assert accepted > 1_000  # the sample does exercise the short way
+
+
+# --- placeholders in an overlay, and deadlines at the ends of the calendar ------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        (
+            'province_endpoints:\n  portal: "http://127.0.0.1:9/p/{province.cod}/portal"\n',
+            "2:3: province_endpoints.portal",
+            "unknown placeholder {province.cod} (did you mean 'province.code'?)",
+        ),
+        (
+            'province_endpoints:\n  portal: "http://127.0.0.1:9/{commune.code}"\n',
+            "2:3: province_endpoints.portal",
+            "unknown placeholder {commune.code}",
+        ),
+        (
+            'province_endpoints:\n  portal: "http://127.0.0.1:9/{slug}"\n',
+            "2:3: province_endpoints.portal",
+            "a brace that is not a placeholder",
+        ),
+        (
+            'endpoints:\n  national: "http://127.0.0.1:9/{province.code}/x"\n',
+            "2:3: endpoints.national",
+            "a fixed URL takes no placeholder",
+        ),
+        (
+            'provinces:\n  "31": {portal: "http://127.0.0.1:9/{province.slug}"}\n',
+            "2:10: provinces.31.portal",
+            "a fixed URL takes no placeholder",
+        ),
+    ],
+)
+def test_overlay_placeholders_are_checked_when_loaded(  # type: ignore[no-untyped-def]
+    cli, elsewhere: Path, text: str, where: str, message: str
+) -> None:
+    """A typo in a pattern ended every command that rendered it in an internal error; a
+    placeholder in a fixed URL was sent to the server as written and failed the cell."""
+    overlay = write(elsewhere, "ov.yaml", text)
+    for args in (
+        ["validate", str(overlay)],
+        [
+            "check",
+            "-p",
+            "31",
+            "--step",
+            "portal-closure",
+            "--endpoints",
+            str(overlay),
+            "--no-store",
+        ],
+    ):
+        assert message in one_error(cli(*args), f"{overlay}:{where}: ")
+
+
+@pytest.mark.parametrize("due", ["9999-12-31T23:00:00+00:00", "0001-01-01T00:00:00+07:00"])
+def test_a_deadline_outside_the_years_the_tool_reads_is_refused(  # type: ignore[no-untyped-def]
+    cli, elsewhere: Path, due: str
+) -> None:
+    """Such a date passed `validate` and then ended `check`, `matrix` and `summary` with an
+    OverflowError (the time zone arithmetic leaves the calendar)."""
+    body = "    verify: {kind: manual}\n"
+    checklist = write(
+        elsewhere, "c.yaml", STEP.format(body=body).replace("2025-06-28T13:00:00+07:00", due)
+    )
+    for args in (["validate", str(checklist)], ["matrix", "--checklist", str(checklist)]):
+        line = one_error(cli(*args), f"{checklist}:6:")
+        assert f"steps[0].due: {due} is outside 2000-2100" in line

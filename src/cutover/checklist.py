@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     PlainSerializer,
@@ -22,9 +23,9 @@ from pydantic import (
 from cutover import templates
 from cutover.errors import ConfigError, Problem, UsageError
 from cutover.geo import BaseUrl, Geography, Province, check_province_code
-from cutover.models import Strict, capped, first_close, shown, validate
+from cutover.models import FIRST_YEAR, LAST_YEAR, Strict, capped, first_close, shown, validate
 from cutover.probes import AnyProbe
-from cutover.secrets import reference_problems
+from cutover.secrets import REFERENCE, reference_problems
 
 if TYPE_CHECKING:
     from cutover.yamlio import Document
@@ -63,10 +64,19 @@ def parse_due(value: Any) -> datetime:
             raise ValueError(
                 f"{value.isoformat()} has no UTC offset; write e.g. {value.isoformat()}+07:00"
             )
+        if not FIRST_YEAR <= _utc_year(value) <= LAST_YEAR:
+            raise ValueError(f"{value.isoformat()} is outside {FIRST_YEAR}-{LAST_YEAR}")
         return value
     if isinstance(value, date):
         raise ValueError(f"{value} is a date without a time and UTC offset")
     raise ValueError(f"expected a date-time with UTC offset, got {type(value).__name__}")
+
+
+def _utc_year(value: datetime) -> int:
+    try:
+        return value.astimezone(UTC).year
+    except OverflowError:
+        return 0
 
 
 Duration = Annotated[
@@ -154,13 +164,48 @@ class Checklist(Strict):
         )
 
 
+def _fixed_url(value: str) -> str:
+    """A national or one province's endpoint: sent as written, so a placeholder in it would
+    reach the server literally (`%7Bprovince.code%7D`) and fail the cell.  Secret references
+    (`${env:HOST}`) are fine: `check_url` has checked their form."""
+    literal = REFERENCE.sub("", value)
+    if "{" in literal or "}" in literal:
+        raise ValueError(
+            "a fixed URL takes no placeholder; a pattern for every province, such as "
+            "https://dvc.example.gov.vn/{province.code}, goes under province_endpoints"
+        )
+    return value
+
+
+def _province_pattern(value: str) -> str:
+    """A per-province pattern: only the province's own values can fill it (and secret
+    references, whose form `check_url` has checked)."""
+    literal = REFERENCE.sub("", value)
+    for scope, name in templates.placeholders(literal):
+        if scope != "province" or name not in templates.PROVINCE_FIELDS:
+            fields = sorted(f"province.{f}" for f in templates.PROVINCE_FIELDS)
+            known = ", ".join(f"{{{f}}}" for f in fields)
+            close = first_close(f"{scope}.{name}", fields)
+            raise ValueError(f"unknown placeholder {{{scope}.{name}}}{close}; known: {known}")
+    rest = templates.PLACEHOLDER.sub("", literal)
+    if "{" in rest or "}" in rest:
+        raise ValueError("a brace that is not a placeholder such as {province.code}")
+    return value
+
+
+FixedUrl = Annotated[BaseUrl, AfterValidator(_fixed_url)]
+ProvincePattern = Annotated[BaseUrl, AfterValidator(_province_pattern)]
+
+
 class Overlay(Strict):
-    """Endpoint names -> URLs: national ones, a per-province pattern, or per-province values."""
+    """Endpoint names -> URLs: national ones, a per-province pattern, or per-province values.
+    Placeholders are checked here, when the file is loaded: a typo in one would otherwise end
+    every command that renders the pattern, or be sent to the server as written."""
 
     version: Literal[1] = 1
-    endpoints: dict[str, BaseUrl] = {}
-    province_endpoints: dict[str, BaseUrl] = {}
-    provinces: dict[ProvinceCode, dict[str, BaseUrl]] = {}
+    endpoints: dict[str, FixedUrl] = {}
+    province_endpoints: dict[str, ProvincePattern] = {}
+    provinces: dict[ProvinceCode, dict[str, FixedUrl]] = {}
 
 
 @dataclass(frozen=True)

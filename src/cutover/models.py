@@ -15,6 +15,11 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound="Strict")
 
+# Times the tool reads or is given (a checklist's deadlines, `--as-of`) lie in these years: one
+# outside them is a typo, and near the ends of the calendar it would overflow in time zone
+# arithmetic (9999-12-31T23:00Z is in year 10000 at UTC+07:00).
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
 
 class Strict(BaseModel):
     """Every file model: unknown keys are errors, values are not coerced between types.

@@ -499,13 +499,12 @@ def parse_time(value: str | None, now: datetime, option: str = "--as-of") -> dat
     return parsed
 
 
-FIRST_YEAR, LAST_YEAR = 2000, 2100  # a time to read the store at outside these is a typo
-
-
 def as_of_time(value: str | None, now: datetime, option: str = "--as-of") -> datetime:
     """`--as-of` and the live page's `?as_of=`: `parse_time`, within FIRST_YEAR-LAST_YEAR (a
     time outside them is a typo, and could overflow)."""
     from datetime import UTC
+
+    from cutover.models import FIRST_YEAR, LAST_YEAR
 
     moment = parse_time(value, now, option)
     if value is None:
