@@ -450,3 +450,28 @@ def test_a_deadline_outside_the_years_the_tool_reads_is_refused(  # type: ignore
     for args in (["validate", str(checklist)], ["matrix", "--checklist", str(checklist)]):
         line = one_error(cli(*args), f"{checklist}:6:")
         assert f"steps[0].due: {due} is outside 2000-2100" in line
+
+
+def test_commands_that_probe_nothing_do_not_need_the_overlay(  # type: ignore[no-untyped-def]
+    cli, elsewhere: Path, make_sim, overlay_file
+) -> None:
+    """A checklist whose endpoint only the officer's overlay defines: `check` gets the overlay,
+    and the commands that only read or record (`matrix`, `mark`, `history`) need not, since
+    they render no URL.  `check` without it still refuses the unknown name."""
+    sim = make_sim()
+    overlay = write(elsewhere, "ov.yaml", f"endpoints:\n  own: {sim.base_url}\n")
+    body = "    level: province\n    verify: {kind: http, url: '{endpoint.own}/healthz'}\n"
+    checklist = write(elsewhere, "c.yaml", STEP.format(body=body))
+    db = str(elsewhere / "own.db")
+    ran = cli("check", "-p", "31", "--checklist", str(checklist), "--endpoints", str(overlay),
+              "--db", db, "--format", "json")  # fmt: skip
+    assert ran.code in (0, 1), ran.err
+    for args in (
+        ["matrix", "--format", "json"],
+        ["history", "31", "one"],
+        ["mark", "31", "one", "--by", "x", "--evidence", "https://e.gov.vn/x"],
+    ):
+        result = cli(*args, "--checklist", str(checklist), "--db", db)
+        assert result.code in (0, 1), (args, result.err)
+    refused = cli("check", "-p", "31", "--checklist", str(checklist), "--no-store")
+    assert "template names unknown endpoint 'own'" in one_error(refused, f"{checklist}:")

@@ -308,7 +308,7 @@ def province_values(province: Province) -> dict[str, str | None]:
 
 
 def check_references(
-    doc: Document, checklist: Checklist, geo: Geography, endpoint_names: set[str]
+    doc: Document, checklist: Checklist, geo: Geography, endpoint_names: set[str] | None
 ) -> list[Problem]:
     problems: list[Problem] = []
     ids: dict[str, int] = {}
@@ -408,10 +408,13 @@ def clear_warnings(doc: Document, checklist: Checklist) -> list[Problem]:
 
 
 def load_checklist_document(
-    doc: Document, geo: Geography, endpoints: Endpoints, *, local: bool
+    doc: Document, geo: Geography, endpoints: Endpoints, *, local: bool, probing: bool = True
 ) -> LoadedChecklist:
+    """The checklist of `doc`, its references checked.  Endpoint names are checked only for a
+    command that probes (`probing`): the others never render a URL, and an endpoint that only
+    the probing side's overlay defines must not stop `matrix`, `mark` or `serve`."""
     checklist = validate(Checklist, doc)
-    problems = check_references(doc, checklist, geo, endpoints.names())
+    problems = check_references(doc, checklist, geo, endpoints.names() if probing else None)
     if problems:
         raise ConfigError(capped(problems))
     return LoadedChecklist(
@@ -454,11 +457,14 @@ def _exists(path: Path) -> bool:
         return False
 
 
-def load_checklist(name: str | None, geo: Geography, endpoints: Endpoints) -> LoadedChecklist:
+def load_checklist(
+    name: str | None, geo: Geography, endpoints: Endpoints, *, probing: bool = True
+) -> LoadedChecklist:
     from cutover.yamlio import load_file
 
     path, display, local = resolve_checklist_path(name)
-    return load_checklist_document(load_file(path, display), geo, endpoints, local=local)
+    document = load_file(path, display)
+    return load_checklist_document(document, geo, endpoints, local=local, probing=probing)
 
 
 def load_overlay(path: Path | None) -> Overlay | None:

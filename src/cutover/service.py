@@ -54,6 +54,8 @@ class Selection:
     checklist: str | None = None
     endpoints: Path | None = None
     provinces_file: Path | None = None
+    # Whether the command probes: only then must every endpoint a template names be known.
+    probing: bool = True
 
 
 @dataclass
@@ -111,7 +113,7 @@ def prepare(
             overlay = load_overlay(path)
             given = path is not None
         endpoints = Endpoints(geo, overlay)
-        loaded = load_checklist(sel.checklist, geo, endpoints)
+        loaded = load_checklist(sel.checklist, geo, endpoints, probing=sel.probing)
     provinces, notes = geo.select_noting(sel.provinces)
     steps = plan.select_steps(loaded.checklist, sel.steps, sel.tag)
     notes = [*stray_files(sel, geo, loaded), *notes]
@@ -142,7 +144,8 @@ def _cached_workspace(
         list_path, list_name, local = resolve_checklist_path(sel.checklist)
         geo_raw = read_regular(geo_path, what=geo_name, limit=YAML_LIMIT)
         list_raw = read_regular(list_path, what=list_name, limit=YAML_LIMIT)
-        files = [(geo_name, geo_raw), (f"{list_name}\0{local}", list_raw)]
+        # Loaded for probing or not, a checklist is checked differently: two entries.
+        files = [(geo_name, geo_raw), (f"{list_name}\0{local}\0{sel.probing}", list_raw)]
         if overlay_path is not None:
             overlay_name = str(overlay_path)
             overlay_raw = read_regular(overlay_path, what=overlay_name, limit=YAML_LIMIT)
@@ -161,8 +164,9 @@ def _cached_workspace(
     if overlay_path is not None:
         overlay = validate(Overlay, load_bytes(overlay_raw, overlay_name))
     loaded = load_checklist_document(
-        load_bytes(list_raw, list_name), geo, Endpoints(geo, overlay), local=local
-    )
+        load_bytes(list_raw, list_name), geo, Endpoints(geo, overlay), local=local,
+        probing=sel.probing,
+    )  # fmt: skip
     workspace_cache.save(folder, name, geo, loaded, overlay)
     return geo, loaded, overlay
 

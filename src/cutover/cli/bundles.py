@@ -124,7 +124,7 @@ def export(
     site = env.site  # a CUTOVER_SITE that is no site name is refused before signing
     bundles.check_target(output)
     c = service.prepare(
-        service.Selection(province, None, None, checklist, None, provinces_file),
+        service.Selection(province, None, None, checklist, None, provinces_file, probing=False),
         environ=env.environ,
     )
     if len(c.provinces) > 1 and not output.name.endswith(bundles.JSONL_SUFFIX):
@@ -164,7 +164,8 @@ def _checklists(geo: Geography, names: list[str] | None) -> dict[str, LoadedChec
 
     endpoints = Endpoints(geo)
     wanted: list[str | None] = list(names) if names else [None]
-    loaded = [load_checklist(name, geo, endpoints) for name in wanted]
+    # The centre probes nothing: the endpoints a province's overlay defines are not its concern.
+    loaded = [load_checklist(name, geo, endpoints, probing=False) for name in wanted]
     return {c.digest: c for c in loaded}
 
 

@@ -36,7 +36,10 @@ def _one_cell(
     """The province and step a person's record is about, checked against the files."""
     from cutover import service
 
-    c = prepare(env, service.Selection([province], [step], None, checklist, None, provinces_file))
+    c = prepare(
+        env,
+        service.Selection([province], [step], None, checklist, None, provinces_file, probing=False),
+    )
     return c.provinces[0], c.steps[0]
 
 
@@ -194,6 +197,7 @@ def history(
             checklist,
             None,
             provinces_file,
+            probing=False,
         ),
     )
     code = c.provinces[0].code if province else None

@@ -82,7 +82,9 @@ def serve(
     positive_seconds("--request-timeout", request_timeout)
     location = store_location(db, env.environ)  # an unknown URL scheme fails here, not per page
     workspace = Workspace(
-        prepare(env, service.Selection(None, None, None, checklist, None, provinces_file)),
+        prepare(
+            env, service.Selection(None, None, None, checklist, None, provinces_file, probing=False)
+        ),
         language(env, lang),
         heartbeat(env, silent_after),
         refresh,

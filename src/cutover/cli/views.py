@@ -108,7 +108,9 @@ def matrix(
     beat = heartbeat(env, silent_after)
     formats = fmt or ["table"]
     check_formats(formats, terminal=env.stdout.isatty())
-    c = prepare(env, service.Selection(province, step, tag, checklist, None, provinces_file))
+    c = prepare(
+        env, service.Selection(province, step, tag, checklist, None, provinces_file, probing=False)
+    )
     if communes:
         c = service.commune_steps(c)
     with option_errors():
@@ -152,7 +154,9 @@ def summary(
     beat = heartbeat(env, silent_after)
     with option_errors():
         moment = service.as_of_time(as_of, env.now())
-    c = prepare(env, service.Selection(province, step, tag, checklist, None, provinces_file))
+    c = prepare(
+        env, service.Selection(province, step, tag, checklist, None, provinces_file, probing=False)
+    )
     store = open_store_for(env, db, create=False)
     result = service.stored_matrix(c, store, moment, None, beat)
     for note in (service.forecast_line(moment, env.now()), service.no_evidence_line(result)):
