@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -437,7 +438,8 @@ def test_import_keeps_the_origin_and_is_idempotent(world: World) -> None:
         ),
         "waivers": rows(world.central, "SELECT uid, site, at, until_at FROM waivers"),
     }
-    assert central == site
+    # Each row keeps its site and times, under province 31's uid (imported_uid).
+    assert central == {t: [(f"31:{uid}", *rest) for uid, *rest in r] for t, r in site.items()}
     assert rows(world.central, "SELECT scope_provinces FROM runs") == [("31",)]
     before = counts(world.central)
     again = world.import_(bundle)
@@ -901,13 +903,18 @@ def test_json_lines_hold_several_envelopes_each_judged_alone(world: World) -> No
     (line,) = imported.err_lines
     assert line.startswith(f"cutover: rejected {out}:2: malformed JSON")
     assert rows(world.central, "SELECT DISTINCT province FROM results") == [("01",)]
-    # The demo's national run is in both provinces' bundles: one run, both in its scope.
+    # The demo's national run is in both provinces' bundles: one row per province, each
+    # scoped to its own province, so neither province's bundles can end or widen the other's.
     again = world.root / "31.json"
     ok("export", "-p", "31", "--key", world.key("hp-officer"), "-o", again,
        "--db", world.site_db, site="office")  # fmt: skip
     added = world.import_(again, trust=office).lines[0]
-    assert added.endswith("0 runs, 121 results, 1 attestations, 1 waivers new")
-    assert rows(world.central, "SELECT scope_provinces FROM runs") == [("01,31",)]
+    assert added.endswith("1 runs, 121 results, 1 attestations, 1 waivers new")
+    (uid,) = {u for (u,) in rows(world.site_db, "SELECT uid FROM runs")}
+    assert rows(world.central, "SELECT uid, scope_provinces FROM runs ORDER BY uid") == [
+        (f"01:{uid}", "01"),
+        (f"31:{uid}", "31"),
+    ]
     # fmt: off
     several = cutover("export", "-p", "31", "-p", "01", "--key", world.key("hp-officer"), "-o",
                       world.root / "both.json", "--db", world.site_db)
@@ -917,6 +924,168 @@ def test_json_lines_hold_several_envelopes_each_judged_alone(world: World) -> No
         f"cutover: error: -o {world.root / 'both.json'}: several provinces need a "
         ".intoto.jsonl file"
     ]
+
+
+# --- a province's key reaches only its own province's rows ---------------------------------
+# Uids travel in bundles, which are not secret: province 01 can put one of 31's uids on a row
+# about itself, signed with its own key.  At the centre each bundle's rows live under its
+# province's uids, so 01's rows can neither block, close nor widen 31's.
+
+
+def forged_01(world: World, change: Callable[[dict[str, Any]], None]) -> Path:
+    """Province 01's own bundle, changed and signed again with 01's key: valid for 01."""
+    bundle = world.export("01.json", "hn", province="01", site="01")
+    return world.resign(bundle, "forged-01.json", change, key="hn")
+
+
+def matrix_31(db: Path | str, as_of: datetime) -> list[dict[str, Any]]:
+    ran = cutover("matrix", "-p", "31", "--format", "json", "--as-of", as_of.isoformat(),
+                  "--db", db, at=as_of)  # fmt: skip
+    assert ran.err == ""
+    return json.loads(ran.out)["cells"]  # type: ignore[no-any-return]
+
+
+def with_run(evidence: dict[str, Any], run: dict[str, Any]) -> None:
+    """`run` in place of the bundle's run with its uid, or added."""
+    evidence["runs"] = [r for r in evidence["runs"] if r["uid"] != run["uid"]] + [run]
+
+
+@BOTH_STORES
+@pytest.mark.parametrize("kind", ["run", "attestation", "waiver"])
+def test_another_provinces_key_cannot_block_a_provinces_bundles(world: World, kind: str) -> None:
+    """01 imports first a row about itself with one of 31's uids (a run with another
+    command); 31's genuine bundles still import, and 31's cells are what 31 says."""
+    b31 = world.export("31.json")
+    theirs = statement_of(b31)["predicate"]["evidence"]
+    uid = theirs[f"{kind}s"][0]["uid"]
+
+    def change(statement: dict[str, Any]) -> None:
+        evidence = statement["predicate"]["evidence"]
+        if kind == "run":
+            run = theirs["runs"][0]
+            scope = {**run["scope"], "provinces": ["01"]}
+            with_run(evidence, {**run, "command": "cutover check --forged", "scope": scope})
+        else:
+            row = {**theirs[f"{kind}s"][0], "province": "01"}
+            if kind == "attestation":
+                row |= {"commune": "", "evidenceSha256": None, "evidenceName": None}
+            evidence[f"{kind}s"].append(row)
+
+    forged = world.import_(forged_01(world, change))
+    assert forged.code == 0, forged.err  # validly signed by 01, about 01
+    ran = world.import_(b31)
+    assert ran.code == 0, ran.err
+    assert ran.lines[0].endswith("1 runs, 121 results, 1 attestations, 1 waivers new")
+    assert world.import_(world.export("31-2.json")).code == 0  # and every later one
+    assert matrix_31(world.central, T) == matrix_31(world.site_db, T)
+    table = f"{kind}s"
+    found = rows(world.central, f"SELECT uid FROM {table} WHERE uid LIKE '%{uid}' ORDER BY uid")
+    assert found == [(f"01:{uid}",), (f"31:{uid}",)]
+
+
+def killed_check(db: Path, overlay: Path, cwd: Path) -> datetime:
+    """`check --province 31` into `db` as site 31, in its own process, killed with SIGKILL
+    once its run is in the store (every probe hangs): the run stays open.  Returns its start."""
+    from cutover.store.base import from_us
+
+    def open_runs() -> list[tuple[Any, ...]]:
+        return rows(db, "SELECT started_at FROM runs WHERE finished_at IS NULL")
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cutover", "check", "--province", "31", "--tag", TAG,
+         "--endpoints", str(overlay), "--timeout", "60", "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=cwd,
+        env={**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(db), "CUTOVER_SITE": "31"},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not open_runs() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.kill()
+        proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    (started,) = open_runs()
+    return from_us(started[0])
+
+
+@BOTH_STORES
+def test_another_provinces_key_cannot_close_a_provinces_open_run(
+    world: World, make_sim: Any, overlay_file: Any
+) -> None:
+    """31's check is killed and its bundle carries the run open, so 31's cells go stale; 01
+    ends a run of that uid (complete, confirmed later) in its own bundle: 31's run stays open
+    and only 31's scope, and 31's cells stay stale."""
+    from cutover.bundles.schema import stamp
+
+    sim = make_sim(faults=[{"path": "^/", "kind": "hang"}])
+    started = killed_check(world.site_db, overlay_file(sim.base_url), world.root)
+    later = started + timedelta(days=3)
+    b31 = world.export("31.json", at=started + timedelta(minutes=1))
+    assert world.import_(b31).code == 0
+    (open_run,) = [
+        r for r in statement_of(b31)["predicate"]["evidence"]["runs"] if r["finishedAt"] is None
+    ]
+    stale = matrix_31(world.site_db, later)
+    assert "stale" in {c["status"] for c in stale}
+    assert matrix_31(world.central, later) == stale
+
+    def change(statement: dict[str, Any]) -> None:
+        end = stamp(later - timedelta(hours=1))
+        closed = {"finishedAt": end, "confirmedAt": end, "durationUs": 1, "complete": True}
+        scope = {**open_run["scope"], "provinces": ["01"]}
+        with_run(statement["predicate"]["evidence"], {**open_run, **closed, "scope": scope})
+
+    assert world.import_(forged_01(world, change)).code == 0
+    assert matrix_31(world.central, later) == stale
+    uid = open_run["uid"]
+    found = rows(
+        world.central,
+        f"SELECT uid, scope_provinces, finished_at, complete FROM runs WHERE uid LIKE '%{uid}'"
+        " ORDER BY uid",
+    )
+    assert [(u, s, f is None, c) for u, s, f, c in found] == [
+        (f"01:{uid}", "01", False, 1),
+        (f"31:{uid}", "31", True, 0),
+    ]
+
+
+@BOTH_STORES
+def test_an_export_of_imported_rows_gives_back_their_uids_and_imports_with_one_prefix(
+    world: World,
+) -> None:
+    """A store that imported 31's bundle (and has a row of its own about 31) exports 31 with
+    the site's uids, results still naming their run; a fresh store importing that export has
+    the same rows and matrix, each uid under one `31:`."""
+    assert world.import_(world.export("31.json")).code == 0
+    ok("mark", "31", "service-centre-addresses", "--by", "Trần B", "--evidence",
+       "https://example.gov.vn/list", "--db", world.central, site="central")  # fmt: skip
+    out = world.root / "central-31.json"
+    ok("export", "-p", "31", "--key", world.key("hp-officer"), "-o", out,
+       "--db", world.central, site="central")  # fmt: skip
+    exported = statement_of(out)["predicate"]["evidence"]
+    site = statement_of(world.export("again.json"))["predicate"]["evidence"]
+    assert exported["runs"] == site["runs"] and exported["results"] == site["results"]
+    assert exported["waivers"] == site["waivers"]
+    assert exported["attestations"][0] == site["attestations"][0]
+    local = rows(world.central, "SELECT uid FROM attestations WHERE site = 'central'")
+    assert [a["uid"] for a in exported["attestations"][1:]] == [u for (u,) in local]
+
+    fresh = world.root / "fresh.db"
+    assert cutover("import", "--trust", world.trust, out, "--db", fresh).code == 0
+    assert matrix_31(fresh, T) == matrix_31(world.central, T)
+    for table in ("runs", "attestations", "waivers"):
+        bundle = sorted((r["uid"], r["site"]) for r in exported[table])
+        assert sorted(rows(fresh, f"SELECT uid, site FROM {table}")) == [
+            (f"31:{u}", s) for u, s in bundle
+        ]
+    (run,) = exported["runs"]
+    linked = "SELECT ru.uid, COUNT(*) FROM results r JOIN runs ru ON ru.id = r.run_id"
+    assert rows(fresh, linked + " GROUP BY ru.uid") == [(f"31:{run['uid']}", 121)]
 
 
 def test_export_of_an_empty_store_is_refused(tmp_path: Path, elsewhere: Path) -> None:
@@ -1307,8 +1476,8 @@ def national_cells(db: Path | str) -> tuple[list[tuple[Any, ...]], dict[str, Any
 
 def the_centre_gets_the_matrix_of_one_check_all(nation: Nation, central: Path | str) -> None:
     """The centre imports all 34; the national matrix equals the one of a single `check
-    --all`, every run, attestation and waiver keeps its uid and its site, and importing all
-    again changes nothing."""
+    --all`, every run, attestation and waiver keeps its site and its uid under its province
+    (`P:uid`), and importing all again changes nothing."""
     imported = nation.import_all(central)
     assert imported.code == 0, imported.err
     assert imported.err == ""
@@ -1323,17 +1492,15 @@ def the_centre_gets_the_matrix_of_one_check_all(nation: Nation, central: Path | 
     assert statuses[("31", "commune-plans")] == "done"
     assert statuses[("01", "online-payment-test")] == "waived"
 
-    site_runs = set()
-    for code in nation.codes:
-        site_runs |= set(rows(nation.site_db(code), "SELECT uid, site FROM runs"))
+    def site_rows(code: str, table: str) -> set[tuple[str, str]]:
+        found = rows(nation.site_db(code), f"SELECT uid, site FROM {table}")
+        return {(f"{code}:{uid}", site) for uid, site in found}
+
+    site_runs = set().union(*(site_rows(code, "runs") for code in nation.codes))
     assert set(rows(central, "SELECT uid, site FROM runs")) == site_runs
     assert {site for _, site in site_runs} == set(nation.codes)
-    assert rows(central, "SELECT uid, site FROM attestations") == rows(
-        nation.site_db("31"), "SELECT uid, site FROM attestations"
-    )
-    assert rows(central, "SELECT uid, site FROM waivers") == rows(
-        nation.site_db("01"), "SELECT uid, site FROM waivers"
-    )
+    for table, code in (("attestations", "31"), ("waivers", "01")):
+        assert set(rows(central, f"SELECT uid, site FROM {table}")) == site_rows(code, table)
     before = counts(central)
     again = nation.import_all(central)
     assert again.code == 0

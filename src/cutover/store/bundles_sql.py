@@ -4,7 +4,9 @@ export, numbering exports, and importing a verified bundle in one transaction.
 Identity across stores: a run is its `uid`; a result is (run uid, unit, time); attestations
 and waivers are their `uid`.  Importing adds what is missing, checks that what is already
 there says the same, and records the bundle in `bundle_imports`, so importing twice changes
-nothing and an older bundle from the same site and province is refused as a replay.
+nothing and an older bundle from the same site and province is refused as a replay.  A
+bundle's uids are its province's: they are stored under that province's prefix
+(`imported_uid`) and exported without it (`exported_uid`).
 
 `BundleSql` adds this to `SqlReader` over a few more hooks a backend provides (the rest is
 `cutover.store.sql`'s statements, with `?` placeholders):
@@ -113,6 +115,24 @@ RUN_IDENTITY = (
 )
 
 
+def imported_uid(province: str, uid: str) -> str:
+    """The uid under which a row of a bundle for `province` is stored: `P:uid`.
+
+    A bundle is trusted for its province only, but uids are chosen by whoever writes a row
+    and bundles are not secret: in one namespace a province's key could reuse another
+    province's uid and so block (conflict with), end or widen that province's rows.  Each
+    province gets its own: P is always the code before the first colon (a hostile uid may
+    hold more), and rows this store writes itself (uuid4 hex, `legacy-N`) have no colon."""
+    return f"{province}:{uid}"
+
+
+def exported_uid(province: str, uid: str) -> str:
+    """The uid a stored row has in a bundle for `province`: the one it was imported with for
+    that province, so a bundle exported again and imported elsewhere gets one prefix, not
+    two; a row written here keeps its own."""
+    return uid.removeprefix(f"{province}:")
+
+
 class Conflict(Exception):
     """A row in the bundle has the identity of a stored row but says something else."""
 
@@ -160,26 +180,31 @@ class BundleSql(SqlReader):
             ]
             results = [
                 ResultRecord(
-                    uid, p, st, c, outcome, reason, observed, from_us(at), bool(insecure), ms
+                    exported_uid(province, uid), p, st, c, outcome, reason, observed,
+                    from_us(at), bool(insecure), ms,
                 )
                 for uid, p, st, c, outcome, reason, observed, at, insecure, ms in self._rows(
                     PROVINCE_RESULTS, (province,)
                 )
-            ]
+            ]  # fmt: skip
             attestations = [
                 AttestationRecord(
-                    p, st, c, outcome, by, from_us(at), url, sha, name, note, site, uid, id_
+                    p, st, c, outcome, by, from_us(at), url, sha, name, note, site,
+                    exported_uid(province, uid), id_,
                 )
                 for p, st, c, outcome, by, at, url, sha, name, note, site, uid, id_ in self._rows(
                     PROVINCE_ATTESTATIONS, (province,)
                 )
-            ]
+            ]  # fmt: skip
             waivers = [
-                WaiverRecord(p, st, reason, approver, from_us(until), from_us(at), site, uid, id_)
+                WaiverRecord(
+                    p, st, reason, approver, from_us(until), from_us(at), site,
+                    exported_uid(province, uid), id_,
+                )
                 for p, st, reason, approver, until, at, site, uid, id_ in self._rows(
                     PROVINCE_WAIVERS, (province,)
                 )
-            ]
+            ]  # fmt: skip
         return ProvinceEvidence(
             province, tuple(runs), tuple(results), tuple(attestations), tuple(waivers)
         )
@@ -229,13 +254,14 @@ class BundleSql(SqlReader):
                 f"{origin.province} is not newer than sequence {last[0]} already imported "
                 f"(exported {from_us(last[1]).isoformat()})",
             )
-        run_ids, new_runs = self._runs(evidence.runs, evidence.province)
+        province = evidence.province
+        run_ids, new_runs = self._runs(evidence.runs, province)
         outcome = ImportOutcome(
             "imported",
             runs=new_runs,
             results=self._results(evidence.results, run_ids),
-            attestations=self._attestations(evidence.attestations),
-            waivers=self._waivers(evidence.waivers),
+            attestations=self._attestations(evidence.attestations, province),
+            waivers=self._waivers(evidence.waivers, province),
         )
         self._execute(
             INSERT_IMPORT,
@@ -252,16 +278,18 @@ class BundleSql(SqlReader):
         return outcome
 
     def _runs(self, runs: Sequence[RunRecord], province: str) -> tuple[dict[str, int], int]:
-        """Each run's local id by uid, inserting the new ones; returns how many were new."""
+        """Each run's local id by its uid in the bundle, inserting the new ones under the
+        province's uids; returns how many were new."""
         ids: dict[str, int] = {}
         new = 0
         for run in runs:
-            row = self._one(RUN_BY_UID, (run.uid,))
+            uid = imported_uid(province, run.uid)
+            row = self._one(RUN_BY_UID, (uid,))
             if row is None:
                 ids[run.uid] = self._insert_id(
                     INSERT_FULL_RUN,
                     (
-                        run.uid,
+                        uid,
                         run.site,
                         run.user,
                         run.host,
@@ -283,9 +311,11 @@ class BundleSql(SqlReader):
         return ids, new
 
     def _merge_run(self, stored: RunRecord, run: RunRecord, province: str) -> None:
-        """A run already here (an earlier bundle, or another province's bundle from a site
-        whose run covered both): it must be the same run.  Its end is recorded if we only saw
-        it running, and its scope gains this province if the run covered it."""
+        """A run an earlier bundle of this province brought: it must be the same run.  Its
+        end is recorded if we only saw it running, and its scope gains this province if the
+        run covered it.  A run of a site that covered several provinces is one row per
+        province (each under its province's uid, scoped to it), ended only by that
+        province's bundles: another province's key can neither end nor widen it."""
         differs = [f for f in RUN_IDENTITY if getattr(stored, f) != getattr(run, f)]
         if differs:
             raise Conflict(
@@ -324,7 +354,7 @@ class BundleSql(SqlReader):
             new += 1
         return new
 
-    def _attestations(self, records: Sequence[AttestationRecord]) -> int:
+    def _attestations(self, records: Sequence[AttestationRecord], province: str) -> int:
         new = 0
         for a in records:
             fields: tuple[object, ...] = (a.province, a.step, a.commune, a.outcome, a.by)
@@ -336,34 +366,38 @@ class BundleSql(SqlReader):
                 a.note,
                 a.site,
             )
-            row = self._one(ATTESTATION_BY_UID, (a.uid,))
+            uid = imported_uid(province, a.uid)
+            row = self._one(ATTESTATION_BY_UID, (uid,))
             if row is not None:
                 if row != fields:
                     raise Conflict(f"attestation {a.uid} differs from the stored one with that uid")
                 continue
             unit = self._unit((a.province, a.step, a.commune))
-            self._execute(INSERT_ATTESTATION, attestation_values(a, unit))
+            self._execute(INSERT_ATTESTATION, attestation_values(replace(a, uid=uid), unit))
             new += 1
         return new
 
-    def _waivers(self, records: Sequence[WaiverRecord]) -> int:
+    def _waivers(self, records: Sequence[WaiverRecord], province: str) -> int:
         new = 0
         for w in records:
             fields = (w.province, w.step, w.reason, w.approver, to_us(w.until), to_us(w.at), w.site)
-            row = self._one(WAIVER_BY_UID, (w.uid,))
+            uid = imported_uid(province, w.uid)
+            row = self._one(WAIVER_BY_UID, (uid,))
             if row is not None:
                 if row != fields:
                     raise Conflict(f"waiver {w.uid} differs from the stored one with that uid")
                 continue
-            self._execute(INSERT_WAIVER, waiver_values(w))
+            self._execute(INSERT_WAIVER, waiver_values(replace(w, uid=uid)))
             new += 1
         return new
 
 
 def _narrow(run: RunRecord, province: str) -> RunRecord:
     """A run as one province's bundle describes it: its scope cut to that province, so it
-    can never confirm another province's rows where it is imported."""
-    return replace(run, scope_provinces=(province,) if province in run.scope_provinces else ())
+    can never confirm another province's rows where it is imported, and its uid the one it
+    has in that province's bundles."""
+    scope = (province,) if province in run.scope_provinces else ()
+    return replace(run, uid=exported_uid(province, run.uid), scope_provinces=scope)
 
 
 def _end(run: RunRecord) -> tuple[object, ...]:
