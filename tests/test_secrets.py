@@ -270,3 +270,54 @@ def test_a_malformed_reference_is_a_checklist_problem() -> None:
         "malformed secret reference ${evn:TOKEN}: write ${env:NAME} or ${file:PATH}",
         "malformed secret reference ${env:}: write ${env:NAME} or ${file:PATH}",
     ]
+
+
+def _echoed(path: str) -> dict[str, object]:
+    """Fails with what the echo server read at `path`, shown in the reason."""
+    return {"json": [{"path": path, "value": 0}]}
+
+
+def _results(geo, specs: dict[str, dict[str, object]], env: dict[str, str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    results: list[engine.Result] = []
+    asyncio.run(
+        engine.run(
+            plan.build([geo.by_code["31"]], _steps(specs)),
+            Endpoints(geo),
+            FAST,
+            allow_commands=False,
+            on_result=results.append,
+            env=env,
+        )
+    )
+    return {r.step: r.outcome.reason for r in results}
+
+
+def test_a_basic_credential_is_masked_like_its_password(
+    geo, faults: FaultServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The server sees `Basic base64(user:password)`; echoed back, or in a probe's error, that
+    is masked like the password (a bearer token is sent as it is, and masked as it is)."""
+    from cutover.probes.codes import CodesSpec
+
+    async def leaky(self: CodesSpec, ctx: object) -> None:
+        raise RuntimeError(f"bug after sending {self.request().headers['Authorization']}")
+
+    monkeypatch.setattr(CodesSpec, "run", leaky)
+    auth = {"user": "svc", "password": "${env:PW}"}
+    specs: dict[str, dict[str, object]] = {
+        "basic-auth": {"kind": "http", "url": faults.url("/echo"), "basic_auth": auth,
+                       "expect": _echoed("authorization.authorization")},
+        "bearer": {"kind": "http", "url": faults.url("/echo"),
+                   "headers": {"Authorization": "Bearer ${env:PW}"},
+                   "expect": _echoed("authorization.authorization")},
+        "crash": {"kind": "codes", "url": faults.url("/ok"), "basic_auth": auth},
+    }  # fmt: skip
+    with caplog.at_level(logging.ERROR, logger="cutover.engine"):
+        reasons = _results(geo, specs, {"PW": "pwSECRETvalue7777"})
+    assert reasons == {
+        "basic-auth": "expected authorization.authorization == 0, got 'Basic ***'",
+        "bearer": "expected authorization.authorization == 0, got 'Bearer ***'",
+        "crash": "probe error: RuntimeError: bug after sending Basic ***",
+    }
+    assert "bug after sending Basic ***" in caplog.text
+    assert "c3ZjOnB3U0VDUkVUdmFsdWU3Nzc3" not in caplog.text  # base64 of svc:pwSECRETvalue7777

@@ -218,7 +218,11 @@ class _Prober:
             template = self._templates.get(id(spec))
             if template is None:
                 template = self._templates[id(spec)] = _Template(spec)
-            return template.render(values, self.secrets.resolve)
+            uses = self.secrets.uses
+            rendered = template.render(values, self.secrets.resolve)
+            if self.secrets.uses != uses:  # it holds secrets: what it makes of them is masked
+                self.secrets.remember(rendered.derived_credentials())
+            return rendered
         except templates.MissingValue as exc:
             return Outcome.unknown(f"not configured: {exc}")
         except MissingSecret as exc:

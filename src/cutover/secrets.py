@@ -6,6 +6,9 @@ placeholder substitution, by one `Secrets` object per run; it remembers every va
 out so `redact` can remove them from anything that leaves the engine (reasons, observed values,
 logs).  `check_references` resolves every reference a run will need before it starts, so a
 missing one is a usage error (exit 2) naming it, not a column of unknown cells.
+
+A credential a probe makes of a secret before sending it (the base64 of a Basic
+`user:password`) is masked like it once the engine has `remember`ed it.
 """
 
 from __future__ import annotations
@@ -79,9 +82,11 @@ class Secrets:
         self._env = env
         self._base = base_dir
         self._files: dict[str, str] = {}
+        self._known: set[str] = set()  # values whose forms are in _values
         self._values: set[str] = set()
         self._params: set[str] = set()
         self._param_pattern: re.Pattern[str] | None = None
+        self.uses = 0  # references resolved so far: a render that changes it used secrets
 
     def resolve(self, text: str, escape: Callable[[str], str] = _verbatim) -> str:
         """`text` with every reference replaced by its value, passed through `escape`."""
@@ -95,8 +100,15 @@ class Secrets:
         value = self._env_value(reference, name) if source == "env" else self._file(reference, name)
         if not value:
             raise MissingSecret(f"secret {reference} is empty")
+        self.uses += 1
         self._remember(value)
         return value
+
+    def remember(self, derived: Iterable[str]) -> None:
+        """Values made from secrets before they are sent (a Basic credential is the base64 of
+        `user:password`): masked like the secrets themselves."""
+        for value in derived:
+            self._remember(value)
 
     def redact(self, text: str) -> str:
         """Every known secret value, URL user-info and secret query values become ***."""
@@ -116,6 +128,9 @@ class Secrets:
         return text
 
     def _remember(self, value: str) -> None:
+        if value in self._known:
+            return  # the same few values come once per probe
+        self._known.add(value)
         # The forms a value takes once it is in a URL or a regular expression.
         forms = {value, quote(value), quote(value, safe=""), quote_plus(value), re.escape(value)}
         self._values |= forms

@@ -105,6 +105,11 @@ class ProbeSpec(Strict):
         """The host the engine's per-host limit counts this probe against (None: no host)."""
         return None
 
+    def derived_credentials(self) -> list[str]:
+        """What the probe sends made from its fields rather than as written (a Basic
+        credential): when those fields hold secrets, it is masked like them."""
+        return []
+
     async def run(self, ctx: ProbeContext) -> Outcome:
         raise NotImplementedError
 

@@ -5,10 +5,11 @@ to a host a redirect or a discovery document names."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, model_validator
 
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
 class BasicAuth(Strict):
     user: str
     password: str
+
+
+def basic_credential(user: str, password: str, encoding: str = "utf-8") -> str:
+    """The base64 token of an `Authorization: Basic` header (RFC 7617)."""
+    return base64.b64encode(f"{user}:{password}".encode(encoding)).decode("ascii")
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
@@ -81,12 +87,28 @@ class WebProbe(ProbeSpec):
     def request(self) -> Request:
         headers = dict(self.headers)
         if self.basic_auth:
-            pair = f"{self.basic_auth.user}:{self.basic_auth.password}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()  # RFC 7617
+            auth = self.basic_auth
+            headers["Authorization"] = "Basic " + basic_credential(auth.user, auth.password)
         tls: bool | ssl.SSLContext = not self.insecure
         if tls and self.ca_file:
             tls = trusting(self.ca_file)
         return Request(self.own_url(), headers, tls)
+
+    def derived_credentials(self) -> list[str]:
+        """The Basic credentials made of basic_auth and of the URL's user-info (which aiohttp
+        sends encoded as Latin-1, or not at all)."""
+        derived = []
+        if self.basic_auth:
+            derived.append(basic_credential(self.basic_auth.user, self.basic_auth.password))
+        try:
+            parts = urlsplit(self.own_url())
+        except ValueError:
+            return derived
+        if parts.username is not None or parts.password is not None:
+            user, password = unquote(parts.username or ""), unquote(parts.password or "")
+            with contextlib.suppress(UnicodeEncodeError):  # aiohttp cannot send it either
+                derived.append(basic_credential(user, password, "latin-1"))
+        return derived
 
     def follow(self, ctx: ProbeContext) -> Follow:
         return Follow(self.own_url(), allow_private=self.allow_private, resolve=ctx.resolve)
