@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import trustme
 
@@ -192,7 +192,10 @@ async def http10(server: FaultServer, w: Writer, path: str, q: dict[str, str]) -
 
 @route("/echo")  # what the probe sent (every request is also recorded in `seen`)
 async def echo(server: FaultServer, w: Writer, path: str, q: dict[str, str]) -> None:
-    await answer_json(w, {"query": q, "authorization": server.seen[-1]["headers"]})
+    seen = server.seen[-1]
+    # `path` and `query` decoded, as an application reads them; `target` as it came
+    sent = {"query": q, "authorization": seen["headers"], "path": unquote(path)}
+    await answer_json(w, {**sent, "target": seen["target"]})
 
 
 @route("/oidc")  # an OpenID provider whose behaviour is the second path segment
@@ -347,7 +350,8 @@ class FaultServer:
         while (field := await reader.readline()) not in (b"\r\n", b"\n", b""):
             name, _, value = field.decode("latin-1").partition(":")
             headers[name.strip().lower()] = value.strip()
-        parts = urlsplit(rest.rsplit(" ", 1)[0])
+        target = rest.rsplit(" ", 1)[0]
+        parts = urlsplit(target)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        self.seen.append({"path": parts.path, "query": query, "headers": headers})
+        self.seen.append({"path": parts.path, "query": query, "headers": headers, "target": target})
         return parts.path, query

@@ -4,6 +4,7 @@ refused when others can write them, and `command` probes run only when asked."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
@@ -62,6 +63,36 @@ def webhook() -> Iterator[list[bytes]]:
     server.server_close()
 
 
+def _hook(webhook: list[bytes]) -> str:
+    port = int(webhook.pop(0))
+    return f"http://robot:{HOOK_TOKEN}@127.0.0.1:{port}/bot{HOOK_TOKEN}/send?token={HOOK_TOKEN}"
+
+
+def _shown_everywhere(  # type: ignore[no-untyped-def]
+    cli, checklist: Path, store: Path, hook: str, *check: str
+) -> tuple[list[bytes], str]:
+    """What `check` (plain and --quiet, with a webhook), every `matrix` format, the workbook,
+    `history`, `db` and the store's files (its WAL too) hold after checking `checklist`, and
+    what `history` printed."""
+    outputs = []
+    for quiet in ([], ["--quiet"]):
+        run = cli("check", "-p", "31", "--checklist", str(checklist), *check,
+                  "--notify", hook, *quiet)  # fmt: skip
+        assert run.code == 1, run.err
+        outputs += [run.out, run.err]
+    for fmt in FORMATS:
+        shown = cli("matrix", "-p", "31", "--checklist", str(checklist), "--format", fmt)
+        outputs += [shown.out, shown.err]
+    xlsx = store.parent / "m.xlsx"
+    cli("matrix", "-p", "31", "--checklist", str(checklist), "--format", f"xlsx:{xlsx}")
+    history = cli("history", "31", "--checklist", str(checklist))
+    described = cli("db")
+    outputs += [history.out, described.out]
+    blobs = [o.encode() for o in outputs] + [xlsx.read_bytes()]
+    blobs += [p.read_bytes() for p in store.parent.glob(f"{store.name}*")]
+    return blobs, history.out
+
+
 def test_secret_values_appear_nowhere(  # type: ignore[no-untyped-def]
     cli, make_sim, overlay_file, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, webhook, elsewhere
 ) -> None:
@@ -72,30 +103,77 @@ def test_secret_values_appear_nowhere(  # type: ignore[no-untyped-def]
     sim = make_sim()
     overlay = overlay_file(sim.base_url)
     checklist = _checklist(tmp_path / "c.yaml", SECRET_STEP)
-    port = int(webhook.pop(0))
-    hook = f"http://robot:{HOOK_TOKEN}@127.0.0.1:{port}/bot{HOOK_TOKEN}/send?token={HOOK_TOKEN}"
-    outputs = []
-    for quiet in ([], ["--quiet"]):
-        run = cli("check", "-p", "31", "--checklist", str(checklist), "--endpoints", str(overlay),
-                  "--notify", hook, *quiet)  # fmt: skip
-        assert run.code == 1, run.err
-        outputs += [run.out, run.err]
+    hook = _hook(webhook)
+    blobs, history = _shown_everywhere(cli, checklist, db, hook, "--endpoints", str(overlay))
     assert webhook, "the webhook was called"
-    for fmt in FORMATS:
-        shown = cli("matrix", "-p", "31", "--checklist", str(checklist), "--format", fmt)
-        outputs += [shown.out, shown.err]
-    xlsx = tmp_path / "m.xlsx"
-    cli("matrix", "-p", "31", "--checklist", str(checklist), "--format", f"xlsx:{xlsx}")
-    history = cli("history", "31", "--checklist", str(checklist))
-    described = cli("db")
-    outputs += [history.out, described.out]
-    assert "?key=***: expected status 418, got 404" in history.out  # the reason is there, redacted
-    blobs = [o.encode() for o in outputs] + webhook + [xlsx.read_bytes()]
-    blobs += [p.read_bytes() for p in tmp_path.glob("store.db*")]
+    assert "?key=***: expected status 418, got 404" in history  # the reason is there, redacted
+    blobs += webhook
     for value in [*SECRETS.values(), HOOK_TOKEN]:
         for blob in blobs:
             assert value.encode() not in blob
     assert b"key=***" in b"".join(blobs)  # the URL is shown, its secret is not
+
+
+# Secrets that change meaning in a URL unless encoded, and a password sent base64-encoded.
+URL_SECRETS = {
+    "CUTOVER_T_SPACE": "aaaa bbbb&x=1#frag",
+    "CUTOVER_T_B64": "abc+def/ghi@jkl=mno",
+    "CUTOVER_T_PCT": "pct%41secretvalue",
+    "CUTOVER_T_PW": "pwSECRETvalue7777",
+}
+
+ECHO_STEP = """\
+  - id: {id}
+    title: {{vi: echo, en: echo}}
+    due: 2025-01-01T00:00:00+07:00
+    verify:
+      kind: http
+      url: "{url}"
+      expect: {{json: [{{path: {shown}, value: 0}}]}}
+"""
+
+
+def test_secrets_in_urls_and_credentials_appear_nowhere_even_echoed(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, webhook, elsewhere
+) -> None:
+    """A server that echoes what it received, decoded or not, into the body a probe checks:
+    the reasons quote it, and every place a reason goes shows *** instead."""
+    from urllib.parse import quote, quote_plus
+
+    from fault_server import FaultServer
+
+    for name, value in URL_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    db = tmp_path / "store.db"
+    monkeypatch.setenv("CUTOVER_DB", str(db))
+    (tmp_path / "faults").mkdir()
+    with FaultServer(tmp_path / "faults") as faults:
+        base = faults.url("")
+        steps = [
+            ("query", f"{base}/echo?a=${{env:CUTOVER_T_SPACE}}&b=${{env:CUTOVER_T_B64}}", "query"),
+            ("query-raw", f"{base}/echo?t=${{env:CUTOVER_T_SPACE}}", "target"),
+            ("path", f"{base}/echo/${{env:CUTOVER_T_B64}}/${{env:CUTOVER_T_PCT}}", "path"),
+            ("path-raw", f"{base}/echo/${{env:CUTOVER_T_PCT}}", "target"),
+            ("user-info", base.replace("//", "//svc:${env:CUTOVER_T_B64}@") + "/echo",
+             "authorization.authorization"),
+        ]  # fmt: skip
+        text = "".join(ECHO_STEP.format(id=i, url=u, shown=s) for i, u, s in steps)
+        text += ECHO_STEP.format(id="basic-auth", url=f"{base}/echo",
+                                 shown="authorization.authorization").replace(
+            "      expect:", '      basic_auth: {user: svc, password: "${env:CUTOVER_T_PW}"}\n'
+            "      expect:")  # fmt: skip
+        checklist = _checklist(tmp_path / "c.yaml", text)
+        blobs, _ = _shown_everywhere(cli, checklist, db, _hook(webhook))
+    assert webhook, "the webhook was called"
+    blobs += webhook
+    everything = b"\n".join(blobs)
+    assert b"got 'Basic ***'" in everything and b"got '/echo/***/***'" in everything
+    forms = [f(v) for v in URL_SECRETS.values() for f in (str, quote_plus, lambda v: quote(v, ""))]
+    forms += [base64.b64encode(f"svc:{URL_SECRETS[n]}".encode()).decode()
+              for n in ("CUTOVER_T_PW", "CUTOVER_T_B64")]  # fmt: skip
+    forms += ["aaaa bbbb", "abc def", "pctAsecret"]  # how the server read them unencoded
+    for form in forms:
+        assert form.encode() not in everything, form
 
 
 def test_notify_url_checked_before_probing(cli, elsewhere) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from fault_server import FaultServer
@@ -17,6 +18,7 @@ from cutover import engine, plan
 from cutover.checklist import Endpoints, Overlay, Step
 from cutover.errors import UsageError
 from cutover.probes import Limits
+from cutover.probes.http import HttpSpec
 from cutover.secrets import MissingSecret, Secrets, check_references, redact_url
 
 ENV = {"TOKEN": "tok-123", "KEY": "k 456/é", "USER": "robot", "PASS": "pw-789"}
@@ -249,8 +251,6 @@ def test_a_missing_secret_at_run_time_costs_its_cell(geo, faults: FaultServer) -
 def test_basic_auth_and_an_authorization_header_conflict() -> None:
     from pydantic import ValidationError
 
-    from cutover.probes.http import HttpSpec
-
     with pytest.raises(ValidationError, match="either basic_auth or an Authorization header"):
         HttpSpec.model_validate(
             {
@@ -272,6 +272,19 @@ def test_a_malformed_reference_is_a_checklist_problem() -> None:
     ]
 
 
+# Each changes meaning in a URL unless it is encoded: the query's separators (& = # ;), the
+# path's (/ ? #), the user-info's (@ :), `+` (a space in a query), a percent escape, and
+# non-ASCII text.  Short enough that every echo of them below is shown whole.
+HOSTILE = [
+    "aaaa bbbb&x=1#frag",
+    "abc+def/ghi@jkl=mno",
+    "pct%41secretvalue",
+    "usr:pa;ss?w@rd",
+    "naïve café&crème",
+    "Huế#mật/ạ",  # beyond Latin-1, which aiohttp encodes URL user-info in: not tried there
+]
+
+
 def _echoed(path: str) -> dict[str, object]:
     """Fails with what the echo server read at `path`, shown in the reason."""
     return {"json": [{"path": path, "value": 0}]}
@@ -290,6 +303,52 @@ def _results(geo, specs: dict[str, dict[str, object]], env: dict[str, str]) -> d
         )
     )
     return {r.step: r.outcome.reason for r in results}
+
+
+@pytest.mark.parametrize("secret", HOSTILE)
+def test_a_secret_in_a_url_reaches_the_server_exactly_and_no_echo_of_it_is_shown(
+    geo, faults: FaultServer, secret: str
+) -> None:  # type: ignore[no-untyped-def]
+    port = faults.ports["plain"]
+    specs: dict[str, dict[str, object]] = {
+        "query": {"kind": "http", "url": faults.url("/echo?tok=${env:TOK}&after=1"),
+                  "expect": _echoed("query.tok")},
+        "query-raw": {"kind": "http", "url": faults.url("/echo?tok=${env:TOK}"),
+                      "expect": _echoed("target")},
+        "path": {"kind": "http", "url": faults.url("/echo/${env:TOK}/end"),
+                 "expect": _echoed("path")},
+        "path-raw": {"kind": "http", "url": faults.url("/echo/${env:TOK}"),
+                     "expect": _echoed("target")},
+        # the reason shows the URL as aiohttp sent it
+        "status": {"kind": "http", "url": faults.url("/echo/${env:TOK}?tok=${env:TOK}"),
+                   "expect": {"status": 201}},
+    }  # fmt: skip
+    latin1 = secret.isascii() or max(map(ord, secret)) < 256
+    if latin1:
+        specs["user-info"] = {
+            "kind": "http",
+            "url": f"http://svc:${{env:TOK}}@127.0.0.1:{port}/echo",
+            "expect": _echoed("authorization.authorization"),
+        }
+    faults.seen.clear()
+    reasons = _results(geo, specs, {"TOK": secret})
+    sent = list(faults.seen)
+    assert [s["query"] for s in sent if "after" in s["query"]] == [{"tok": secret, "after": "1"}]
+    segments = [s["path"].split("/") for s in sent if s["path"].endswith("/end")]
+    assert [[unquote(part) for part in path] for path in segments] == [["", "echo", secret, "end"]]
+    if latin1:
+        credential = base64.b64encode(f"svc:{secret}".encode("latin-1")).decode()
+        assert f"Basic {credential}" in [s["headers"].get("authorization") for s in sent]
+    expected = {
+        "query": "expected query.tok == 0, got '***'",
+        "query-raw": "expected target == 0, got '/echo?tok=***'",
+        "path": "expected path == 0, got '/echo/***/end'",
+        "path-raw": "expected target == 0, got '/echo/***'",
+        "status": f"http://127.0.0.1:{port}/echo/***?tok=***: expected status 201, got 200",
+    }
+    if latin1:
+        expected["user-info"] = "expected authorization.authorization == 0, got 'Basic ***'"
+    assert reasons == expected
 
 
 def test_a_basic_credential_is_masked_like_its_password(
@@ -321,3 +380,53 @@ def test_a_basic_credential_is_masked_like_its_password(
     }
     assert "bug after sending Basic ***" in caplog.text
     assert "c3ZjOnB3U0VDUkVUdmFsdWU3Nzc3" not in caplog.text  # base64 of svc:pwSECRETvalue7777
+
+
+def test_a_value_in_a_url_is_encoded_unless_it_stands_for_the_base(tmp_path: Path) -> None:
+    """A URL field's references and codes are encoded where they hold one value (user-info,
+    path, query, fragment); a whole URL at the start, a host, or an endpoint go in as they
+    are, an endpoint's own references encoded where they stand in it.  Other fields are not
+    URLs: a header or a JSON value gets the value as it is."""
+    from cutover.probes.oidc import OidcSpec
+
+    secrets = Secrets(
+        {"HOST": "api.example.vn:8443", "BASE": "https://u:p@api.example.vn/v1",
+         "PW": "p@ss:w/rd", "K": "a+b&c=d #é"}, tmp_path,
+    )  # fmt: skip
+    values = {
+        "endpoint.api": "https://svc:${env:PW}@api.example.vn/v1?key=${env:K}",
+        "province.name": "Hải Phòng (TP.)",
+        "province.slug": "hai-phong",
+        "commune.code": "00004",
+    }
+    pw, k = "p%40ss%3Aw%2Frd", "a%2Bb%26c%3Dd%20%23%C3%A9"
+    urls = {
+        "https://${env:HOST}/x?k=${env:K}": f"https://api.example.vn:8443/x?k={k}",
+        "${env:BASE}/units/{commune.code}": "https://u:p@api.example.vn/v1/units/00004",
+        "http://svc:${env:PW}@{province.slug}.example.vn/": f"http://svc:{pw}@hai-phong.example.vn/",
+        "{endpoint.api}&n={province.name}#${env:K}": (
+            f"https://svc:{pw}@api.example.vn/v1?key={k}&n=H%E1%BA%A3i%20Ph%C3%B2ng%20%28TP.%29#{k}"
+        ),
+    }
+    for template, url in urls.items():
+        spec = HttpSpec.model_validate(
+            {"kind": "http", "url": template, "headers": {"X-Key": "${env:K}"},
+             "expect": {"json": [{"path": "name", "value": "{province.name} ${env:K}"}]}}
+        )  # fmt: skip
+        rendered = engine.render_spec(spec, values, secrets)
+        assert isinstance(rendered, HttpSpec)
+        assert rendered.url == url
+        assert rendered.headers == {"X-Key": "a+b&c=d #é"}
+        assert rendered.expect.json_checks[0].value == "Hải Phòng (TP.) a+b&c=d #é"
+        assert engine._Template(spec).render(values, secrets.resolve) == rendered
+    oidc = OidcSpec.model_validate(
+        {"kind": "oidc", "issuer": "${env:BASE}", "client_id": "dvc-${env:K}",
+         "redirect_uri": "https://app.example.vn/cb?k=${env:K}"}
+    )  # fmt: skip
+    rendered_oidc = engine.render_spec(oidc, values, secrets)
+    assert isinstance(rendered_oidc, OidcSpec)
+    assert (rendered_oidc.issuer, rendered_oidc.client_id, rendered_oidc.redirect_uri) == (
+        "https://u:p@api.example.vn/v1",
+        "dvc-a+b&c=d #é",
+        f"https://app.example.vn/cb?k={k}",
+    )

@@ -106,12 +106,14 @@ class _Template:
         self.spec = spec
         self.static = {(fields[n].alias or n): getattr(spec, n) for n in given - names}
         # The spec with only its templated fields marked as set: what render_model would
-        # render.  Which of them are regular expressions depends on the spec only, so each
-        # field's key, value and escaping are worked out here, once.
+        # render.  Which of them are regular expressions or URLs depends on the spec only, so
+        # each field's key, value and escaping are worked out here, once.
         shell = type(spec).model_construct(names, **{n: getattr(spec, n) for n in fields})
-        regex = templates.regex_fields(shell)
+        syntaxes = templates.field_syntaxes(shell)
         self.dynamic = [
-            (fields[n].alias or n, getattr(spec, n), n in regex) for n in fields if n in names
+            (fields[n].alias or n, getattr(spec, n), syntaxes.get(n, "text"))
+            for n in fields
+            if n in names
         ]
         self.validate = type(spec).model_validate
 
@@ -119,8 +121,8 @@ class _Template:
         if not self.dynamic:
             return self.spec
         rendered = dict(self.static)
-        for key, value, regex in self.dynamic:
-            rendered[key] = templates.render_value(value, values, regex, resolve)
+        for key, value, syntax in self.dynamic:
+            rendered[key] = templates.render_value(value, values, syntax, resolve)
         return self.validate(rendered)
 
 

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
 
+from cutover import templates
 from cutover.errors import ConfigError, Problem, UsageError
 from cutover.models import Strict, capped, validate
 
@@ -92,7 +93,8 @@ def url_problem(url: str) -> str | None:
     return None
 
 
-Url = Annotated[str, AfterValidator(check_url)]
+# A probe's URL: values substituted into it are percent-encoded (see cutover.templates).
+Url = Annotated[str, AfterValidator(check_url), templates.URL]
 # An endpoint is a base that templates append paths to: keep it without a trailing slash.
 BaseUrl = Annotated[str, AfterValidator(lambda v: check_url(v).rstrip("/"))]
 

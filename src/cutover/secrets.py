@@ -1,14 +1,16 @@
 """Secret references (`${env:NAME}`, `${file:PATH}`) and redaction.
 
-A probe's headers, URLs (user-info, query parameters), basic-auth and the overlay's endpoint
-URLs may name a secret instead of holding it.  References are resolved at run time, after
+A probe's headers, URLs (user-info, path, query), basic-auth and the overlay's endpoint URLs
+may name a secret instead of holding it.  References are resolved at run time, after
 placeholder substitution, by one `Secrets` object per run; it remembers every value it handed
 out so `redact` can remove them from anything that leaves the engine (reasons, observed values,
 logs).  `check_references` resolves every reference a run will need before it starts, so a
 missing one is a usage error (exit 2) naming it, not a column of unknown cells.
 
-A credential a probe makes of a secret before sending it (the base64 of a Basic
-`user:password`) is masked like it once the engine has `remember`ed it.
+A value is masked in every form it is sent or shown in: as it is, percent-encoded (as a URL
+field carries it, see `templates.url_encoded`, and as aiohttp passes that on), `+` for space,
+regex-escaped, quoted by `repr`; and a credential a probe makes of it before sending it (the
+base64 of a Basic `user:password`) is masked like it once the engine has `remember`ed it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from cutover.geo import Province
     from cutover.plan import Target
 
-REFERENCE = re.compile(r"\$\{(env|file):([^}]+)\}")
+REFERENCE = templates.REFERENCE
 MASK = "***"
 FILE_CAP = 64 * 1024
 _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s@]+@")
@@ -84,6 +86,7 @@ class Secrets:
         self._files: dict[str, str] = {}
         self._known: set[str] = set()  # values whose forms are in _values
         self._values: set[str] = set()
+        self._longest_first: list[str] | None = None
         self._params: set[str] = set()
         self._param_pattern: re.Pattern[str] | None = None
         self.uses = 0  # references resolved so far: a render that changes it used secrets
@@ -114,9 +117,12 @@ class Secrets:
         """Every known secret value, URL user-info and secret query values become ***."""
         if not self._values and not self._params and "@" not in text:
             return text  # nothing it could hide (the common case: once per probe result)
-        for value in sorted(self._values, key=len, reverse=True):
-            if len(value) >= SHORTEST_MASKED:
-                text = text.replace(value, MASK)
+        if self._longest_first is None:
+            self._longest_first = sorted(
+                (v for v in self._values if len(v) >= SHORTEST_MASKED), key=len, reverse=True
+            )
+        for value in self._longest_first:
+            text = text.replace(value, MASK)
         text = _USERINFO.sub(rf"\1{MASK}@", text)
         if self._params:
             if self._param_pattern is None:
@@ -131,9 +137,15 @@ class Secrets:
         if value in self._known:
             return  # the same few values come once per probe
         self._known.add(value)
-        # The forms a value takes once it is in a URL or a regular expression.
-        forms = {value, quote(value), quote(value, safe=""), quote_plus(value), re.escape(value)}
+        encoded = templates.url_encoded(value)
+        forms = {value, quote(value), encoded, quote_plus(value), re.escape(value)}
+        # aiohttp sends an encoded value with the characters each part of a URL allows decoded
+        # again, and a response's URL (shown in reasons) is in that form.
+        forms |= {quote(value, safe=safe) for safe in _REQUOTED}
+        forms.add(quote(encoded, safe=""))  # a URL inside another's query (oidc redirect_uri)
+        forms.add(repr(value)[1:-1])  # a reason quoting an echo of it
         self._values |= forms
+        self._longest_first = None
 
     def _env_value(self, reference: str, name: str) -> str:
         if name not in self._env:
@@ -145,6 +157,9 @@ class Secrets:
             self._files[name] = _read_secret_file(reference, self._base / Path(name).expanduser())
         return self._files[name]
 
+
+# What aiohttp (yarl) leaves unencoded in a path, a query, user-info and a fragment.
+_REQUOTED = ("!$&'()*,;=:@", "!$'()*,/:?@", "!$&'()*+,;=", "!$&'()*+,;=/:?@")
 
 # A value shorter than this is not searched for in free text: "t" would mask every t in every
 # reason.  It is still masked where it stands as a query value or URL user-info; a credential
