@@ -475,3 +475,21 @@ def test_commands_that_probe_nothing_do_not_need_the_overlay(  # type: ignore[no
         assert result.code in (0, 1), (args, result.err)
     refused = cli("check", "-p", "31", "--checklist", str(checklist), "--no-store")
     assert "template names unknown endpoint 'own'" in one_error(refused, f"{checklist}:")
+
+
+def test_an_overlay_pattern_encodes_province_values_as_a_probe_url_does(geo) -> None:  # type: ignore[no-untyped-def]
+    """The rule of a probe's URL (`templates`, syntax "url"): a value in a path is encoded,
+    one that stands for the host is not."""
+    from cutover.checklist import Endpoints, Overlay
+
+    overlay = Overlay.model_validate(
+        {"province_endpoints": {
+            "named": "http://h.example/p/{province.name}?code={province.code}",
+            "host": "https://{province.slug}.example.gov.vn",
+        }}
+    )  # fmt: skip
+    values = Endpoints(geo, overlay).for_province(geo.by_code["31"])
+    assert values["named"] == (
+        "http://h.example/p/Th%C3%A0nh%20ph%E1%BB%91%20H%E1%BA%A3i%20Ph%C3%B2ng?code=31"
+    )
+    assert values["host"] == "https://hai-phong.example.gov.vn"

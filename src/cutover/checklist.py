@@ -241,7 +241,7 @@ class Endpoints:
         }
         pvalues = province_values(province)
         for name, pattern in self.overlay.province_endpoints.items():
-            values[name] = templates.render(pattern, pvalues)
+            values[name] = templates.render(pattern, pvalues, syntax="url")  # as a probe's URL
         values.update(self.overlay.provinces.get(province.code, {}))
         return values
 
