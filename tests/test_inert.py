@@ -138,14 +138,20 @@ FORMULA = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def hostile_matrix(geo: Geography, text: str) -> Matrix:
-    """The shipped checklist with `text` in every title, summary and owner; four provinces and
-    the first commune of each named `text`; every cell's evidence (probe or attestation) and
-    waivers carrying `text`, in a mix that gives done, overdue, regressed, unknown, waived and
-    insecure cells."""
+    """The shipped checklist with `text` in every title, summary and owner (every other owner
+    written in both languages); four provinces and the first commune of each named `text`; every
+    cell's evidence (probe or attestation) and waivers carrying `text`, in a mix that gives
+    done, overdue, regressed, unknown, waived and insecure cells."""
     loaded = load_checklist(None, geo, Endpoints(geo))
     title = Title.model_construct(vi=text, en=text)  # unvalidated: lone surrogates and all
     steps = [
-        s.model_copy(update={"title": title, "owner": text, "summary": title if i % 2 else None})
+        s.model_copy(
+            update={
+                "title": title,
+                "owner": title if i % 2 else text,
+                "summary": title if i % 2 else None,
+            }
+        )
         for i, s in enumerate(loaded.checklist.steps)
     ]
     checklist = loaded.checklist.model_copy(update={"title": title, "steps": steps})

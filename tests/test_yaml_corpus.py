@@ -16,6 +16,13 @@ BAD = Path(__file__).parent / "bad"
 EXPECTED = {
     "bad-scheme.yaml": "12:26: steps[0].verify.url: URL scheme must be http or https, got 'ftp'",
     "billion-laughs.yaml": "values (alias expansion?)",
+    # a clear written in both languages is a {vi, en} mapping like a title, both halves given
+    "clear-empty.yaml": "9:56: steps[0].responsible.en: String should have at least 1 character "
+    "(got str '')",
+    "clear-list.yaml": "7:5: steps[0].owner: expected text or a mapping {vi: …, en: …} "
+    "(got list ['Sở Tài chính', 'Department of Finan...)",
+    "clear-missing-en.yaml": "8:5: steps[0].task.en: missing required key 'en'",
+    "clear-unknown-key.yaml": "14:7: steps[0].authority.fr: unknown key 'fr'",
     "depends-cycle.yaml": "17:5: steps[1].depends_on: dependency cycle: one -> two -> one",
     "depends-missing.yaml": "13:18: steps[0].depends_on[0]: depends on unknown step 'zero'",
     "due-no-offset.yaml": "6:5: steps[0].due: 2025-06-28T13:00:00 has no UTC offset; "

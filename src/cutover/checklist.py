@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    Discriminator,
     Field,
     PlainSerializer,
     PlainValidator,
+    Tag,
     WithJsonSchema,
     field_validator,
 )
@@ -28,9 +30,11 @@ from cutover.probes import AnyProbe
 from cutover.secrets import REFERENCE, reference_problems
 
 if TYPE_CHECKING:
+    from cutover.i18n import Lang
     from cutover.yamlio import Document
 
 SIX_CLEARS = ("owner", "task", "due", "responsible", "deliverable", "authority")
+TextClear = Literal["owner", "task", "responsible", "deliverable", "authority"]  # all but due
 _DURATION = re.compile(r"^([0-9]{1,6})\s*(m|h|d|w)$")  # 999999w fits in a timedelta
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -98,19 +102,44 @@ ProvinceCode = Annotated[
 
 
 class Title(Strict):
+    """A text in Vietnamese and in English: titles, summaries, and clears written in both."""
+
     vi: str = Field(min_length=1)
     en: str = Field(min_length=1)
+
+    def text(self, lang: Lang) -> str:
+        return self.vi if lang == "vi" else self.en
+
+
+def _clear_form(value: Any) -> str | None:
+    """Which form a clear is written in: text, `{vi, en}`, or neither (None)."""
+    if isinstance(value, str):
+        return "text"
+    return "vi/en" if isinstance(value, dict) else None
+
+
+# A clear is one text for every language, as provinces have written them from the start, or a
+# `{vi, en}` mapping like a title.  The form is chosen before validating, so a malformed
+# mapping gives its own errors (missing `en`, unknown key), not "not a string" as well.
+Clear = Annotated[
+    Annotated[str, Tag("text")] | Annotated[Title, Tag("vi/en")],
+    Discriminator(
+        _clear_form,
+        custom_error_type="clear_form",
+        custom_error_message="expected text or a mapping {vi: …, en: …}",
+    ),
+]
 
 
 class Step(Strict):
     id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
     title: Title
     due: Due
-    owner: str | None = None
-    task: str | None = None
-    responsible: str | None = None
-    deliverable: str | None = None
-    authority: str | None = None
+    owner: Clear | None = None
+    task: Clear | None = None
+    responsible: Clear | None = None
+    deliverable: Clear | None = None
+    authority: Clear | None = None
     level: Literal["province", "commune"] = "province"
     applies_to: list[ProvinceCode] | None = None
     depends_on: list[str] = []
@@ -124,6 +153,11 @@ class Step(Strict):
 
     def missing_clears(self) -> list[str]:
         return [c for c in SIX_CLEARS if not getattr(self, c)]
+
+    def clear(self, name: TextClear, lang: Lang) -> str | None:
+        """The clear `name` in `lang`: its text, or its `lang` half when written in both."""
+        value: str | Title | None = getattr(self, name)
+        return value.text(lang) if isinstance(value, Title) else value
 
 
 class Checklist(Strict):

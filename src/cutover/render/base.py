@@ -87,11 +87,11 @@ class RenderOptions:
 
 
 def title(step: Step, lang: Lang) -> str:
-    return step.title.vi if lang == "vi" else step.title.en
+    return step.title.text(lang)
 
 
 def checklist_title(matrix: Matrix, lang: Lang) -> str:
-    return matrix.checklist.title.vi if lang == "vi" else matrix.checklist.title.en
+    return matrix.checklist.title.text(lang)
 
 
 def province_name(province: Province, lang: Lang, *, short: bool = False) -> str:

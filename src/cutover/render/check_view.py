@@ -100,7 +100,8 @@ def _cell(
     detail = status + Text(f" · {due}")
     if cell.fraction and cell.status == "done":  # otherwise the reason says it
         detail.append(" · " + _("{fraction} communes done", fraction=cell.fraction))
-    owner = Text(_("owner: {owner}", owner=terminal(step.owner or "") or "-"))
+    who = terminal(step.clear("owner", options.lang) or "") or "-"
+    owner = Text(_("owner: {owner}", owner=who))
     if cell_len(detail.plain) + 3 + cell_len(owner.plain) <= width - INDENT:
         lines.append(Text(" " * INDENT) + detail + Text(" · ") + owner)
     else:  # the owner on a line of its own, wrapped under its name

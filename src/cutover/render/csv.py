@@ -58,7 +58,7 @@ def cell_rows(matrix: Matrix, options: RenderOptions) -> Iterator[list[str | int
                 csv_cell(step.id),
                 csv_cell(title(step, options.lang)),
                 stamp(step.due, zone),
-                csv_cell(step.owner or ""),
+                csv_cell(step.clear("owner", options.lang) or ""),
                 cell.status,
                 csv_cell(reason(cell, options.lang)),
                 stamp(cell.evidence_at, zone),

@@ -12,17 +12,19 @@ from datetime import datetime
 from typing import Any
 
 from cutover.checklist import Title
-from cutover.render.base import RenderOptions, local
+from cutover.render.base import Lang, RenderOptions, local
 from cutover.render.text import clean
 from cutover.rollup import Cell, Matrix, UnitCell
 
 SCHEMA_ID = "cutover.matrix/1"
 
 
-def as_dict(matrix: Matrix, communes: bool = False) -> dict[str, Any]:
+def as_dict(matrix: Matrix, lang: Lang, communes: bool = False) -> dict[str, Any]:
     """The matrix as plain data; `communes` adds every commune of commune-level cells.  Every
     time is in the checklist's timezone (`checklist.timezone`), whatever offset `--as-of` was
-    given in or the store keeps: one instant always reads the same."""
+    given in or the store keeps: one instant always reads the same.  Titles carry both
+    languages; a step's owner stays one string (what readers of `cutover.matrix/1` expect), in
+    `lang` when the checklist writes it in both."""
     checklist = matrix.checklist
     zone = checklist.timezone
     return {
@@ -41,7 +43,7 @@ def as_dict(matrix: Matrix, communes: bool = False) -> dict[str, Any]:
                 "title": _title(s.title),
                 "due": _time(s.due, zone),
                 "level": s.level,
-                "owner": None if s.owner is None else clean(s.owner),
+                "owner": _text(s.clear("owner", lang)),
                 "tags": [clean(t) for t in s.tags],
                 "kind": s.verify.kind,
             }
@@ -80,6 +82,10 @@ def silent(matrix: Matrix) -> dict[str, Any]:
             ],
         }
     }
+
+
+def _text(text: str | None) -> str | None:
+    return None if text is None else clean(text)
 
 
 def _time(moment: datetime | None, zone: str) -> str | None:
@@ -131,5 +137,5 @@ def _title(title: Title) -> dict[str, str]:
 
 def render(matrix: Matrix, options: RenderOptions) -> str:
     """The matrix; with `--communes`, each commune-level cell lists its communes (`units`)."""
-    data = as_dict(matrix, options.communes)
+    data = as_dict(matrix, options.lang, options.communes)
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"

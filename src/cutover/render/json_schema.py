@@ -92,7 +92,11 @@ MATRIX_SCHEMA: dict[str, Any] = {
                     "title": _TITLE,
                     "due": _TIME,
                     "level": {"enum": ["province", "commune"]},
-                    "owner": {"anyOf": [_FREE, {"type": "null"}]},
+                    "owner": {
+                        "anyOf": [_FREE, {"type": "null"}],
+                        "description": "the step's owner in the output's language (--lang) when "
+                        "the checklist writes it as {vi, en}, else as written; null when none",
+                    },
                     "tags": {"type": "array", "items": _FREE},
                     "kind": {"type": "string"},
                 },

@@ -56,7 +56,7 @@ def render(matrix: Matrix, options: RenderOptions) -> str:
         for name, value in (
             ("title", xml_text(title(step, options.lang))),
             ("due", step.due.isoformat()),
-            ("owner", xml_text(step.owner or "")),
+            ("owner", xml_text(step.clear("owner", options.lang) or "")),
             *_silent(matrix),
         ):
             ET.SubElement(props, "property", name=name, value=value)

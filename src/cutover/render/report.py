@@ -243,7 +243,7 @@ def _steps(matrix: Matrix, lang: Lang) -> list[StepView]:
                 numbers[s.id],
                 title(s, lang),
                 long_time(s.due, zone),
-                s.owner or "",
+                s.clear("owner", lang) or "",
                 s.level,
                 t.done,
                 t.total,

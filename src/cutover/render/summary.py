@@ -59,7 +59,7 @@ def when(moment: datetime, zone: str, lang: Lang) -> str:
 
 def clause(step: Step, lang: Lang) -> str:
     if step.summary:
-        return terminal(step.summary.vi if lang == "vi" else step.summary.en)
+        return terminal(step.summary.text(lang))
     text = terminal(title(step, lang))
     return text[:1].lower() + text[1:]
 
