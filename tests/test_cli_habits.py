@@ -273,7 +273,7 @@ def test_a_file_in_the_current_directory_is_announced(
     (tmp_path / "checklists").mkdir()
     checklist = (ROOT / "checklists" / "cutover-2025-06.yaml").read_text(encoding="utf-8")
     (tmp_path / "checklists" / "cutover-2025-06.yaml").write_text(
-        checklist.replace("owner: Commune People's Committees", "owner: Ủy ban nhân dân cấp xã"),
+        checklist.replace("vi: Ủy ban nhân dân cấp xã", "vi: Ủy ban nhân dân các xã, phường"),
         encoding="utf-8",
     )
     result = cli("matrix", "-p", "31", "--format", "json")

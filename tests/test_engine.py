@@ -174,13 +174,13 @@ def test_check_one_province(cli, telegram_sim, overlay_file, elsewhere: Path) ->
         "31 Thành phố Hải Phòng: 2/8 nhiệm vụ chưa hoàn thành",
         "   9  Kiểm thử nộp hồ sơ, dịch vụ trực tuyến; 100% xã, phường, đặc khu thử",
         "      nghiệm ít nhất một lần",
-        "      ! có nguy cơ chậm · hạn 28/06 13:00 · chủ trì: Commune People's Committees",
+        "      ! có nguy cơ chậm · hạn 28/06 13:00 · chủ trì: Ủy ban nhân dân cấp xã",
         "      87/114 xã hoàn thành; Phường Hồng Bàng: test filings: 0, expected >= 1;",
         "      đến hạn",
         "  13  Công bố, cập nhật mã định danh điện tử cơ quan trên Cổng Dịch vụ công quốc",
         "      gia và Trục liên thông văn bản quốc gia",
         "      ! có nguy cơ chậm · hạn 28/06 13:00",
-        "      chủ trì: Provincial People's Committee Office",
+        "      chủ trì: Văn phòng Ủy ban nhân dân cấp tỉnh",
         "      0 valid codes published, expected 114; đến hạn",
     ]
     # Then the totals row, the verdict, and the communes still missing, by name.

@@ -138,6 +138,28 @@ def test_packaged_checklist_telegram_steps(elsewhere: Path) -> None:
     assert all(s.due.utcoffset() is not None for s in steps.values())
 
 
+def test_packaged_checklist_writes_its_clears_in_both_languages(elsewhere: Path) -> None:
+    """Vietnamese readers see Vietnamese owners, tasks and authorities, English readers the
+    English ones: every text clear of the shipped checklist is a {vi, en} pair."""
+    from cutover.checklist import SIX_CLEARS, Endpoints, Title
+
+    geo = load_geography()
+    steps = load_checklist(None, geo, Endpoints(geo)).checklist.steps
+    for step in steps:
+        for name in (c for c in SIX_CLEARS if c != "due"):
+            value = getattr(step, name)
+            assert isinstance(value, Title) and value.vi != value.en, (step.id, name)
+    owners = {s.id: s.owner for s in steps}
+    assert owners["online-filing-test"] == Title(
+        vi="Ủy ban nhân dân cấp xã", en="Commune People's Committees"
+    )
+    authorities = {s.id: s.authority for s in steps}
+    assert authorities["service-centre-addresses"] == Title(
+        vi="Công điện số 90/CĐ-TTg ngày 17/6/2025 của Thủ tướng Chính phủ",
+        en="Dispatch 90/CĐ-TTg of 17 June 2025",
+    )
+
+
 def test_schema_command(cli, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
     schemas = json.loads(cli("schema").out)
     assert {"checklist", "provinces", "overlay"} <= set(schemas)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import string
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from types import ModuleType
@@ -129,6 +130,27 @@ def test_vietnamese_reports_read_in_vietnamese(demo_matrix: Any, fmt: str) -> No
     reasons = {c.reason for c in matrix.cells.values()}
     ids = [i for i in STEP_ID.findall(text) if not any(i in r for r in reasons)]
     assert ids == []
+
+
+@pytest.mark.parametrize("fmt", ["html", "check"])
+def test_vietnamese_reports_name_owners_in_vietnamese(demo_matrix: Any, fmt: str) -> None:
+    """The reports that say who owns a step (the check view, the report's escalation list)
+    say it in Vietnamese: the shipped checklist writes its owners in both languages."""
+    from cutover.render import check_view, get
+    from cutover.render.base import RenderOptions
+
+    matrix, context = demo_matrix
+    options = RenderOptions(lang="vi", **context)
+    if fmt == "check":
+        text = check_view.render(matrix, replace(options, width=200), all_cells=True)
+    else:
+        page = Visible()
+        page.feed(str(get(fmt)(matrix, options)))
+        text = page.text
+    vietnamese = {o for s in matrix.steps if (o := s.clear("owner", "vi"))}
+    english = {o for s in matrix.steps if (o := s.clear("owner", "en"))}
+    assert any(o in text for o in vietnamese)
+    assert [o for o in english if o in text] == []
 
 
 @pytest.fixture(scope="module")

@@ -700,7 +700,7 @@ def test_through_the_store_and_the_command_line(
     assert check.lines[:3] == [
         "31 Thành phố Hải Phòng: 1/1 nhiệm vụ chưa hoàn thành",
         "   1  Cấp xã ban hành kế hoạch chi tiết từng đầu việc, gửi Ban Chỉ đạo",
-        "      ‼ quá hạn · hạn 23/06 23:59 · chủ trì: Commune People's Committees",
+        "      ‼ quá hạn · hạn 23/06 23:59 · chủ trì: Ủy ban nhân dân cấp xã",
     ]
     assert f"      xác nhận bởi {shown}" in check.lines  # who attested, on its own line
     data = tmp_path / "cells.csv"

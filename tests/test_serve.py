@@ -438,6 +438,17 @@ def test_machine_endpoints(server: Server, live_copy: Path, tmp_path: Path) -> N
     assert status == 200 and json.loads(body)["status"] == "ok"
 
 
+def test_the_province_page_names_owners_in_its_language(server: Server) -> None:
+    def owner(lang: str) -> str:
+        status, _, body = server.get(f"/province/31?lang={lang}")
+        assert status == 200
+        row = body.decode().split('<tr id="step-agency-eid-codes"', 1)[1].split("</tr>", 1)[0]
+        return row.split("<td>")[-1].split("</td>", 1)[0]  # the cell before the deadline
+
+    assert owner("vi") == "Văn phòng Ủy ban nhân dân cấp tỉnh"
+    assert owner("en") == "Provincial People&#x27;s Committee Office"
+
+
 def test_conditional_requests_and_safety_headers(server: Server) -> None:
     status, headers, _ = server.get("/")
     assert status == 200
