@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
@@ -67,6 +66,7 @@ def serve(
 ) -> int:
     """Serve the live readiness page: matrix, provinces, communes, /matrix.json, /metrics."""
     import asyncio
+    import logging
     import signal
 
     from cutover import service
@@ -97,7 +97,7 @@ def serve(
         query_timeout=max(request_timeout * 0.8, 0.1),
     )
     handler = logging.StreamHandler(env.stderr)
-    handler.setFormatter(_InertRecords())
+    handler.setFormatter(web_app.InertRecords())
     logging.basicConfig(handlers=[handler], level=logging.INFO if access_log else logging.WARNING)
     if not _loopback(host):
         io.err(
@@ -133,18 +133,3 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-class _InertRecords(logging.Formatter):
-    """The server's log on stderr, made inert like every other stderr line: the access log
-    quotes the client's request line, Referer and User-Agent, and an error names the path it
-    was asked for.  The message is one line (`terminal`); a traceback keeps its lines but
-    loses every escape sequence and control character (`clean`)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        from cutover.render.text import clean, terminal
-
-        message = terminal(record.getMessage())
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.formatException(record.exc_info)
-        return message + (f"\n{clean(record.exc_text)}" if record.exc_text else "")

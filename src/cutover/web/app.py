@@ -344,6 +344,21 @@ def _quiet_protocol_log() -> logging.Logger:
     return protocol_log
 
 
+class InertRecords(logging.Formatter):
+    """The server's log on stderr, made inert like every other stderr line: the access log
+    quotes the client's request line, Referer and User-Agent, and an error names the path it
+    was asked for.  The message is one line (`terminal`); a traceback keeps its lines but
+    loses every escape sequence and control character (`clean`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from cutover.render.text import clean, terminal
+
+        message = terminal(record.getMessage())
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        return message + (f"\n{clean(record.exc_text)}" if record.exc_text else "")
+
+
 async def _secure(request: web.Request, response: web.StreamResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
