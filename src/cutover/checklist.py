@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -25,9 +25,18 @@ from pydantic import (
 from cutover import templates
 from cutover.errors import ConfigError, Problem, UsageError
 from cutover.geo import BaseUrl, Geography, Province, check_province_code
-from cutover.models import FIRST_YEAR, LAST_YEAR, Strict, capped, first_close, shown, validate
+from cutover.models import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    Strict,
+    capped,
+    first_close,
+    shown,
+    validate,
+    within_years,
+)
 from cutover.probes import AnyProbe
-from cutover.secrets import REFERENCE, reference_problems
+from cutover.secrets import reference_problems
 
 if TYPE_CHECKING:
     from cutover.i18n import Lang
@@ -68,19 +77,12 @@ def parse_due(value: Any) -> datetime:
             raise ValueError(
                 f"{value.isoformat()} has no UTC offset; write e.g. {value.isoformat()}+07:00"
             )
-        if not FIRST_YEAR <= _utc_year(value) <= LAST_YEAR:
+        if not within_years(value):
             raise ValueError(f"{value.isoformat()} is outside {FIRST_YEAR}-{LAST_YEAR}")
         return value
     if isinstance(value, date):
         raise ValueError(f"{value} is a date without a time and UTC offset")
     raise ValueError(f"expected a date-time with UTC offset, got {type(value).__name__}")
-
-
-def _utc_year(value: datetime) -> int:
-    try:
-        return value.astimezone(UTC).year
-    except OverflowError:
-        return 0
 
 
 Duration = Annotated[
@@ -202,7 +204,7 @@ def _fixed_url(value: str) -> str:
     """A national or one province's endpoint: sent as written, so a placeholder in it would
     reach the server literally (`%7Bprovince.code%7D`) and fail the cell.  Secret references
     (`${env:HOST}`) are fine: `check_url` has checked their form."""
-    literal = REFERENCE.sub("", value)
+    literal = templates.REFERENCE.sub("", value)
     if "{" in literal or "}" in literal:
         raise ValueError(
             "a fixed URL takes no placeholder; a pattern for every province, such as "
@@ -214,7 +216,7 @@ def _fixed_url(value: str) -> str:
 def _province_pattern(value: str) -> str:
     """A per-province pattern: only the province's own values can fill it (and secret
     references, whose form `check_url` has checked)."""
-    literal = REFERENCE.sub("", value)
+    literal = templates.REFERENCE.sub("", value)
     for scope, name in templates.placeholders(literal):
         if scope != "province" or name not in templates.PROVINCE_FIELDS:
             fields = sorted(f"province.{f}" for f in templates.PROVINCE_FIELDS)

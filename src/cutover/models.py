@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from datetime import UTC, datetime
 from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
 
@@ -19,6 +20,15 @@ M = TypeVar("M", bound="Strict")
 # outside them is a typo, and near the ends of the calendar it would overflow in time zone
 # arithmetic (9999-12-31T23:00Z is in year 10000 at UTC+07:00).
 FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+def within_years(moment: datetime) -> bool:
+    """Whether `moment` (aware) falls in FIRST_YEAR-LAST_YEAR, in UTC."""
+    try:
+        year = moment.astimezone(UTC).year
+    except OverflowError:  # past the end of the calendar in UTC
+        return False
+    return FIRST_YEAR <= year <= LAST_YEAR
 
 
 class Strict(BaseModel):

@@ -506,18 +506,12 @@ def parse_time(value: str | None, now: datetime, option: str = "--as-of") -> dat
 def as_of_time(value: str | None, now: datetime, option: str = "--as-of") -> datetime:
     """`--as-of` and the live page's `?as_of=`: `parse_time`, within FIRST_YEAR-LAST_YEAR (a
     time outside them is a typo, and could overflow)."""
-    from datetime import UTC
-
-    from cutover.models import FIRST_YEAR, LAST_YEAR
+    from cutover.models import FIRST_YEAR, LAST_YEAR, within_years
 
     moment = parse_time(value, now, option)
     if value is None:
         return moment
-    try:
-        year = moment.astimezone(UTC).year
-    except OverflowError:
-        year = 0
-    if not FIRST_YEAR <= year <= LAST_YEAR:
+    if not within_years(moment):
         raise UsageError(f"{option}: {value!r} is outside {FIRST_YEAR}-{LAST_YEAR}")
     return moment
 
