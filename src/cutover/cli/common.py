@@ -36,45 +36,45 @@ class Output:
         self.env = env
 
     def out(self, line: str = "") -> None:
-        try:
+        with _writing():
             self.env.stdout.write(line + "\n")
-        except BrokenPipeError:
-            raise ClosedPipe from None
-        except OSError as exc:  # a full disk: one line, not a traceback
-            raise output_error(exc) from None
 
     def receipt(self, lines: list[str], kept: str) -> None:
         """Lines about something already recorded (`kept`, e.g. "the attestation is
         recorded"), flushed at once: when standard output cannot take them, the error says
         what was kept, so a script does not run the command again and record it twice."""
         try:
-            for line in lines:
-                self.out(line)
-            try:
+            with _writing():
+                for line in lines:
+                    self.env.stdout.write(line + "\n")
                 self.env.stdout.flush()
-            except BrokenPipeError:
-                raise ClosedPipe from None  # the reader has gone: not an error, as in `out`
-            except OSError as exc:
-                raise output_error(exc) from None
         except OutputError as exc:
             raise OutputError(f"{exc}; {kept}") from None
 
     def emit(self, data: str | bytes) -> None:
         """A rendered document to stdout, text or binary, ending with one newline."""
         if isinstance(data, bytes):
-            try:
+            with _writing():
                 self.env.stdout.flush()
                 self.env.stdout.buffer.write(data)
                 self.env.stdout.buffer.flush()
-            except BrokenPipeError:
-                raise ClosedPipe from None
-            except OSError as exc:
-                raise output_error(exc) from None
         else:
             self.out(data.rstrip("\n"))
 
     def err(self, line: str) -> None:
         stderr_line(self.env.stderr, line)
+
+
+@contextmanager
+def _writing() -> Iterator[None]:
+    """Standard output refusing a write: a reader that has gone is not an error
+    (`ClosedPipe`); anything else (a full disk) is one line, exit 2, not a traceback."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise ClosedPipe from None
+    except OSError as exc:
+        raise output_error(exc) from None
 
 
 def open_store_for(env: Environment, db: str | None, *, create: bool = True) -> Store:
