@@ -22,6 +22,8 @@ from cutover.env import Environment
 from cutover.errors import CutoverError, ExitCode, OptionError, OutputError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from typer._click import Context as ClickContext
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -56,17 +58,25 @@ def output_error(exc: OSError) -> OutputError:
     return OutputError(f"cannot write the output: {exc.strerror or exc}")
 
 
+@contextlib.contextmanager
+def writing() -> Iterator[None]:
+    """Standard output refusing a write: a reader that has gone is not an error
+    (`ClosedPipe`); anything else (a full disk) is one line, exit 2, not a traceback."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise ClosedPipe from None
+    except OSError as exc:
+        raise output_error(exc) from None
+
+
 def _show_version(value: bool) -> None:
     if value:
         from importlib.metadata import version
 
-        try:
+        with writing():
             sys.stdout.write(f"cutover {version('cutover')}\n")
             sys.stdout.flush()
-        except BrokenPipeError:
-            raise ClosedPipe from None
-        except OSError as exc:
-            raise output_error(exc) from None
         raise typer.Exit(0)
 
 
@@ -214,12 +224,8 @@ def _main(argv: Sequence[str] | None, env: Environment | None) -> None:
         _refuse_undecodable(args)
         # Without standalone mode the parser returns `typer.Exit` codes instead of exiting.
         code = _parser_for(args)(args=args, prog_name="cutover", standalone_mode=False, obj=env)
-        try:
+        with writing():
             env.stdout.flush()  # a reader that has gone, or a full disk, shows here
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise output_error(exc) from None
         sys.exit(code if isinstance(code, int) else 0)
     except (ClosedPipe, BrokenPipeError):
         _quiet_stdout(env)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from cutover.cli.app import ClosedPipe, output_error, stderr_line
+from cutover.cli.app import stderr_line, writing
 from cutover.env import Environment
 from cutover.errors import OptionError, OutputError, UsageError
 
@@ -36,7 +36,7 @@ class Output:
         self.env = env
 
     def out(self, line: str = "") -> None:
-        with _writing():
+        with writing():
             self.env.stdout.write(line + "\n")
 
     def receipt(self, lines: list[str], kept: str) -> None:
@@ -44,7 +44,7 @@ class Output:
         recorded"), flushed at once: when standard output cannot take them, the error says
         what was kept, so a script does not run the command again and record it twice."""
         try:
-            with _writing():
+            with writing():
                 for line in lines:
                     self.env.stdout.write(line + "\n")
                 self.env.stdout.flush()
@@ -54,7 +54,7 @@ class Output:
     def emit(self, data: str | bytes) -> None:
         """A rendered document to stdout, text or binary, ending with one newline."""
         if isinstance(data, bytes):
-            with _writing():
+            with writing():
                 self.env.stdout.flush()
                 self.env.stdout.buffer.write(data)
                 self.env.stdout.buffer.flush()
@@ -63,18 +63,6 @@ class Output:
 
     def err(self, line: str) -> None:
         stderr_line(self.env.stderr, line)
-
-
-@contextmanager
-def _writing() -> Iterator[None]:
-    """Standard output refusing a write: a reader that has gone is not an error
-    (`ClosedPipe`); anything else (a full disk) is one line, exit 2, not a traceback."""
-    try:
-        yield
-    except BrokenPipeError:
-        raise ClosedPipe from None
-    except OSError as exc:
-        raise output_error(exc) from None
 
 
 def open_store_for(env: Environment, db: str | None, *, create: bool = True) -> Store:
