@@ -287,6 +287,16 @@ SCENARIO = 'id: s\ntitle: S\nas_of: "2025-06-28T13:00:00+07:00"\nfeatures:\n{fea
             "impossible date '2025-06-31T13:00:00+07:00': day is out of range for month",
         ),
         (
+            'id: s\ntitle: S\nas_of: "9999-12-31T23:00:00-05:00"\n',
+            "3:1: as_of",
+            "9999-12-31T23:00:00-05:00 is outside 2000-2100",
+        ),
+        (
+            "id: s\ntitle: S\nas_of: 9999-12-31T23:00:00-05:00\n",  # a YAML timestamp
+            "3:1: as_of",
+            "9999-12-31T23:00:00-05:00 is outside 2000-2100",
+        ),
+        (
             'id: s\ntitle: S\nas_of: "28/06/2025 13:00"\n',
             "3:1: as_of",
             "not an ISO 8601 date-time: '28/06/2025 13:00'",
@@ -493,3 +503,9 @@ def test_an_overlay_pattern_encodes_province_values_as_a_probe_url_does(geo) -> 
         "http://h.example/p/Th%C3%A0nh%20ph%E1%BB%91%20H%E1%BA%A3i%20Ph%C3%B2ng?code=31"
     )
     assert values["host"] == "https://hai-phong.example.gov.vn"
+
+
+def test_demo_as_of_outside_the_years_is_one_line(tmp_path: Path) -> None:
+    """It ended in an internal error (OverflowError), where matrix --as-of is refused."""
+    line = refused(tmp_path, "demo", "--as-of", "9999-12-31T23:00:00-05:00")
+    assert line == "--as-of: '9999-12-31T23:00:00-05:00' is outside 2000-2100", line

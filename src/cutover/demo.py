@@ -56,7 +56,7 @@ def prepare_demo(
     scenario_name: str | None, tag: str | None, as_of: str | None, env: Environment
 ) -> Demo:
     scenario = load_scenario(scenario_name)
-    moment = service.parse_time(as_of or scenario.as_of, env.now())
+    moment = service.as_of_time(as_of or scenario.as_of, env.now())
     # Loaded once; only the endpoint values change once the simulator has its port.
     ctx = service.prepare(service.Selection(tag=tag), Overlay(), load_geography())
     return Demo(scenario, ctx, replace(env, clock=fixed_clock(moment)))

@@ -51,18 +51,33 @@ def _as_of(value: Any) -> str:
     named, rather than when `cutover demo` reads it as if it were its --as-of option."""
     example = "e.g. 2025-06-28T13:00:00+07:00"
     if isinstance(value, datetime):
-        return value.isoformat()
+        return _within_years(value).isoformat()
     if isinstance(value, date):
         raise ValueError(f"{value} is a date without a time ({example})")
     if not isinstance(value, str):
         raise ValueError(f"expected a date-time ({example}), got {shown(value)}")
     try:
-        datetime.fromisoformat(value)
+        _within_years(datetime.fromisoformat(value))
     except ValueError as exc:
+        if "is outside" in str(exc):
+            raise
         if "out of range" in str(exc):
             raise ValueError(f"impossible date {shown(value)}: {exc}") from None
         raise ValueError(f"not an ISO 8601 date-time: {shown(value)} ({example})") from None
     return value
+
+
+def _within_years(moment: datetime) -> datetime:
+    """As `--as-of` is: a time in FIRST_YEAR-LAST_YEAR (one outside them would overflow when
+    the demo's clock is set to it); a time without an offset is Vietnam's, as there."""
+    from zoneinfo import ZoneInfo
+
+    from cutover.models import FIRST_YEAR, LAST_YEAR, within_years
+
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+    if not within_years(aware):
+        raise ValueError(f"{moment.isoformat()} is outside {FIRST_YEAR}-{LAST_YEAR}")
+    return moment
 
 
 Feature = Annotated[str, PlainValidator(_feature), WithJsonSchema({"enum": list(FEATURES)})]
