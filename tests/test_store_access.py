@@ -182,6 +182,18 @@ def test_a_busy_timeout_that_is_not_a_number_is_refused(
     ]
 
 
+def test_a_busy_timeout_sqlite_would_take_as_none_is_refused(
+    cli: Callable[..., Result], demo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUTOVER_BUSY_TIMEOUT_MS", "3000000000")
+    result = cli("db", "--db", str(demo_copy))
+    assert result.code == 2
+    assert result.err_lines == [
+        "cutover: error: CUTOVER_BUSY_TIMEOUT_MS must be at most 2147483647 milliseconds "
+        "(24 days); got '3000000000'"
+    ]
+
+
 @pytest.mark.parametrize("value", ["0", " 250 ", ""])
 def test_a_busy_timeout_given_as_milliseconds_is_used(
     cli: Callable[..., Result], demo_copy: Path, monkeypatch: pytest.MonkeyPatch, value: str

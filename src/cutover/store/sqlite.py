@@ -64,6 +64,7 @@ BATCH = 500  # results per transaction (the store benchmark changes it)
 REMEMBER_CHUNK = 400
 CHANGED_UNITS = "SELECT DISTINCT unit_id FROM results WHERE id > ?"
 DEFAULT_BUSY_MS = 60_000
+MAX_BUSY_MS = 2**31 - 1  # PRAGMA busy_timeout takes a C int
 
 
 def default_path() -> Path:
@@ -86,6 +87,11 @@ def busy_timeout_ms(environ: Mapping[str, str]) -> int:
     if value < 0:
         raise UsageError(
             f"CUTOVER_BUSY_TIMEOUT_MS must be a whole number of milliseconds, 0 or more; "
+            f"got {text!r}"
+        )
+    if value > MAX_BUSY_MS:  # SQLite would take it as 0: no wait at all
+        raise UsageError(
+            f"CUTOVER_BUSY_TIMEOUT_MS must be at most {MAX_BUSY_MS} milliseconds (24 days); "
             f"got {text!r}"
         )
     return value
