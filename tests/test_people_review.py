@@ -141,3 +141,23 @@ def test_a_waiver_ends_in_the_readers_language_and_time_zone(  # type: ignore[no
     assert history.code == 0, history.err
     (line,) = history.lines
     assert line.endswith(expected), line
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://docs.example.gov.vn:0/bb.pdf", "port 0 cannot be connected to"),
+        ("http://docs%20example.gov.vn/bb.pdf", "characters a host name cannot have"),
+        ("https:///bb.pdf", "no host after https://"),
+    ],
+)
+def test_evidence_url_is_checked_as_a_probe_url_is(  # type: ignore[no-untyped-def]
+    cli, elsewhere: Path, url: str, why: str
+) -> None:
+    """`geo.url_problem`, the rule for every URL cutover requests: a link that cannot be
+    opened is no evidence."""
+    marked = cli("mark", "79", "2", "--by", "Y", "--evidence", url)
+    assert marked.code == 2 and marked.out == ""
+    assert len(marked.err_lines) == 1, marked.err
+    assert marked.err.startswith("cutover: error: --evidence: not a valid URL: "), marked.err
+    assert why in marked.err

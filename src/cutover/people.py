@@ -61,8 +61,7 @@ def evidence_url(url: str) -> str:
     refused, not cleaned: a signed link without its signature is evidence that no longer
     opens.  The messages show the URL as `secrets.redact_url` leaves it (every query value
     masked), never the refused value."""
-    from urllib.parse import urlsplit
-
+    from cutover.geo import url_problem
     from cutover.secrets import redact_url
 
     shown = terminal(redact_url(url))
@@ -70,13 +69,8 @@ def evidence_url(url: str) -> str:
         ch.isspace() or not ch.isprintable() for ch in url
     ):
         raise UsageError(f"--evidence must be an http(s) URL without spaces, got {shown}")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  (raises on a malformed port)
-    except ValueError:
-        raise UsageError(f"--evidence: not a valid URL: {shown}") from None
-    if not parts.hostname:
-        raise UsageError(f"--evidence must be an http(s) URL with a host, got {shown}")
+    if (wrong := url_problem(url)) is not None:  # as every URL a probe requests
+        raise UsageError(f"--evidence: {wrong}: {shown}")
     from cutover.validation import secret_in_link
 
     found = secret_in_link(url)  # user-info included
