@@ -38,7 +38,7 @@ def demo(demo_db: Path) -> tuple[Matrix, dict[str, Any]]:
     store = open_store(demo_db, environ={}, create=False)
     ctx = service.prepare(service.Selection(tag="telegram-2025-06-28"), Overlay())
     matrix = service.stored_matrix(ctx, store, datetime.fromisoformat("2025-06-28T13:00+07:00"))
-    context = store_context(matrix, store, ["html"])
+    context = store_context(matrix, store, ["html", "prometheus"])  # what every format reads
     store.close()
     return matrix, context
 

@@ -62,7 +62,10 @@ def store_context(matrix: Matrix, store: Store, formats: list[str]) -> dict[str,
 
     names = {f.partition(":")[0] for f in formats}
     series = service.done_series(matrix, store) if names & HISTORY_FORMATS else ()
-    return {"series": series, "last_run": service.last_run_times(store, matrix.as_of)}
+    # Only Prometheus says when the last run was (with a past --as-of, it looks back for it).
+    wanted = "prometheus" in names
+    last_run = service.last_run_times(store, matrix.as_of) if wanted else None
+    return {"series": series, "last_run": last_run}
 
 
 @app.command()
