@@ -23,7 +23,7 @@ from pydantic import AfterValidator, Field
 
 from cutover import templates
 from cutover.errors import ConfigError, Problem, UsageError
-from cutover.models import Strict, capped, validate
+from cutover.models import Strict, capped, shown, validate
 
 if TYPE_CHECKING:
     from cutover.yamlio import Document
@@ -202,8 +202,6 @@ def check_province_code(value: object) -> str:
         if value in province_names():
             return value
         raise ValueError(f"unknown province code {value!r}")
-    from cutover.models import shown
-
     expected = "expected a two-digit province code such as '01'"
     if not isinstance(value, str):
         raise ValueError(f"{expected}, got {type(value).__name__} {shown(value)}")

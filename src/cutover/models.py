@@ -174,10 +174,10 @@ def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | 
     current: Any = root
     for part in loc:
         narrowed = _unwrapped(current, part)
-        if narrowed is not _unwrapped(current, None):
-            current = narrowed  # `part` was the tag of a tagged union
-            continue
+        plain = _unwrapped(current, None)
         current = narrowed
+        if narrowed is not plain:
+            continue  # `part` was the tag of a tagged union
         if isinstance(current, type) and issubclass(current, BaseModel):
             field = current.model_fields.get(part) if isinstance(part, str) else None
             if field is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cutover.checklist import Step
@@ -17,6 +17,7 @@ from cutover.models import first_close
 from cutover.render.text import bound, terminal
 from cutover.safefiles import sha256_regular
 from cutover.store.base import (
+    FAR_FUTURE,
     AttestationRecord,
     PersonOutcome,
     Store,
@@ -158,7 +159,7 @@ def waive(
         raise UsageError("a waiver needs a --reason and an --approver")
     if until <= now:
         raise UsageError(f"--until {until.isoformat()} is not in the future")
-    if until >= LATEST_UNTIL:
+    if until >= FAR_FUTURE:
         # Later, the time overflows where it is shown in another zone (`history`, `matrix`).
         raise UsageError(f"--until {until.isoformat()} is too far ahead: give a time before 9999")
     if not step.applies(province):
@@ -171,8 +172,6 @@ def waive(
         f"(approved by {terminal(approver)})"
     )
 
-
-LATEST_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)  # a waiver's expiry is before this
 
 OUTCOME = {
     "pass": N_("pass"),
@@ -289,7 +288,7 @@ def history_lines(
             text = _confirmed(event, previous, _)
         else:
             # A waiver's end, in the checklist's time zone like every time of the page.
-            ends = event.until.astimezone(tz).strftime("%Y-%m-%d %H:%M") if event.until else ""
+            ends = minute(int(event.until.timestamp()) // 60) if event.until else ""
             text = _changed(event, previous, _, ends)
         when = minute(int(entry.at.timestamp()) // 60)
         unit = f"{event.province}{'/' + event.commune if event.commune else ''}"

@@ -27,6 +27,9 @@ PersonOutcome = Literal["pass", "fail"]
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Later than any time the store keeps (a waiver ends before it): later still, a time overflows
+# where it is shown in another zone.
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def to_us(moment: datetime) -> int:

@@ -13,12 +13,13 @@ import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from cutover.errors import StoreError
 from cutover.store.base import (
+    FAR_FUTURE,
     AttestationRecord,
     OutcomeChange,
     ProbeResultLike,
@@ -37,7 +38,6 @@ from cutover.store.evidence import covering_runs, select_runs
 BATCH = 500  # results per writer transaction
 RUN_PAGE = 256  # complete runs read at a time, newest first
 RUN_IDS_CHUNK = 500  # run ids per lookup of who ran them (well under any bound on parameters)
-FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 TABLES = ("runs", "units", "results", "attestations", "waivers")
 BUNDLE_TABLES = ("bundle_exports", "bundle_imports")  # schema 4: signed bundles' ledgers
 

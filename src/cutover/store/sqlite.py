@@ -304,14 +304,13 @@ class SqliteStore(BundleSql):
                     f"store {path} is an empty file, not a cutover store yet "
                     "(run `cutover check` or `cutover db init` to make one)"
                 )
+            _refuse_shared(path)
             if path.exists() and not _writable(path):
                 if not create or self.read_only:
                     # A command that only reads can read what it cannot write.
-                    _refuse_shared(path)
                     return self._read_only_connection()
                 if not os.access(path, os.W_OK):
                     raise StoreError(f"store {path} is read-only")
-            _refuse_shared(path)
             if not path.exists() and path.parent.is_dir():
                 try:
                     _create_private(path)
