@@ -189,6 +189,22 @@ def test_a_run_carries_its_origin(store: Store, ctx: service.Context) -> None:
     assert store.runs() == [run.record]
 
 
+def test_the_last_run_by_a_time(store: Store, ctx: service.Context) -> None:
+    """What a Prometheus export made at that time reported: the newest run that had started."""
+    from cutover.env import Environment, fixed_clock
+
+    narrow = ctx.narrow(["31"], [MANUAL])  # nothing to probe: no network needed
+    records = []
+    for start in (T0, T0 + HOUR, T0 + 2 * HOUR):
+        env = replace(Environment(environ={}), clock=fixed_clock(start))
+        run = asyncio.run(service.run_checks(narrow, Limits(), env, store=store, command="check"))
+        records.append(run.record)
+    assert store.last_run(T0 - SECOND) is None
+    assert store.last_run(T0) == records[0]
+    assert store.last_run(T0 + HOUR + SECOND) == records[1]
+    assert store.last_run(T0 + 5 * HOUR) == store.last_run() == records[2]
+
+
 def test_people_records_come_back_as_written(store: Store) -> None:
     mark = store.add_attestation(
         AttestationRecord(

@@ -428,31 +428,13 @@ def last_run_times(
     With `until` (the matrix's time), the last run is the newest one recorded that had
     started at or before it, and its end is known only if it had finished by then: what an
     export made at `until` reported, so a past export is reproduced exactly."""
-    last = store.last_run() if until is None else last_run_at(store, until)
+    last = store.last_run(until)
     if last is None:
         return None
     finished = last.finished_at is not None and (until is None or last.finished_at <= until)
     if last.duration_s is None or not finished:
         return last.started_at, None
     return last.started_at, last.started_at + timedelta(seconds=last.duration_s)
-
-
-RUNS_PAGE = 32  # runs read at first when looking for the last run before a time (doubled)
-
-
-def last_run_at(store: Store, until: datetime) -> RunRecord | None:
-    """The newest run recorded (the highest id, as `store.last_run`) that had started at or
-    before `until`.  Runs are read newest first, a doubling page at a time: a time near
-    the present is found in the first page."""
-    limit = RUNS_PAGE
-    while True:
-        runs = store.runs(limit)
-        for run in runs:
-            if run.started_at <= until:
-                return run
-        if len(runs) < limit:
-            return None
-        limit *= 2
 
 
 def commune_steps(ctx: Context) -> Context:

@@ -430,9 +430,16 @@ class SqlReader:
             )
         return [from_us(t) for (t,) in reversed(rows)]
 
-    def last_run(self) -> RunRecord | None:
-        runs = self.runs(1)
-        return runs[0] if runs else None
+    def last_run(self, until: datetime | None = None) -> RunRecord | None:
+        if until is None:
+            runs = self.runs(1)
+            return runs[0] if runs else None
+        with self._reading():
+            rows = self._rows(
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE started_at <= ? ORDER BY id DESC LIMIT 1",
+                (to_us(until),),
+            )
+        return run_record(rows[0]) if rows else None
 
     def runs(self, limit: int = 20) -> list[RunRecord]:
         with self._reading():
