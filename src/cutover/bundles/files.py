@@ -109,17 +109,24 @@ def check_target(path: Path) -> None:
     )
 
 
+def check_count(path: Path, provinces: int) -> None:
+    """Several provinces go to one `.intoto.jsonl` file, an envelope a line."""
+    if provinces > 1 and not path.name.endswith(JSONL_SUFFIX):
+        raise UsageError(f"-o {path_shown(path)}: several provinces need a {JSONL_SUFFIX} file")
+
+
 def write_bundle(path: Path, envelopes: Sequence[Mapping[str, Any]]) -> None:
     """One envelope as a JSON document, or JSON Lines for a `.intoto.jsonl` name; written to
     a new temporary file next to it first, so a reader never sees half a bundle.  An existing
     target must be a regular file (`check_target`); a failed write leaves it as it was and
     removes the temporary file."""
+    check_count(path, len(envelopes))
+    if not envelopes:
+        raise UsageError(f"-o {path_shown(path)}: no province to export")
     if path.name.endswith(JSONL_SUFFIX):
         text = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in envelopes)
-    elif len(envelopes) == 1:
-        text = json.dumps(envelopes[0], indent=2) + "\n"
     else:
-        raise UsageError(f"-o {path_shown(path)}: several provinces need a {JSONL_SUFFIX} file")
+        text = json.dumps(envelopes[0], indent=2) + "\n"
     check_target(path)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
     try:

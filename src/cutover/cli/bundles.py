@@ -13,7 +13,7 @@ import typer
 
 from cutover.cli.app import app
 from cutover.cli.common import ChecklistOpt, DbOpt, Output, ProvincesOpt, env_of, open_store_for
-from cutover.errors import UsageError, path_shown
+from cutover.errors import UsageError
 from cutover.render.text import terminal
 
 if TYPE_CHECKING:
@@ -127,10 +127,7 @@ def export(
         service.Selection(province, None, None, checklist, None, provinces_file, probing=False),
         environ=env.environ,
     )
-    if len(c.provinces) > 1 and not output.name.endswith(bundles.JSONL_SUFFIX):
-        raise UsageError(
-            f"-o {path_shown(output)}: several provinces need a {bundles.JSONL_SUFFIX} file"
-        )
+    bundles.check_count(output, len(c.provinces))  # before any passphrase is asked for
     signers = [
         bundles.load_signer(k, lambda path: _passphrase(env, passphrase_env, f"--key {path}"))
         for k in key

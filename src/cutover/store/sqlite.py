@@ -258,7 +258,11 @@ class SqliteStore(BundleSql):
                     "this user write that directory, or read a copy"
                 ) from None
             conn = self._open_uri(f"file:{target}?immutable=1")
-        self._check_current(conn)
+        try:
+            self._check_current(conn)
+        except BaseException:
+            conn.close()
+            raise
         conn.execute("PRAGMA query_only = ON")
         return conn
 
