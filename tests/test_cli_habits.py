@@ -151,6 +151,37 @@ def test_a_group_that_does_work_itself_runs_with_the_collector_on(
         gc.enable()
 
 
+def test_probing_collects_young_objects_less_often_and_main_restores_the_thresholds(  # type: ignore[no-untyped-def]
+    cli, make_sim, overlay_file, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From the probing on, `check` raises the collector's first threshold (the results
+    waiting for the store survive every young collection); `main` gives its caller the
+    thresholds it had."""
+    import gc
+
+    from cutover import service
+    from cutover.cli.app import PROBING_THRESHOLD
+
+    seen: list[tuple[int, int, int]] = []
+    run_checks = service.run_checks
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.get_threshold())
+        return run_checks(*args, **kwargs)
+
+    monkeypatch.setattr(service, "run_checks", spy)
+    overlay = overlay_file(make_sim().base_url)
+    before = gc.get_threshold()
+    gc.set_threshold(500, 7, 9)
+    try:
+        result = cli("check", "-p", "hue", "--step", "portal-closure", "--endpoints", str(overlay))
+        assert result.code == 0, result.err
+        assert seen == [(PROBING_THRESHOLD, 7, 9)]
+        assert gc.get_threshold() == (500, 7, 9)
+    finally:
+        gc.set_threshold(*before)
+
+
 # --- streams and usage errors ----------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
-from cutover.cli.app import app, freeze_before_probing
+from cutover.cli.app import app, collector_for_probing
 from cutover.cli.common import (
     AsOfOpt,
     ChecklistOpt,
@@ -230,7 +230,7 @@ def check(
         before = service.stored_matrix(c, store, moment if as_of else previous, previous)
     run = service.Run()
     terminated = False
-    freeze_before_probing()
+    collector_for_probing()
     try:
         run_probing(
             service.run_checks(

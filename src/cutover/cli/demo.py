@@ -53,6 +53,7 @@ def demo(
     """Start the simulator, check every province against it, print the readiness matrix."""
     from cutover import demo as demo_lib
     from cutover import service
+    from cutover.cli.app import collector_for_probing
     from cutover.cli.check import TERMINATED, Terminated, event_loop_factory, run_probing
     from cutover.render import write_all
 
@@ -65,6 +66,7 @@ def demo(
     prepared = demo_lib.prepare_demo(scenario, tag, as_of, env)
     run = service.Run()
     with demo_lib.demo_store(db, env) as store:
+        collector_for_probing()
         try:
             result, _ = run_probing(
                 demo_lib.run_demo(
