@@ -7,9 +7,9 @@ with `--steps` commune-level http steps gives 3,321 × steps probes (2 steps: 6,
 baseline is `benchmarks/bare_loop.py`: one aiohttp session fetching the same URLs with 64 in
 flight, nothing else, on asyncio's own event loop; the same loop on uvloop (which `check`
 runs on) is timed as a second reference.  All are timed as whole processes (start-up
-included), `--repeat` times, interleaved; the script prints median probes/s, CPU seconds (user + system of the
-process), the ratio cutover/bare (by wall time, and by CPU seconds, which moves less with
-other load on the machine), and each process's peak RSS.
+included), `--repeat` times, interleaved; the script prints median probes/s, CPU seconds
+(user + system of the process), the ratio cutover/bare (by wall time, and by CPU seconds,
+which moves less with other load on the machine), and each process's peak RSS.
 `check` with the store is timed twice: into an empty store (a first run: every result is a
 new row) and into a store that already holds one run over the same URLs (the steady state of
 cron: results identical to a unit's latest row are not written, the run confirms them).
@@ -109,8 +109,11 @@ def measure(steps: int, repeat: int, base: str, folder: Path, before: Path | Non
     bare_uvloop = [*bare, "--uvloop"]
     common = ["check", "--all", "--checklist", str(path), "--endpoints", str(overlay),
               "--format", "json", "--jobs", "64", "--per-host", "64"]  # fmt: skip
-    tool = [sys.executable, "-m", "cutover", *common, "--no-store"]
-    stored = [sys.executable, "-m", "cutover", *common]
+    # The console command, as people and cron run it (`python -m` adds runpy's few ms).
+    script = Path(sys.executable).with_name("cutover")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "cutover"]
+    tool = [*command, *common, "--no-store"]
+    stored = [*command, *common]
     commands = {
         "bare aiohttp loop": bare,
         "bare loop on uvloop": bare_uvloop,
