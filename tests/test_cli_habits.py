@@ -151,32 +151,37 @@ def test_a_group_that_does_work_itself_runs_with_the_collector_on(
         gc.enable()
 
 
-def test_probing_collects_young_objects_less_often_and_main_restores_the_thresholds(  # type: ignore[no-untyped-def]
+def test_probing_collects_young_objects_less_often_and_only_while_it_probes(  # type: ignore[no-untyped-def]
     cli, make_sim, overlay_file, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """From the probing on, `check` raises the collector's first threshold (the results
-    waiting for the store survive every young collection); `main` gives its caller the
-    thresholds it had."""
+    """While `check` probes, the collector's first threshold is raised (the results waiting
+    for the store survive every young collection); the matrix is read back, and the caller
+    gets the collector back, with the thresholds as they were."""
     import gc
 
     from cutover import service
     from cutover.cli.app import PROBING_THRESHOLD
 
-    seen: list[tuple[int, int, int]] = []
-    run_checks = service.run_checks
+    seen: dict[str, tuple[int, int, int]] = {}
 
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        seen.append(gc.get_threshold())
-        return run_checks(*args, **kwargs)
+    def spy(name: str) -> None:
+        real = getattr(service, name)
 
-    monkeypatch.setattr(service, "run_checks", spy)
+        def record(*args: Any, **kwargs: Any) -> Any:
+            seen[name] = gc.get_threshold()
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(service, name, record)
+
+    spy("run_checks")
+    spy("stored_matrix")
     overlay = overlay_file(make_sim().base_url)
     before = gc.get_threshold()
     gc.set_threshold(500, 7, 9)
     try:
         result = cli("check", "-p", "hue", "--step", "portal-closure", "--endpoints", str(overlay))
         assert result.code == 0, result.err
-        assert seen == [(PROBING_THRESHOLD, 7, 9)]
+        assert seen == {"run_checks": (PROBING_THRESHOLD, 7, 9), "stored_matrix": (500, 7, 9)}
         assert gc.get_threshold() == (500, 7, 9)
     finally:
         gc.set_threshold(*before)

@@ -12,7 +12,7 @@ import gc
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -122,14 +122,12 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> N
     are undone on the way out, so a caller that runs `main` many times (the tests) frees what
     it leaves."""
     enabled = gc.isenabled()
-    thresholds = gc.get_threshold()  # a probing command raises the first (`collector_for_probing`)
     gc.disable()
     gc.freeze()
     try:
         _main(argv, env)
     finally:
         gc.unfreeze()
-        gc.set_threshold(*thresholds)
         if enabled:
             gc.enable()
         else:
@@ -204,23 +202,29 @@ def stderr_line(stream: Any, line: str) -> None:
     stream.write(f"cutover: {terminal(line)}\n")
 
 
-# The collector's first threshold from the probing on (Python's default is 700).  The results
-# waiting for the store's writer and the evidence read back survive every young collection,
-# and at 700 the older generations holding them are walked again and again: from the probing
-# on, about 40 ms of collections at 6,642 probes with a store, against about 12 ms at 10,000
-# (gc.callbacks, 5 runs each).  Cyclic garbage is rare here (about 1,700 objects in a run).
+# The collector's first threshold while a command probes (Python's default is 700).  The
+# results waiting for the store's writer (or, without a store, for the matrix) survive every
+# young collection, and at 700 the older generations holding them are walked again and
+# again: at 6,642 probes with a store, about 25 ms of collections during the probing against
+# about 5 ms at 10,000; at 49,815 without one, seconds (gc.callbacks and the benchmark, see
+# README).  Cyclic garbage is rare while probing (about 1,500 objects in a run).  Reading the
+# matrix back runs at the default again: at 10,000 a 49,815-unit read peaked 43 MB higher.
 PROBING_THRESHOLD = 10_000
 
 
-def collector_for_probing() -> None:
-    """The long part of a command (probing, then reading the matrix back) starts: what was
-    built before it is frozen, so the collector's walks skip it, and young collections come
-    less often (`PROBING_THRESHOLD`; `main` restores the thresholds on the way out).  The
-    collector stays on: turned off for the matrix and the output, it let a 50,000-unit store
-    read peak 40 MB higher (173 against 131 MB)."""
+@contextlib.contextmanager
+def collector_for_probing() -> Iterator[None]:
+    """While a command probes: what was built before is frozen, so the collector's walks
+    skip it, and young collections come less often (`PROBING_THRESHOLD`).  The collector
+    stays on: turned off for the matrix and the output, it let a 50,000-unit store read peak
+    40 MB higher (173 against 131 MB)."""
     gc.freeze()
-    first, *older = gc.get_threshold()
-    gc.set_threshold(max(first, PROBING_THRESHOLD), *older)
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], PROBING_THRESHOLD), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 def _main(argv: Sequence[str] | None, env: Environment | None) -> None:

@@ -230,21 +230,21 @@ def check(
         before = service.stored_matrix(c, store, moment if as_of else previous, previous)
     run = service.Run()
     terminated = False
-    collector_for_probing()
     try:
-        run_probing(
-            service.run_checks(
-                c,
-                lim,
-                env,
-                store=store,
-                command=recorded_command(env.argv),
-                run=run,
-                progress=progress_for(env, not quiet),
-                allow_commands=allow_commands and _explicit_file(checklist),
-            ),
-            loop_factory,
-        )
+        with collector_for_probing():
+            run_probing(
+                service.run_checks(
+                    c,
+                    lim,
+                    env,
+                    store=store,
+                    command=recorded_command(env.argv),
+                    run=run,
+                    progress=progress_for(env, not quiet),
+                    allow_commands=allow_commands and _explicit_file(checklist),
+                ),
+                loop_factory,
+            )
     except KeyboardInterrupt:
         run.interrupted = True
     except Terminated:

@@ -66,14 +66,14 @@ def demo(
     prepared = demo_lib.prepare_demo(scenario, tag, as_of, env)
     run = service.Run()
     with demo_lib.demo_store(db, env) as store:
-        collector_for_probing()
         try:
-            result, _ = run_probing(
-                demo_lib.run_demo(
-                    prepared, store, run=run, progress=progress_for(env, show_progress)
-                ),
-                loop_factory,
-            )
+            with collector_for_probing():
+                result, _ = run_probing(
+                    demo_lib.run_demo(
+                        prepared, store, run=run, progress=progress_for(env, show_progress)
+                    ),
+                    loop_factory,
+                )
         except KeyboardInterrupt:
             return 130
         except Terminated:
