@@ -205,10 +205,10 @@ def stderr_line(stream: Any, line: str) -> None:
 # The collector's first threshold while a command probes (Python's default is 700).  The
 # results waiting for the store's writer (or, without a store, for the matrix) survive every
 # young collection, and at 700 the older generations holding them are walked again and
-# again: at 6,642 probes with a store, about 25 ms of collections during the probing against
-# about 5 ms at 10,000; at 49,815 without one, seconds (gc.callbacks and the benchmark, see
-# README).  Cyclic garbage is rare while probing (about 1,500 objects in a run).  Reading the
-# matrix back runs at the default again: at 10,000 a 49,815-unit read peaked 43 MB higher.
+# again: at 6,642 probes with a store, a run's collections took 50-61 ms, and 27-42 ms with
+# this (gc.callbacks, 4 runs each; see README).  Cyclic garbage is rare while probing (about
+# 1,500 objects in a run).  Reading the matrix back runs at the default again: at 10,000 a
+# 49,815-unit read peaked 43 MB higher (173 against 130 MB).
 PROBING_THRESHOLD = 10_000
 
 
