@@ -1,10 +1,7 @@
 """The baseline for `bench_check.py`: the least a Python program can do to GET every URL in a
 file with aiohttp, 64 in flight, reading each body.  Nothing is checked or stored.
 
-    python benchmarks/bare_loop.py URLS.txt [--uvloop]
-
-`--uvloop` runs the same loop on uvloop's event loop, the one `cutover check` uses: a second
-reference, so that `check`'s ratio is not read as a gain the baseline could not have.
+    python benchmarks/bare_loop.py URLS.txt
 """
 
 from __future__ import annotations
@@ -34,11 +31,5 @@ async def main(urls: list[str]) -> int:
 if __name__ == "__main__":
     with open(sys.argv[1], encoding="utf-8") as handle:
         targets = [line.strip() for line in handle if line.strip()]
-    factory = None
-    if sys.argv[2:] == ["--uvloop"]:
-        import uvloop
-
-        factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        done = runner.run(main(targets))
+    done = asyncio.run(main(targets))
     sys.exit(0 if done == len(targets) else 1)

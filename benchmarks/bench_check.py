@@ -5,11 +5,11 @@
 A fast local HTTP server (aiohttp, its own process) answers every commune's URL.  A checklist
 with `--steps` commune-level http steps gives 3,321 × steps probes (2 steps: 6,642).  The
 baseline is `benchmarks/bare_loop.py`: one aiohttp session fetching the same URLs with 64 in
-flight, nothing else, on asyncio's own event loop; the same loop on uvloop (which `check`
-runs on) is timed as a second reference.  All are timed as whole processes (start-up
-included), `--repeat` times, interleaved; the script prints median probes/s, CPU seconds
-(user + system of the process), the ratio cutover/bare (by wall time, and by CPU seconds,
-which moves less with other load on the machine), and each process's peak RSS.
+flight, nothing else.  Both are timed as whole processes (start-up included), `--repeat`
+times, interleaved (`check` as the console command `cutover`, as people and cron run it); the
+script prints median probes/s, CPU seconds (user + system of the process), the ratio
+cutover/bare (by wall time, and by CPU seconds, which moves less with other load on the
+machine), and each process's peak RSS.
 `check` with the store is timed twice: into an empty store (a first run: every result is a
 new row) and into a store that already holds one run over the same URLs (the steady state of
 cron: results identical to a unit's latest row are not written, the run confirms them).
@@ -106,7 +106,6 @@ def measure(steps: int, repeat: int, base: str, folder: Path, before: Path | Non
     env = {**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(folder / f"steady-{steps}.db")}
     first_db = folder / f"first-{steps}.db"
     bare = [sys.executable, str(HERE / "bare_loop.py"), str(listing)]
-    bare_uvloop = [*bare, "--uvloop"]
     common = ["check", "--all", "--checklist", str(path), "--endpoints", str(overlay),
               "--format", "json", "--jobs", "64", "--per-host", "64"]  # fmt: skip
     # The console command, as people and cron run it (`python -m` adds runpy's few ms).
@@ -116,7 +115,6 @@ def measure(steps: int, repeat: int, base: str, folder: Path, before: Path | Non
     stored = [*command, *common]
     commands = {
         "bare aiohttp loop": bare,
-        "bare loop on uvloop": bare_uvloop,
         "check --no-store": tool,
         "check, empty store": stored,
         "check, store has a run": stored,
@@ -150,13 +148,10 @@ def measure(steps: int, repeat: int, base: str, folder: Path, before: Path | Non
         print(f"  {name:<24} {wall:6.2f} s {rate:7,.0f} probes/s {each:4.0f} µs/probe"
               f"  cpu {cpu:5.2f} s  peak {peak:4.0f} MB")  # fmt: skip
     # The ratio by CPU seconds moves less with the load from elsewhere than the one by wall time.
-    # The baseline is the bare loop on asyncio's own event loop (the issue's); `check` runs on
-    # uvloop, so its ratio to the bare loop on uvloop is printed as well.
-    for base in ("bare aiohttp loop", "bare loop on uvloop"):
-        base_wall, base_cpu = rows[base], cpus[base]
-        for name in (n for n in commands if not n.startswith("bare")):
-            print(f"  {name} / {base} (probes/s): {base_wall / rows[name]:.2f}x"
-                  f"  (by CPU seconds: {base_cpu / cpus[name]:.2f}x)")  # fmt: skip
+    base_wall, base_cpu = rows["bare aiohttp loop"], cpus["bare aiohttp loop"]
+    for name in (n for n in commands if n != "bare aiohttp loop"):
+        print(f"  {name} / bare loop (probes/s): {base_wall / rows[name]:.2f}x"
+              f"  (by CPU seconds: {base_cpu / cpus[name]:.2f}x)")  # fmt: skip
 
 
 def main() -> None:

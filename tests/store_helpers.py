@@ -55,12 +55,12 @@ def committed_results(db: Path) -> int:
 
 
 def interrupted_check(
-    overlay: Path, db: Path, cwd: Path, sig: int, *output: str, event_loop: str = ""
+    overlay: Path, db: Path, cwd: Path, sig: int, *output: str
 ) -> tuple[int, str, str]:
     """`cutover check --all` of the telegram steps into `db`, as its own process, sent `sig`
     once some results are committed (polled, not a fixed sleep: CI may be slow).  The
-    overlay should make some probes hang so the run is still going.  `event_loop` is
-    `CUTOVER_EVENT_LOOP` (default: uvloop).  Returns the exit code, stdout and stderr."""
+    overlay should make some probes hang so the run is still going.  Returns the exit code,
+    stdout and stderr."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "cutover", "check", "--all", "--tag", "telegram-2025-06-28",
          "--endpoints", str(overlay), "--timeout", "60", *output],
@@ -68,8 +68,7 @@ def interrupted_check(
         stderr=subprocess.PIPE,
         text=True,
         cwd=cwd,
-        env={**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(db),
-             "CUTOVER_EVENT_LOOP": event_loop},
+        env={**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(db)},
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60

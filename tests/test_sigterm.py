@@ -13,13 +13,10 @@ import pytest
 from store_helpers import committed_results, interrupted_check
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-# `check` runs on uvloop by default; CUTOVER_EVENT_LOOP=asyncio is the other supported loop.
-EVENT_LOOPS = pytest.mark.parametrize("event_loop", ["uvloop", "asyncio"])
 
 
-@EVENT_LOOPS
 def test_sigterm_closes_the_run_as_interrupted_and_keeps_results(  # type: ignore[no-untyped-def]
-    make_sim, overlay_file, tmp_path: Path, event_loop: str
+    make_sim, overlay_file, tmp_path: Path
 ) -> None:
     from cutover.store.base import open_store
 
@@ -28,7 +25,7 @@ def test_sigterm_closes_the_run_as_interrupted_and_keeps_results(  # type: ignor
     overlay = overlay_file(sim.base_url)
     db = tmp_path / "store.db"
     returncode, out, err = interrupted_check(
-        overlay, db, tmp_path, signal.SIGTERM, "--format", "json", event_loop=event_loop
+        overlay, db, tmp_path, signal.SIGTERM, "--format", "json"
     )
 
     assert returncode == 128 + signal.SIGTERM, err
@@ -55,17 +52,14 @@ def test_sigterm_closes_the_run_as_interrupted_and_keeps_results(  # type: ignor
     assert committed_results(db) == kept_count
 
 
-@EVENT_LOOPS
-def test_sigint_still_exits_130(make_sim, overlay_file, tmp_path: Path, event_loop: str) -> None:  # type: ignore[no-untyped-def]
+def test_sigint_still_exits_130(make_sim, overlay_file, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The SIGTERM handler must not change Ctrl-C: 130, and the run closed as interrupted."""
     from cutover.store.base import open_store
 
     sim = make_sim(faults=[{"path": "^/national/api/communes/", "kind": "hang"}])
     overlay = overlay_file(sim.base_url)
     db = tmp_path / "store.db"
-    returncode, _, err = interrupted_check(
-        overlay, db, tmp_path, signal.SIGINT, "--quiet", event_loop=event_loop
-    )
+    returncode, _, err = interrupted_check(overlay, db, tmp_path, signal.SIGINT, "--quiet")
     assert returncode == 130, err
     assert "interrupted: kept" in err
     store = open_store(db, environ={}, create=False)

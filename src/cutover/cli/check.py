@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
+from collections.abc import Coroutine
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
@@ -31,9 +31,6 @@ from cutover.cli.common import (
 )
 from cutover.errors import EvaluationError, ExitCode, OptionError, UsageError
 
-if TYPE_CHECKING:
-    from asyncio import AbstractEventLoop
-
 T = TypeVar("T")
 
 # 128 + 15, what a shell reports for a process SIGTERM ended: `timeout`, systemd and cron
@@ -45,32 +42,11 @@ class Terminated(Exception):
     """SIGTERM cancelled the probing (what `KeyboardInterrupt` is for SIGINT)."""
 
 
-def event_loop_factory(environ: Mapping[str, str]) -> Callable[[], AbstractEventLoop] | None:
-    """The event loop a probing command runs on: uvloop's where it is installed (a dependency
-    except on Windows), else asyncio's own (None).  `CUTOVER_EVENT_LOOP=asyncio` chooses
-    asyncio's.  Only the commands choose: the library runs on whatever loop its caller has."""
-    choice = environ.get("CUTOVER_EVENT_LOOP", "").strip().lower()
-    if choice not in ("", "uvloop", "asyncio"):
-        raise UsageError(f"CUTOVER_EVENT_LOOP must be uvloop or asyncio, not {choice!r}")
-    if choice == "asyncio":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        if choice == "uvloop":
-            raise UsageError("CUTOVER_EVENT_LOOP=uvloop, but uvloop is not installed") from None
-        return None
-    return uvloop.new_event_loop
-
-
-def run_probing(
-    main: Coroutine[Any, Any, T], loop_factory: Callable[[], AbstractEventLoop] | None
-) -> T:
-    """Run `main` as `asyncio.run` does (on the loop `event_loop_factory` chose), with
-    SIGTERM handled the way asyncio.run handles SIGINT: the main task is cancelled, so the run
-    is closed as interrupted and what finished stays recorded; then `Terminated` is raised.
-    The handler is installed here, in the command, and removed afterwards:
-    `service.run_checks` stays usable inside a running loop (a web server)."""
+def run_probing(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(main)`, with SIGTERM handled the way asyncio.run handles SIGINT: the main
+    task is cancelled, so the run is closed as interrupted and what finished stays recorded;
+    then `Terminated` is raised.  The handler is installed here, in the command, and removed
+    afterwards: `service.run_checks` stays usable inside a running loop (a web server)."""
     import asyncio
 
     async def terminable() -> T:
@@ -105,8 +81,7 @@ def run_probing(
                 loop.remove_signal_handler(signal.SIGTERM)
                 signal.signal(signal.SIGTERM, previous)
 
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(terminable())
+    return asyncio.run(terminable())
 
 
 def recorded_command(argv: tuple[str, ...]) -> str:
@@ -208,7 +183,6 @@ def check(
     if province and all_:
         raise UsageError("give --province or --all, not both")
     lim = limits(jobs, timeout, per_host)  # before any work, as the other option values
-    loop_factory = event_loop_factory(env.environ)
     if notify is not None:
         changes.check_webhook(notify)
     with option_errors():
@@ -242,8 +216,7 @@ def check(
                     run=run,
                     progress=progress_for(env, not quiet),
                     allow_commands=allow_commands and _explicit_file(checklist),
-                ),
-                loop_factory,
+                )
             )
     except KeyboardInterrupt:
         run.interrupted = True

@@ -54,7 +54,7 @@ def demo(
     from cutover import demo as demo_lib
     from cutover import service
     from cutover.cli.app import collector_for_probing
-    from cutover.cli.check import TERMINATED, Terminated, event_loop_factory, run_probing
+    from cutover.cli.check import TERMINATED, Terminated, run_probing
     from cutover.render import write_all
 
     env = env_of(ctx)
@@ -62,7 +62,6 @@ def demo(
     formats = fmt or ["table"]
     check_formats(formats, terminal=env.stdout.isatty())
     show_progress = all(f.split(":", 1)[0] == "table" or ":" in f for f in formats)
-    loop_factory = event_loop_factory(env.environ)
     prepared = demo_lib.prepare_demo(scenario, tag, as_of, env)
     run = service.Run()
     with demo_lib.demo_store(db, env) as store:
@@ -71,8 +70,7 @@ def demo(
                 result, _ = run_probing(
                     demo_lib.run_demo(
                         prepared, store, run=run, progress=progress_for(env, show_progress)
-                    ),
-                    loop_factory,
+                    )
                 )
         except KeyboardInterrupt:
             return 130
