@@ -32,7 +32,7 @@ from cutover import plan, templates
 from cutover.checklist import Endpoints
 from cutover.geo import Province
 from cutover.plan import Target
-from cutover.probes import Limits, Outcome, ProbeContext, ProbeSpec
+from cutover.probes import Limits, Outcome, ProbeContext, ProbeSpec, lookup
 from cutover.probes.base import timed
 from cutover.secrets import MissingSecret, Secrets
 
@@ -494,7 +494,10 @@ async def run(
     automated = [t for t in targets if not t.step.verify.manual]
     # No pool limit: the engine's own limits bound connections (each probe holds at most one
     # at a time), and a pool queue would count against the probe's clock.
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
+    # Each name lookup on a thread of its own (`probes.lookup`): hung DNS costs its own cells.
+    connector = aiohttp.TCPConnector(
+        limit=0, limit_per_host=0, ttl_dns_cache=300, resolver=lookup.resolver()
+    )
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=limits.timeout)
     redact = _Redact(secrets)
     log.addFilter(redact)

@@ -69,11 +69,12 @@ Resolve = Callable[[str], Awaitable[list[str]]]
 
 async def resolve_host(host: str) -> list[str]:
     """The addresses a host name resolves to (empty when it does not resolve)."""
-    import asyncio
     import socket
 
+    from cutover.probes.lookup import getaddrinfo
+
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        infos = await getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         return []
     return sorted({str(info[4][0]) for info in infos})

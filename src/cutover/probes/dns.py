@@ -16,12 +16,12 @@ class DnsSpec(ProbeSpec):
         return f"dns {self.name}"
 
     async def run(self, ctx: ProbeContext) -> Outcome:
-        import asyncio
         import socket
 
-        loop = asyncio.get_running_loop()
+        from cutover.probes.lookup import getaddrinfo
+
         try:
-            infos = await loop.getaddrinfo(self.name, None, type=socket.SOCK_STREAM)
+            infos = await getaddrinfo(self.name, None, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
             if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5)):
                 return Outcome.fail(f"{self.name} does not resolve ({exc.strerror})")

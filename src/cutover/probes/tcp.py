@@ -24,8 +24,10 @@ class TcpSpec(ProbeSpec):
     async def run(self, ctx: ProbeContext) -> Outcome:
         import asyncio
 
+        from cutover.probes.lookup import connect
+
         try:
-            _, writer = await asyncio.open_connection(self.host, self.port)
+            _, writer = await asyncio.open_connection(sock=await connect(self.host, self.port))
         except ConnectionRefusedError:
             return Outcome.fail(f"connection to {self.host}:{self.port} refused")
         except OSError as exc:

@@ -29,6 +29,8 @@ class TlsSpec(ProbeSpec):
         import ssl
         import time
 
+        from cutover.probes.lookup import connect
+
         if self.insecure:
             context = ssl.create_default_context()
             context.check_hostname = False
@@ -37,7 +39,7 @@ class TlsSpec(ProbeSpec):
             context = trusting(self.ca_file) if self.ca_file else ssl.create_default_context()
         try:
             _, writer = await asyncio.open_connection(
-                self.host, self.port, ssl=context, server_hostname=self.host
+                sock=await connect(self.host, self.port), ssl=context, server_hostname=self.host
             )
         except ssl.SSLCertVerificationError as exc:
             return Outcome.fail(f"certificate of {self.host} not valid: {exc.verify_message}")
