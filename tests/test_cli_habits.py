@@ -187,6 +187,22 @@ def test_probing_collects_young_objects_less_often_and_only_while_it_probes(  # 
         gc.set_threshold(*before)
 
 
+def test_probing_leaves_automatic_collection_off_when_the_caller_turned_it_off() -> None:
+    import gc
+
+    from cutover.cli.app import collector_for_probing
+
+    before = gc.get_threshold()
+    gc.set_threshold(0, 10, 10)
+    try:
+        with collector_for_probing():
+            assert gc.get_threshold() == (0, 10, 10)
+        assert gc.get_threshold() == (0, 10, 10)
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
+
+
 # --- streams and usage errors ----------------------------------------------------------------
 
 
