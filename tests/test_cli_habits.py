@@ -151,24 +151,25 @@ def test_a_group_that_does_work_itself_runs_with_the_collector_on(
         gc.enable()
 
 
-def test_probing_collects_young_objects_less_often_and_only_while_it_probes(  # type: ignore[no-untyped-def]
+def test_probing_collects_young_objects_less_often_and_reading_back_not_at_all(  # type: ignore[no-untyped-def]
     cli, make_sim, overlay_file, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While `check` probes, the collector's first threshold is raised (the results waiting
-    for the store survive every young collection); the matrix is read back, and the caller
-    gets the collector back, with the thresholds as they were."""
+    for the store survive every young collection); while it reads the matrix back, the
+    collector is off (the read makes no cycles: see below); the caller gets the collector
+    back, on, with the thresholds as they were."""
     import gc
 
     from cutover import service
     from cutover.cli.app import PROBING_THRESHOLD
 
-    seen: dict[str, tuple[int, int, int]] = {}
+    seen: dict[str, tuple[tuple[int, int, int], bool]] = {}
 
     def spy(name: str) -> None:
         real = getattr(service, name)
 
         def record(*args: Any, **kwargs: Any) -> Any:
-            seen[name] = gc.get_threshold()
+            seen[name] = (gc.get_threshold(), gc.isenabled())
             return real(*args, **kwargs)
 
         monkeypatch.setattr(service, name, record)
@@ -181,10 +182,55 @@ def test_probing_collects_young_objects_less_often_and_only_while_it_probes(  # 
     try:
         result = cli("check", "-p", "hue", "--step", "portal-closure", "--endpoints", str(overlay))
         assert result.code == 0, result.err
-        assert seen == {"run_checks": (PROBING_THRESHOLD, 7, 9), "stored_matrix": (500, 7, 9)}
+        assert seen == {
+            "run_checks": ((PROBING_THRESHOLD, 7, 9), True),
+            "stored_matrix": ((500, 7, 9), False),
+        }
         assert gc.get_threshold() == (500, 7, 9)
+        assert gc.isenabled()
     finally:
         gc.set_threshold(*before)
+
+
+def test_reading_a_matrix_back_makes_no_reference_cycles(tmp_path: Path) -> None:
+    """What lets `collector_paused` turn the collector off for a read: nothing the read builds
+    (rows, evidence, history, cells) is left for the collector to find, with waivers,
+    attestations and a regression in the store."""
+    import gc
+    from datetime import UTC, datetime, timedelta
+
+    from store_helpers import record_run
+
+    from cutover import service
+    from cutover.store.base import AttestationRecord, WaiverRecord, open_store
+
+    ctx = service.prepare(service.Selection(["hue"], None, None, None, None, None))
+    store = open_store(tmp_path / "s.db", environ={})
+    t0 = datetime(2025, 6, 28, 1, tzinfo=UTC)
+    units = [t.key for t in ctx.targets if not t.step.verify.manual]
+    for i, outcome in enumerate(("pass", "fail")):
+        record_run(store, t0 + timedelta(hours=i), dict.fromkeys(units, outcome))
+    hue = ctx.provinces[0].code
+    manual = next(s.id for s in ctx.steps if s.verify.manual and s.level == "province")
+    store.add_attestation(AttestationRecord(hue, manual, "", "pass", "an officer", t0))
+    waived = units[0][1]
+    store.add_waiver(WaiverRecord(hue, waived, "why", "boss", t0 + timedelta(days=9), t0))
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        matrix = service.stored_matrix(ctx, store, t0 + timedelta(hours=3))
+        found = gc.collect()
+        garbage = [type(o).__qualname__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        if enabled:
+            gc.enable()
+        store.close()
+    assert {c.status for c in matrix.cells.values()} >= {"regressed", "waived", "done"}
+    assert found == 0, garbage[:20]
 
 
 def test_probing_leaves_automatic_collection_off_when_the_caller_turned_it_off() -> None:

@@ -193,9 +193,19 @@ class _Alarm:
             self._timer = self._loop.call_at(max(due[0], now + ALARM_GRAIN), self._fire)
 
     def close(self) -> None:
+        """Stop ringing, and let go of the jobs and of `ring` (a method of the pool, which
+        holds this alarm: a cycle that would keep the pool, and through the result callback
+        a store writer's caches, alive until the collector's next full walk)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._due.clear()
+        self._jobs.clear()
+        self._ring = _ring_nothing
+
+
+def _ring_nothing(job: _Job) -> None:
+    """What a closed alarm would ring: nothing."""
 
 
 class _Prober:

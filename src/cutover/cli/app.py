@@ -206,18 +206,15 @@ def stderr_line(stream: Any, line: str) -> None:
 # results waiting for the store's writer (or, without a store, for the matrix) survive every
 # young collection, and at 700 the older generations holding them are walked again and
 # again: at 6,642 probes with a store, a run's collections took 50-61 ms, and 27-42 ms with
-# this (gc.callbacks, 4 runs each; see README).  Cyclic garbage is rare while probing (about
-# 1,500 objects in a run).  Reading the matrix back runs at the default again: at 10,000 a
-# 49,815-unit read peaked 43 MB higher (173 against 130 MB).
+# this (gc.callbacks, 4 runs each; see README).  Cyclic garbage is rare while probing (the
+# closed connections' transports, about 320 objects in a run).
 PROBING_THRESHOLD = 10_000
 
 
 @contextlib.contextmanager
 def collector_for_probing() -> Iterator[None]:
     """While a command probes: what was built before is frozen, so the collector's walks
-    skip it, and young collections come less often (`PROBING_THRESHOLD`).  The collector
-    stays on: turned off for the matrix and the output, it let a 50,000-unit store read peak
-    40 MB higher (173 against 131 MB)."""
+    skip it, and young collections come less often (`PROBING_THRESHOLD`)."""
     gc.freeze()
     thresholds = gc.get_threshold()
     if thresholds[0]:  # 0: the caller turned automatic collection off, and so it stays
@@ -226,6 +223,22 @@ def collector_for_probing() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*thresholds)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """While a command reads a matrix from the store: the cyclic collector off.  A read
+    builds an object or more per unit (rows, evidence, cells) and no reference cycles
+    (tests/test_cli_habits.py), so every walk over them finds nothing: at 6,642 units they
+    took about 10 ms of `check`, at 49,815 about 200 ms, and peak memory is the same either
+    way.  Reference counting still frees everything as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _main(argv: Sequence[str] | None, env: Environment | None) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
-from cutover.cli.app import app, collector_for_probing
+from cutover.cli.app import app, collector_for_probing, collector_paused
 from cutover.cli.common import (
     AsOfOpt,
     ChecklistOpt,
@@ -201,7 +201,8 @@ def check(
     if wants_changes and store is not None and (last := store.last_run()) is not None:
         previous = last.confirmed_at or last.started_at
         # With an explicit --as-of both sides use that clock; otherwise the previous run's.
-        before = service.stored_matrix(c, store, moment if as_of else previous, previous)
+        with collector_paused():
+            before = service.stored_matrix(c, store, moment if as_of else previous, previous)
     run = service.Run()
     terminated = False
     try:
@@ -222,10 +223,11 @@ def check(
         run.interrupted = True
     except Terminated:
         run.interrupted = terminated = True
-    if store is not None:
-        matrix = service.stored_matrix(c, store, moment, max(moment, env.now()))
-    else:
-        matrix = service.matrix_of(c, run.evidence(), moment)
+    with collector_paused():
+        if store is not None:
+            matrix = service.stored_matrix(c, store, moment, max(moment, env.now()))
+        else:
+            matrix = service.matrix_of(c, run.evidence(), moment)
     code = service.exit_code(matrix, run)
     found = changes.diff(before, matrix) if wants_changes else []
     if notify and (problem := changes.notify(notify, found, matrix)):

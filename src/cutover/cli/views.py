@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from cutover.cli.app import app
+from cutover.cli.app import app, collector_paused
 from cutover.cli.common import (
     AsOfOpt,
     ChecklistOpt,
@@ -119,7 +119,8 @@ def matrix(
     with option_errors():
         service.check_gates(c, gates)
     store = open_store_for(env, db, create=False)
-    result = service.stored_matrix(c, store, moment, None, beat)
+    with collector_paused():
+        result = service.stored_matrix(c, store, moment, None, beat)
     for note in (service.forecast_line(moment, env.now()), service.no_evidence_line(result)):
         if note:
             io.err(f"note: {note}")
@@ -161,7 +162,8 @@ def summary(
         env, service.Selection(province, step, tag, checklist, None, provinces_file, probing=False)
     )
     store = open_store_for(env, db, create=False)
-    result = service.stored_matrix(c, store, moment, None, beat)
+    with collector_paused():
+        result = service.stored_matrix(c, store, moment, None, beat)
     for note in (service.forecast_line(moment, env.now()), service.no_evidence_line(result)):
         if note:
             io.err(f"note: {note}")
