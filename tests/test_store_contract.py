@@ -97,27 +97,35 @@ def test_a_change_is_written_and_its_time_kept(store: Store) -> None:
 
 def test_first_passes_and_who_ran_each_row(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """A unit's first pass is the earlier of its first passing probe and its first passing
-    attestation, and only when that is not after the end asked for; each row names the run
-    that wrote it, looked up a few runs at a time."""
+    attestation, and only when that is not after the end asked for; it is looked up for the
+    units with a failing row in the read (probe or attestation), the only ones that can be
+    `regressed`, a few at a time.  Each row names the run that wrote it, looked up a few runs
+    at a time."""
     from cutover.store import sql
 
     monkeypatch.setattr(sql, "RUN_IDS_CHUNK", 2)
     probe_only, person_first, person_only, late = (
         ("31", PROBE, ""), ("01", PROBE, ""), ("79", PROBE, ""), ("48", PROBE, "")
     )  # fmt: skip
+    always, person_fails = ("92", PROBE, ""), ("56", PROBE, "")
+    record_run(store, T0 - HOUR, {always: "pass", person_fails: "pass"}, host="z")
+    store.add_attestation(AttestationRecord(*person_fails, "fail", "officer", T0 + 2 * HOUR))
     record_run(store, T0, {probe_only: "fail", person_first: "fail"}, host="a")
     record_run(store, T0 + HOUR, {probe_only: "pass", person_first: "pass"}, host="b")
     record_run(store, T0 + 2 * HOUR, {person_only: "fail"}, host="c")
     store.add_attestation(AttestationRecord(*person_first, "pass", "officer", T0 + HOUR / 2))
     store.add_attestation(AttestationRecord(*person_only, "pass", "officer", T0 + 3 * HOUR))
     record_run(store, T0 + 5 * HOUR, {late: "pass"}, host="d")
-    provinces = ["31", "01", "79", "48"]
+    provinces = ["31", "01", "79", "48", "92", "56"]
     raw = store.raw_evidence(provinces, [PROBE], T0, T0 + 4 * HOUR)
     assert raw.first_done == {
         probe_only: T0 + HOUR,
         person_first: T0 + HOUR / 2,
         person_only: T0 + 3 * HOUR,
-    }  # `late` passed after the end: not yet done
+        person_fails: T0 - HOUR + SECOND,
+    }  # `late` passed after the end: not yet done; `always` never failed: not looked up
+    _, history = evidence_at(raw, T0 + 4 * HOUR)
+    assert history.was_done == {probe_only, person_first, person_only, person_fails}
     by = {key: [(r.at, r.by) for r in rows] for key, rows in raw.probes.items()}
     assert by[probe_only] == [(T0, "u@a"), (T0 + HOUR, "u@b")]
     assert by[person_first] == [(T0 + SECOND, "u@a"), (T0 + HOUR + SECOND, "u@b")]

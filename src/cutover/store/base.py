@@ -193,7 +193,9 @@ class RawEvidence:
     probes: Mapping[UnitKey, Sequence[ProbeRow]]  # latest at `start`, then every row to `end`
     attestations: Mapping[UnitKey, Sequence[AttestationRecord]]
     waivers: Mapping[tuple[str, str], Sequence[WaiverRecord]]
-    first_done: Mapping[UnitKey, datetime]  # earliest pass (probe or person) at or before `end`
+    # The earliest pass (probe or person) at or before `end` of every unit with a failing row
+    # here: only failing evidence can make a unit `regressed`, so only those units need it.
+    first_done: Mapping[UnitKey, datetime]
     runs: Sequence[RunRecord]  # complete runs that may confirm a row, newest first
 
 

@@ -265,15 +265,17 @@ class SqlReader:
     ) -> RawEvidence:
         """Per unit: the latest row at `start` (an index seek each) and, with `window_rows`,
         every row in (`start`, `end`] (an index range each).  Waivers, first passes and
-        confirming runs always reach `end`.  Cost follows units, not history."""
+        confirming runs always reach `end`; first passes are looked up only for the units that
+        can be `regressed` (see `RawEvidence`).  Cost follows units, not history."""
         units = in_list("u.province", provinces) + " AND " + in_list("u.step", steps)
         args = (*provinces, *steps)
         s, e = to_us(start), to_us(end)
         with self._reading():
             w = e if window_rows else s
-            probes = self._probe_rows(units, args, s, w)
-            attestations = self._attestation_rows(units, args, s, w)
-            first_done = self._first_done(units, args, e)
+            failing: set[int] = set()  # the units with a failing row in the read
+            probes = self._probe_rows(units, args, s, w, failing)
+            attestations = self._attestation_rows(units, args, s, w, failing)
+            first_done = self._first_done(sorted(failing), e)
             waivers: dict[tuple[str, str], list[WaiverRecord]] = {}
             for row in self._rows(
                 f"SELECT province, step, reason, approver, until_at, at, site, uid, id"
@@ -291,28 +293,34 @@ class SqlReader:
             runs = select_runs(self._complete_runs(end), cells, start, oldest)
         return RawEvidence(probes, attestations, waivers, first_done, runs)
 
-    def _first_done(self, units: str, args: tuple[str, ...], e: int) -> dict[UnitKey, datetime]:
-        """Each unit's earliest pass, by a probe or a person, at or before `e` (the earlier of
-        the two worked out by the database, which returns only the units that have one)."""
-        rows = self._rows(
-            f"""SELECT province, step, commune,
-                  CASE WHEN person IS NULL OR probe <= person THEN probe ELSE person END
-                FROM (SELECT u.province, u.step, u.commune,
-                    (SELECT MIN(x.at) FROM results x WHERE x.unit_id = u.id
-                     AND x.outcome = 'pass') AS probe,
-                    (SELECT MIN(a.at) FROM attestations a WHERE a.unit_id = u.id
-                     AND a.outcome = 'pass') AS person
-                  FROM units u WHERE {units}) AS f
-                WHERE probe <= ? OR person <= ?""",
-            (*args, e, e),
-        )
-        return {(p, st, c): from_us(first) for p, st, c, first in rows}
+    def _first_done(self, unit_ids: Sequence[int], e: int) -> dict[UnitKey, datetime]:
+        """The earliest pass, by a probe or a person, at or before `e` of each of `unit_ids`
+        that has one (the earlier of the two worked out by the database)."""
+        first: dict[UnitKey, datetime] = {}
+        for i in range(0, len(unit_ids), RUN_IDS_CHUNK):
+            chunk = unit_ids[i : i + RUN_IDS_CHUNK]
+            rows = self._rows(
+                f"""SELECT province, step, commune,
+                      CASE WHEN person IS NULL OR probe <= person THEN probe ELSE person END
+                    FROM (SELECT u.province, u.step, u.commune,
+                        (SELECT MIN(x.at) FROM results x WHERE x.unit_id = u.id
+                         AND x.outcome = 'pass') AS probe,
+                        (SELECT MIN(a.at) FROM attestations a WHERE a.unit_id = u.id
+                         AND a.outcome = 'pass') AS person
+                      FROM units u WHERE {in_list("u.id", chunk)}) AS f
+                    WHERE probe <= ? OR person <= ?""",
+                (*chunk, e, e),
+            )
+            first.update({(p, st, c): from_us(at) for p, st, c, at in rows})
+        return first
 
     def _probe_rows(
-        self, units: str, args: tuple[str, ...], s: int, e: int
+        self, units: str, args: tuple[str, ...], s: int, e: int, failing: set[int]
     ) -> dict[UnitKey, list[ProbeRow]]:
+        """Each unit's latest row at `s` and its rows in (`s`, `e`], oldest first; the units
+        with a failing one are added to `failing`."""
         select = """SELECT u.province, u.step, u.commune, r.outcome, r.reason, r.observed, r.at,
-                           r.insecure, r.run_id"""
+                           r.insecure, r.run_id, u.id"""
         at_start = f"""{select} FROM units u {self.latest_join("results", "r")}
             WHERE {units}"""
         window = f"""{select} FROM units u JOIN results r ON r.unit_id = u.id
@@ -322,10 +330,12 @@ class SqlReader:
         if e > s:
             rows += self._rows(window, (*args, s, e))
         by = self._run_by({row[8] for row in rows})
-        for p, st, c, outcome, reason, observed, at, insecure, run_id in rows:
+        for p, st, c, outcome, reason, observed, at, insecure, run_id, unit in rows:
             who = by.get(run_id)
             if who is None:  # a run this role may not read: left out, as a join to it would
                 continue
+            if outcome == "fail":
+                failing.add(unit)
             out.setdefault((p, st, c), []).append(
                 ProbeRow(
                     p, st, c, outcome, reason, observed, from_us(at), bool(insecure), run_id, who
@@ -349,11 +359,12 @@ class SqlReader:
         return by
 
     def _attestation_rows(
-        self, units: str, args: tuple[str, ...], s: int, e: int
+        self, units: str, args: tuple[str, ...], s: int, e: int, failing: set[int]
     ) -> dict[UnitKey, list[AttestationRecord]]:
+        """As `_probe_rows`, for attestations."""
         select = """SELECT u.province, u.step, u.commune, a.outcome, a.attested_by, a.at,
                            a.evidence_url, a.evidence_sha256, a.evidence_name, a.note, a.site,
-                           a.uid, a.id"""
+                           a.uid, a.id, u.id"""
         at_start = f"""{select} FROM units u {self.latest_join("attestations", "a")}
             WHERE {units}"""
         window = f"""{select} FROM units u JOIN attestations a ON a.unit_id = u.id
@@ -362,7 +373,9 @@ class SqlReader:
         if e > s:
             rows += self._rows(window, (*args, s, e))
         out: dict[UnitKey, list[AttestationRecord]] = {}
-        for p, st, c, outcome, by, at, url, sha, name, note, site, uid, id_ in rows:
+        for p, st, c, outcome, by, at, url, sha, name, note, site, uid, id_, unit in rows:
+            if outcome == "fail":
+                failing.add(unit)
             out.setdefault((p, st, c), []).append(
                 AttestationRecord(
                     p, st, c, outcome, by, from_us(at), url, sha, name, note, site, uid, id_
