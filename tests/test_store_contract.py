@@ -104,6 +104,7 @@ def test_first_passes_and_who_ran_each_row(store: Store, monkeypatch: pytest.Mon
     from cutover.store import sql
 
     monkeypatch.setattr(sql, "RUN_IDS_CHUNK", 2)
+    monkeypatch.setattr(sql, "UNIT_IDS_CHUNK", 2)
     probe_only, person_first, person_only, late = (
         ("31", PROBE, ""), ("01", PROBE, ""), ("79", PROBE, ""), ("48", PROBE, "")
     )  # fmt: skip

@@ -38,6 +38,7 @@ from cutover.store.evidence import covering_runs, select_runs
 BATCH = 500  # results per writer transaction
 RUN_PAGE = 256  # complete runs read at a time, newest first
 RUN_IDS_CHUNK = 500  # run ids per lookup of who ran them (well under any bound on parameters)
+UNIT_IDS_CHUNK = 500  # unit ids per lookup of first passes (likewise)
 TABLES = ("runs", "units", "results", "attestations", "waivers")
 BUNDLE_TABLES = ("bundle_exports", "bundle_imports")  # schema 4: signed bundles' ledgers
 
@@ -297,8 +298,8 @@ class SqlReader:
         """The earliest pass, by a probe or a person, at or before `e` of each of `unit_ids`
         that has one (the earlier of the two worked out by the database)."""
         first: dict[UnitKey, datetime] = {}
-        for i in range(0, len(unit_ids), RUN_IDS_CHUNK):
-            chunk = unit_ids[i : i + RUN_IDS_CHUNK]
+        for i in range(0, len(unit_ids), UNIT_IDS_CHUNK):
+            chunk = unit_ids[i : i + UNIT_IDS_CHUNK]
             rows = self._rows(
                 f"""SELECT province, step, commune,
                       CASE WHEN person IS NULL OR probe <= person THEN probe ELSE person END
