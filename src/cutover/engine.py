@@ -34,6 +34,7 @@ from cutover.geo import Province
 from cutover.plan import Target
 from cutover.probes import Limits, Outcome, ProbeContext, ProbeSpec, lookup
 from cutover.probes.base import timed
+from cutover.records import quick_init
 from cutover.secrets import MissingSecret, Secrets
 
 log = logging.getLogger("cutover.engine")
@@ -55,6 +56,7 @@ RENDER_AHEAD = 128
 ALARM_GRAIN = 0.005
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Result:
     province: str

@@ -19,6 +19,7 @@ from cutover.checklist import Checklist, Step
 from cutover.geo import Commune, Province
 from cutover.i18n import N_
 from cutover.reasons import Reason, phrase, quote
+from cutover.records import quick_init
 
 Status = Literal[
     "done",
@@ -57,6 +58,7 @@ URGENCY: tuple[Status, ...] = (
 )
 
 
+@quick_init
 @dataclass(frozen=True)
 class Evidence:
     """The latest word on one unit: a probe result or a person's attestation."""
@@ -81,6 +83,7 @@ class Waiver:
 Source = Literal["probe", "attestation", "mixed"]
 
 
+@quick_init
 @dataclass(frozen=True)
 class UnitCell:
     """One commune of a commune-level cell (the drill-down)."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from cutover.models import Strict
+from cutover.records import quick_init
 
 if TYPE_CHECKING:
     import aiohttp
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 OutcomeStatus = Literal["pass", "fail", "unknown"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Outcome:
     status: OutcomeStatus

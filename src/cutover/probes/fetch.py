@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from cutover.probes.base import Failed, ProbeContext, Undecided
 from cutover.probes.web import Request
+from cutover.records import quick_init
 
 if TYPE_CHECKING:
     import aiohttp
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 REDIRECTS = frozenset({301, 302, 303, 307, 308})  # 304-306 carry no Location to follow
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Response:
     status: int

@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 from cutover.models import Strict
 from cutover.probes.base import ProbeContext, ProbeSpec, Undecided
 from cutover.probes.urls import Follow
+from cutover.records import quick_init
 
 if TYPE_CHECKING:
     import ssl
@@ -38,6 +39,7 @@ def origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default
 
 
+@quick_init
 @dataclass(frozen=True)
 class Request:
     """How a probe's requests are made.  `origin` is where its headers may be sent."""

@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal, NamedTuple, Protocol
 
+from cutover.records import quick_init
+
 UnitKey = tuple[str, str, str]  # province code, step id, commune code ("" for province-level)
 ProbeOutcome = Literal["pass", "fail", "unknown"]
 PersonOutcome = Literal["pass", "fail"]
@@ -102,6 +104,7 @@ class RunRecord:
         return province in self.scope_provinces and step in self.scope_steps
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ProbeRow:
     """One stored probe result: the first time a unit was seen in this state."""

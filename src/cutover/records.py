@@ -1,0 +1,56 @@
+"""`quick_init`: a faster `__init__` for the frozen dataclasses made once per probe or unit.
+
+A frozen dataclass's generated `__init__` stores each field with `object.__setattr__`, the
+generic path that looks the attribute up on the type every time: 0.85 µs for seven fields
+here, against 0.19 µs for a class that is not frozen.  `check` makes about seven such records
+per commune (a request, a response, two outcomes and a result while probing; a stored row,
+its evidence and its cell when reading back), about 30 ms at 6,642 units.  The `__init__`
+made here stores the fields straight into their slots (a slot's own descriptor) or the
+instance's `__dict__`: the same object, about half the time.  Everything else of the
+dataclass stays as generated (frozen assignment, equality, hash, repr, pickling).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def quick_init(cls: type[T]) -> type[T]:
+    """Replace the `__init__` of frozen dataclass `cls` (applied above `@dataclass`).  Only
+    plain fields are supported (positional, with or without a plain default, no
+    `__post_init__`); anything else is refused when the class is made, not at run time."""
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is None or not params.frozen:
+        raise TypeError(f"quick_init: {cls.__name__} is not a frozen dataclass")
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"quick_init: {cls.__name__} has a __post_init__")
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    slotted = "__slots__" in cls.__dict__
+    namespace: dict[str, Any] = {}
+    signature, body = ["self"], []
+    for f in fields:
+        if not f.init or f.kw_only or f.default_factory is not dataclasses.MISSING:
+            raise TypeError(f"quick_init: field {cls.__name__}.{f.name} is not a plain field")
+        if f.default is dataclasses.MISSING:
+            signature.append(f.name)
+        else:
+            namespace[f"_default_{f.name}"] = f.default
+            signature.append(f"{f.name}=_default_{f.name}")
+        if slotted:
+            namespace[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
+            body.append(f"    _set_{f.name}(self, {f.name})")
+        else:
+            body.append(f"    state[{f.name!r}] = {f.name}")
+    if not slotted:
+        body.insert(0, "    state = self.__dict__")
+    source = f"def __init__({', '.join(signature)}):\n" + "\n".join(body or ["    pass"])
+    exec(source, namespace)  # one small function per class, as dataclasses itself does
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    init.__doc__ = cls.__init__.__doc__
+    setattr(cls, "__init__", init)  # noqa: B010 (mypy refuses an assignment to a method)
+    return cls
