@@ -111,7 +111,8 @@ def _collector_states(module: Any, monkeypatch: pytest.MonkeyPatch) -> list[bool
 
 def test_every_command_runs_with_the_collector_on(cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """`main` turns the cyclic collector off while it parses; each command's code runs with
-    it on, and `main` leaves it on, also after a usage error."""
+    it on (`check` and `demo` turn it on when they start probing: see below), and `main`
+    leaves it on, also after a usage error."""
     import gc
 
     from cutover.cli import files
@@ -154,14 +155,18 @@ def test_a_group_that_does_work_itself_runs_with_the_collector_on(
 def test_probing_collects_young_objects_less_often_and_reading_back_not_at_all(  # type: ignore[no-untyped-def]
     cli, make_sim, overlay_file, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """While `check` probes, the collector's first threshold is raised (the results waiting
-    for the store survive every young collection); while it reads the matrix back, the
-    collector is off (the read makes no cycles: see below); the caller gets the collector
-    back, on, with the thresholds as they were."""
+    """`check` loads with the collector off (a `ProbingCommand`); while it probes, the
+    collector is on with its first threshold raised (the results waiting for the store
+    survive every young collection); while it reads the matrix back, the collector is off
+    (the read makes no cycles: see below); the caller gets the collector back, on, with the
+    thresholds as they were."""
     import gc
 
     from cutover import service
+    from cutover.cli import check
     from cutover.cli.app import PROBING_THRESHOLD
+
+    loading = _collector_states(check, monkeypatch)
 
     seen: dict[str, tuple[tuple[int, int, int], bool]] = {}
 
@@ -182,6 +187,7 @@ def test_probing_collects_young_objects_less_often_and_reading_back_not_at_all( 
     try:
         result = cli("check", "-p", "hue", "--step", "portal-closure", "--endpoints", str(overlay))
         assert result.code == 0, result.err
+        assert loading == [False]
         assert seen == {
             "run_checks": ((PROBING_THRESHOLD, 7, 9), True),
             "stored_matrix": ((500, 7, 9), False),

@@ -40,7 +40,8 @@ __all__ = [
 def _finish(group: typer.Typer) -> None:
     """Each command's first sentence in full in the list of commands: the parser would cut a
     long one with "..." at the terminal's width; an explicit short help is wrapped instead.
-    Each command is a `Command` (the collector back on when it starts)."""
+    Each command is a `Command` (the collector back on when it starts) unless it says
+    otherwise (`check` and `demo` are `ProbingCommand`s)."""
     for info in group.registered_commands:
         if info.short_help is None and info.callback is not None and info.callback.__doc__:
             first = inspect.cleandoc(info.callback.__doc__).split("\n\n")[0]

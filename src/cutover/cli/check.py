@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
-from cutover.cli.app import app, collector_for_probing, collector_paused
+from cutover.cli.app import ProbingCommand, app, collector_for_probing, collector_paused
 from cutover.cli.common import (
     AsOfOpt,
     ChecklistOpt,
@@ -113,7 +113,7 @@ def _explicit_file(checklist: str | None) -> bool:
     return checklist is not None and Path(checklist).is_file()
 
 
-@app.command()
+@app.command(cls=ProbingCommand)
 def check(
     ctx: typer.Context,
     province: ProvinceListOpt = None,
@@ -205,6 +205,8 @@ def check(
             before = service.stored_matrix(c, store, moment if as_of else previous, previous)
     run = service.Run()
     terminated = False
+    import aiohttp  # noqa: F401  (the engine's, imported here so that the freeze covers it)
+
     try:
         with collector_for_probing():
             run_probing(

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cutover.cli.app import app
+from cutover.cli.app import ProbingCommand, app
 from cutover.cli.common import (
     FormatsOpt,
     LangOpt,
@@ -21,7 +21,7 @@ from cutover.cli.common import (
 from cutover.cli.views import store_context
 
 
-@app.command()
+@app.command(cls=ProbingCommand)
 def demo(
     ctx: typer.Context,
     fmt: FormatsOpt = None,
