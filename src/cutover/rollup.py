@@ -294,23 +294,25 @@ def _cell(
             p, step.id, status, english(why), at, None, None, insecure, None, why, source, by
         )
     units = []
+    found = []
+    sid, was_done = step.id, history.was_done
     for commune in province.communes:
-        ev = evidence.get((p, step.id, commune.code))
-        done_before = (p, step.id, commune.code) in history.was_done
+        key = (p, sid, commune.code)
+        ev = evidence.get(key)
+        found.append(ev)
+        # Only failing evidence can make a unit `regressed`: the lookup is needed for it only.
+        done_before = ev is not None and ev.outcome == "fail" and key in was_done
         status, why = unit_status(step, ev, as_of, warning, done_before, unseen)
         source, by = _origin_of(ev)
         at = ev.at if ev else None
         units.append(UnitCell(commune, status, english(why), why, at, source, by))
-    return _commune_cell(p, step.id, tuple(units), evidence)
+    return _commune_cell(p, sid, tuple(units), found)
 
 
 def _commune_cell(
-    p: str,
-    step: str,
-    units: tuple[UnitCell, ...],
-    evidence: Mapping[tuple[str, str, str], Evidence],
+    p: str, step: str, units: tuple[UnitCell, ...], found: list[Evidence | None]
 ) -> Cell:
-    found = [evidence.get((p, step, u.commune.code)) for u in units]
+    """The cell of a commune-level step from its communes' cells and evidence (in order)."""
     latest = max((ev.at for ev in found if ev), default=None)
     insecure = any(ev.insecure for ev in found if ev)
     source, by = _origin(found)

@@ -97,17 +97,23 @@ def attestation_evidence(record: AttestationRecord) -> Evidence:
 
 def evidence_at(raw: RawEvidence, moment: datetime) -> tuple[dict[UnitKey, Evidence], History]:
     """The evidence and history the rollup needs, as they stood at `moment`."""
-    cover = covering_runs(raw.runs, {(p, s) for p, s, _ in raw.probes}, moment)
+    probes, attestations = raw.probes, raw.attestations
+    cover = covering_runs(raw.runs, {(p, s) for p, s, _ in probes}, moment)
     evidence: dict[UnitKey, Evidence] = {}
-    for key in raw.probes.keys() | raw.attestations.keys():
-        row = latest(raw.probes.get(key), moment)
+    for key, rows in probes.items():
+        row = latest(rows, moment)
         probe = probe_evidence(row, cover.get((key[0], key[1]))) if row else None
-        record = latest(raw.attestations.get(key), moment)
+        said = attestations.get(key)
+        record = latest(said, moment) if said else None
         person = attestation_evidence(record) if record else None
         if probe is not None and (person is None or probe.at >= person.at):
             evidence[key] = probe
         elif person is not None:
             evidence[key] = person
+    for key in attestations.keys() - probes.keys():  # units only people spoke about
+        record = latest(attestations[key], moment)
+        if record is not None:
+            evidence[key] = attestation_evidence(record)
     was_done = frozenset(k for k, first in raw.first_done.items() if first <= moment)
     waivers: dict[Cell, Waiver] = {}
     for cell, records in raw.waivers.items():
