@@ -87,25 +87,29 @@ def test_the_quick_init_builds_what_the_dataclass_would(
 
 
 def test_quick_init_refuses_what_it_cannot_build_the_same() -> None:
-    @dataclasses.dataclass
+    @dataclasses.dataclass(slots=True)
     class Mutable:
         a: int
 
     @dataclasses.dataclass(frozen=True)
+    class Unslotted:
+        a: int
+
+    @dataclasses.dataclass(frozen=True, slots=True)
     class Checked:
         a: int
 
         def __post_init__(self) -> None:
             pass
 
-    @dataclasses.dataclass(frozen=True)
+    @dataclasses.dataclass(frozen=True, slots=True)
     class Factory:
         a: list[int] = dataclasses.field(default_factory=list)
 
-    @dataclasses.dataclass(frozen=True, kw_only=True)
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
     class KeywordOnly:
         a: int
 
-    for cls in (Mutable, Checked, Factory, KeywordOnly, int):
+    for cls in (Mutable, Unslotted, Checked, Factory, KeywordOnly, int):
         with pytest.raises(TypeError, match="quick_init"):
             quick_init(cls)

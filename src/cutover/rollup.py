@@ -59,7 +59,7 @@ URGENCY: tuple[Status, ...] = (
 
 
 @quick_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """The latest word on one unit: a probe result or a person's attestation."""
 
@@ -84,7 +84,7 @@ Source = Literal["probe", "attestation", "mixed"]
 
 
 @quick_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UnitCell:
     """One commune of a commune-level cell (the drill-down)."""
 

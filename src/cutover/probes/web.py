@@ -40,7 +40,7 @@ def origin(url: str) -> tuple[str, str, int | None]:
 
 
 @quick_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Request:
     """How a probe's requests are made.  `origin` is where its headers may be sent."""
 
