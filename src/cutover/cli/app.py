@@ -22,8 +22,6 @@ from cutover.env import Environment
 from cutover.errors import CutoverError, ExitCode, OptionError, OutputError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from typer._click import Context as ClickContext
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}

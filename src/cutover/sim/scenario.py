@@ -57,13 +57,12 @@ def _as_of(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a date-time ({example}), got {shown(value)}")
     try:
-        _within_years(datetime.fromisoformat(value))
+        moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        if "is outside" in str(exc):
-            raise
         if "out of range" in str(exc):
             raise ValueError(f"impossible date {shown(value)}: {exc}") from None
         raise ValueError(f"not an ISO 8601 date-time: {shown(value)} ({example})") from None
+    _within_years(moment)
     return value
 
 
