@@ -122,3 +122,26 @@ def test_several_problems_each_on_a_line(tmp_path: Path, cli) -> None:  # type: 
         "write e.g. 2025-06-28T13:00:00+07:00",
         f"cutover: error: {f}:8:5: steps[0].colour: unknown key 'colour'",
     ]
+
+
+def test_libyamls_own_depth_limit_gives_the_same_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyYAML 6.0.4's libyaml refuses nesting past 1,000 levels while it scans ahead, before
+    our limit of 100 is reached; the file is then read by PyYAML's Python parser, and the
+    problem named is ours, where it was before (here libyaml's refusal is provoked at the
+    first event, whatever PyYAML version is installed)."""
+    import yaml
+
+    class Refusing(yamlio.Loader):  # type: ignore[misc,valid-type]
+        def get_event(self) -> yaml.Event:
+            mark = yaml.Mark("<unicode string>", 0, 1, 1002, None, None)
+            raise yaml.scanner.ScannerError(
+                "while increasing flow level", mark, "exceeded maximum nesting depth", mark
+            )
+
+    monkeypatch.setattr(yamlio, "Loader", Refusing)
+    text = "id: x\ntitle: " + "[" * 1_500 + "]" * 1_500 + "\n"
+    with pytest.raises(ConfigError) as caught:
+        yamlio.load_text(text, "deep.yaml")
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.column) == (2, 107)
+    assert problem.message == "nested deeper than 100 levels", problem

@@ -199,6 +199,13 @@ class _Frame:
     key_mark: tuple[int, int] = (0, 0)
 
 
+_LIBYAML_DEPTH = "exceeded maximum nesting depth"  # libyaml's own limit (PyYAML >= 6.0.4)
+
+
+class _PastLibyamlDepth(Exception):
+    """libyaml refused the nesting before this module's own limit was reached."""
+
+
 class _Composer:
     """Events -> Python values with marks; iterative, so depth costs no Python or C stack."""
 
@@ -213,10 +220,23 @@ class _Composer:
         self.expanded = False  # whether an alias was expanded (for the budget's message)
 
     def run(self) -> Any:
-        loader = Loader(self.text)
+        try:
+            return self._run(Loader)
+        except _PastLibyamlDepth:
+            # PyYAML 6.0.4's libyaml stops at 1,000 levels of nesting, and in a flow it gets
+            # there while it scans ahead for a possible key, before this composer has seen
+            # MAX_DEPTH levels.  Read again with PyYAML's own parser, which has no such limit:
+            # the composer stops at MAX_DEPTH as before, and names the place and the key.
+            self.doc.marks.clear()
+            return _Composer(self.text, self.doc, self.stop_at)._run(yaml.SafeLoader)
+
+    def _run(self, loader_class: type[yaml.SafeLoader]) -> Any:
+        loader = loader_class(self.text)
         try:
             return self._document(loader)
         except yaml.MarkedYAMLError as exc:
+            if exc.problem == _LIBYAML_DEPTH and loader_class is not yaml.SafeLoader:
+                raise _PastLibyamlDepth from None
             mark = exc.problem_mark or exc.context_mark
             what = exc.problem or exc.context or "invalid YAML"
             raise self._syntax(what, mark) from None
