@@ -86,7 +86,11 @@ class WebProbe(ProbeSpec):
             raise ValueError("give either basic_auth or an Authorization header, not both")
         return self
 
-    def request(self) -> Request:
+    def request(self) -> Request | None:
+        """How this probe's requests are made; None for a plain request (no headers of its
+        own, TLS verified against the system's trust anchors), which `fetch` makes as it is."""
+        if not (self.headers or self.basic_auth or self.insecure or self.ca_file):
+            return None  # the common case, once per probe: no record to make
         headers = dict(self.headers)
         if self.basic_auth:
             auth = self.basic_auth
