@@ -596,7 +596,7 @@ class SqliteRunWriter(QueuedWriter):
         """The units `u` that `where` selects, each with its latest row if it has one (an
         index seek per unit), into the unit ids and the comparison cache."""
         units, latest = self._units, self._latest
-        for unit, p, st, c, *row in conn.execute(
+        for unit, p, st, c, rid, at, outcome, reason, observed, insecure in conn.execute(
             f"""SELECT u.id, u.province, u.step, u.commune,
                        r.id, r.at, r.outcome, r.reason, r.observed, r.insecure
                 FROM units u LEFT JOIN results r ON r.id = (SELECT x.id FROM results x
@@ -605,8 +605,8 @@ class SqliteRunWriter(QueuedWriter):
             args,
         ):
             units[(p, st, c)] = unit
-            if row[0] is not None:  # a unit only people attested to has no probe row
-                latest[unit] = (*row,)
+            if rid is not None:  # a unit only people attested to has no probe row
+                latest[unit] = (rid, at, outcome, reason, observed, insecure)
 
     def _catch_up(self, conn: sqlite3.Connection, since: int) -> None:
         """Re-reads the latest row of every unit of ours that other writers wrote since row
