@@ -103,6 +103,42 @@ def test_commune_step_is_done_only_when_every_commune_is(ctx) -> None:  # type: 
     assert first.name in cell.reason
 
 
+def test_a_commune_cells_short_way_for_passing_units_agrees_with_unit_status(ctx) -> None:  # type: ignore[no-untyped-def]
+    """The rollup takes a short way for fresh passing evidence: every commune's cell is what
+    the general rule (`unit_status`, the origin) makes of it, stale and failing ones too."""
+    from cutover.rollup import _origin_of, english
+
+    narrow = ctx.narrow(["31"], ["online-filing-test"])
+    s, province = narrow.steps[0], narrow.provinces[0]
+    assert s.freshness == 24 * HOUR
+    as_of = _due(ctx, "online-filing-test") - 2 * 24 * HOUR
+    kinds = [
+        Evidence("pass", as_of - HOUR),
+        Evidence("pass", as_of - HOUR, "", None, "attestation", "lan@so"),
+        Evidence("pass", as_of - HOUR, "", None, "attestation", None),
+        Evidence("pass", as_of - 24 * HOUR),  # as old as its freshness: still done
+        Evidence("pass", as_of - 25 * HOUR),  # older: stale
+        Evidence("fail", as_of - HOUR, "no filing"),
+        Evidence("unknown", as_of - HOUR, "timed out"),
+        None,
+    ]
+    evidence = {}
+    for i, commune in enumerate(province.communes):
+        ev = kinds[i % len(kinds)]
+        if ev is not None:
+            evidence[("31", s.id, commune.code)] = ev
+    cell = service.matrix_of(narrow, evidence, as_of).cell("31", s.id)
+    warning = ctx.loaded.checklist.warning_window
+    assert len(cell.units) == len(province.communes)
+    for unit in cell.units:
+        ev = evidence.get(("31", s.id, unit.commune.code))
+        status, why = unit_status(s, ev, as_of, warning, False)
+        source, by = _origin_of(ev)
+        assert (unit.status, unit.why, unit.reason) == (status, why, english(why))
+        assert (unit.evidence_at, unit.source, unit.by) == (ev.at if ev else None, source, by)
+    assert {u.status for u in cell.units} == {"done", "stale", "failing", "unknown", "pending"}
+
+
 # --- changes and gates -------------------------------------------------------------------
 
 

@@ -15,6 +15,8 @@ NOTIFY_TIMEOUT = 10
 
 @dataclass(frozen=True)
 class Change:
+    """A cell's status that changed between two matrices (for --quiet and --notify)."""
+
     province: str
     step: str
     before: str | None

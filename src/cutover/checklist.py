@@ -246,6 +246,8 @@ class Overlay(Strict):
 
 @dataclass(frozen=True)
 class LoadedChecklist:
+    """A checklist as loaded: where from, the digest of its bytes, and whether it is local."""
+
     checklist: Checklist
     source: str
     digest: str  # sha256 of the file bytes: which checklist produced a result

@@ -59,6 +59,8 @@ ALARM_GRAIN = 0.005
 @quick_init
 @dataclass(frozen=True, slots=True)
 class Result:
+    """What one probe of one unit found, and when."""
+
     province: str
     step: str
     commune: str  # "" for province-level steps

@@ -31,6 +31,9 @@ def _or_nowhere(stream: TextIO | None) -> TextIO:
 
 @dataclass(frozen=True)
 class Environment:
+    """The process's surroundings, made once in `main()`: clock, environment variables, streams,
+    working directory and identity.  Tests pass fixed ones."""
+
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     monotonic: Callable[[], float] = time.monotonic
     environ: Mapping[str, str] = field(default_factory=dict)

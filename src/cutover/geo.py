@@ -130,6 +130,8 @@ class ProvincesFile(Strict):
 
 @dataclass(frozen=True)
 class Commune:
+    """One commune, ward or special zone of a province (Decision 19/2025's list)."""
+
     code: str  # five digits, Decision 19/2025
     name: str
     type: str  # xã | phường | đặc khu
@@ -137,6 +139,8 @@ class Commune:
 
 @dataclass(frozen=True)
 class Province:
+    """A province (its spec from provinces.yaml) with its communes in the official order."""
+
     spec: ProvinceSpec
     communes: tuple[Commune, ...]
 

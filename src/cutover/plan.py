@@ -11,6 +11,8 @@ from cutover.geo import Commune, Province
 
 @dataclass(frozen=True)
 class Target:
+    """One unit to evaluate: a province and step, and a commune for commune-level steps."""
+
     province: Province
     step: Step
     commune: Commune | None = None

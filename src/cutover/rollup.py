@@ -74,6 +74,8 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Waiver:
+    """An approved exemption of a cell, recorded with `cutover waive`, until a time."""
+
     reason: str
     approver: str
     until: datetime
@@ -99,6 +101,8 @@ class UnitCell:
 
 @dataclass(frozen=True)
 class Cell:
+    """One province's status on one step, with why, and its communes for commune-level steps."""
+
     province: str
     step: str
     status: Status
@@ -131,6 +135,8 @@ class Cell:
 
 @dataclass(frozen=True)
 class StepTotal:
+    """One step across the provinces: how many are done, of how many it applies to."""
+
     done: int
     total: int
     counts: dict[str, int]
@@ -138,6 +144,8 @@ class StepTotal:
 
 @dataclass
 class Matrix:
+    """The national table at `as_of`: a cell per province and step."""
+
     as_of: datetime
     checklist: Checklist
     digest: str
@@ -296,10 +304,22 @@ def _cell(
     units = []
     found = []
     sid, was_done = step.id, history.was_done
+    # Passing evidence no older than the step's freshness makes a unit done: that is all
+    # `unit_status` would say of it, so the common unit of a commune-level cell (thousands in
+    # a national table) takes the short way.  tests/test_service.py checks the two agree.
+    fresh_for = step.freshness
     for commune in province.communes:
         key = (p, sid, commune.code)
         ev = evidence.get(key)
         found.append(ev)
+        if (
+            ev is not None
+            and ev.outcome == "pass"
+            and (not fresh_for or as_of - ev.at <= fresh_for)
+        ):
+            source, by = ("probe", None) if ev.source == "probe" else _origin_of(ev)
+            units.append(UnitCell(commune, "done", "", (), ev.at, source, by))
+            continue
         # Only failing evidence can make a unit `regressed`: the lookup is needed for it only.
         done_before = ev is not None and ev.outcome == "fail" and key in was_done
         status, why = unit_status(step, ev, as_of, warning, done_before, unseen)

@@ -521,6 +521,8 @@ GATE_OPS = (">=", "<=", "==", ">", "<")
 
 @dataclass(frozen=True)
 class Gate:
+    """A readiness gate (`matrix --require 'STEP>=N'`): how many provinces must be done."""
+
     step: str
     op: str
     wanted: int

@@ -19,6 +19,8 @@ OutcomeStatus = Literal["pass", "fail", "unknown"]
 @quick_init
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """What a probe decided: pass, fail or unknown, why, what it saw, and how long it took."""
+
     status: OutcomeStatus
     reason: str = ""
     observed: str | None = None
@@ -84,6 +86,8 @@ async def resolve_host(host: str) -> list[str]:
 
 @dataclass
 class ProbeContext:
+    """What every probe of a run shares: the HTTP session, the limits, and the template values."""
+
     session: aiohttp.ClientSession | None
     limits: Limits
     allow_commands: bool = True

@@ -24,6 +24,8 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})  # 304-306 carry no Location to
 @quick_init
 @dataclass(frozen=True, slots=True)
 class Response:
+    """One HTTP response as probes check it (the body at most the cap plus one byte)."""
+
     status: int
     headers: Mapping[str, str]
     body: bytes

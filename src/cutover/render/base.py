@@ -77,6 +77,8 @@ DEFAULT_WIDTH = 80
 
 @dataclass(frozen=True)
 class RenderOptions:
+    """How a matrix is rendered: language, width, colour, and which view."""
+
     lang: Lang = "vi"
     width: int | None = None  # terminal columns (table, check); None: DEFAULT_WIDTH
     color: bool | None = None  # None: decide from the terminal and NO_COLOR

@@ -82,6 +82,8 @@ class RunStart:
 
 @dataclass(frozen=True)
 class RunRecord:
+    """One run as stored: who ran it where, its scope, and how it ended."""
+
     id: int
     uid: str
     site: str
@@ -123,6 +125,8 @@ class ProbeRow:
 
 @dataclass(frozen=True)
 class AttestationRecord:
+    """A person's word on a unit (`cutover mark`), with its evidence."""
+
     province: str
     step: str
     commune: str
@@ -146,6 +150,8 @@ class AttestationRecord:
 
 @dataclass(frozen=True)
 class WaiverRecord:
+    """A waiver as stored (`cutover waive`): the cell, why, who approved it, until when."""
+
     province: str
     step: str
     reason: str
@@ -179,6 +185,8 @@ class TimelineEvent:
 
 @dataclass(frozen=True)
 class StoreDescription:
+    """What `cutover db` shows: where the store is, its schema, counts and size, its last run."""
+
     location: str
     backend: str
     schema_version: int

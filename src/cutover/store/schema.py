@@ -23,6 +23,8 @@ FIRST_PORTABLE = 3  # versions before this one exist only in SQLite files of cut
 
 @dataclass(frozen=True)
 class Dialect:
+    """The column types one backend's SQL spells differently."""
+
     pk: str
     big: str
     real: str
