@@ -21,6 +21,7 @@ cron: results identical to a unit's latest row are not written, the run confirms
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import statistics
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from precompile import compile_sources
@@ -46,6 +48,26 @@ app.router.add_get("/c/{code}", commune)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None,
             backlog=1024)
 """
+
+
+@contextlib.contextmanager
+def fast_server() -> Iterator[str]:
+    """The fast local HTTP server (`SERVER`) in a process of its own, once it accepts
+    connections: its base URL."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait()
 
 
 def free_port() -> int:
@@ -162,27 +184,13 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="Also time `check` from this src/ directory.")
     args = parser.parse_args()
     compile_sources(args.before)  # as pip install does: see precompile.py
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        base = f"http://127.0.0.1:{port}"
-        with tempfile.TemporaryDirectory() as folder:
-            print(f"{args.steps} commune-level steps ({3321 * args.steps:,} probes), "
-                  f"median of {args.repeat}:")  # fmt: skip
-            measure(args.steps, args.repeat, base, Path(folder), args.before)
-            if args.big_steps:
-                print(f"\n{args.big_steps} steps ({3321 * args.big_steps:,} probes), 1 run:")
-                measure(args.big_steps, 1, base, Path(folder), args.before)
-    finally:
-        server.terminate()
-        server.wait()
+    with fast_server() as base, tempfile.TemporaryDirectory() as folder:
+        print(f"{args.steps} commune-level steps ({3321 * args.steps:,} probes), "
+              f"median of {args.repeat}:")  # fmt: skip
+        measure(args.steps, args.repeat, base, Path(folder), args.before)
+        if args.big_steps:
+            print(f"\n{args.big_steps} steps ({3321 * args.big_steps:,} probes), 1 run:")
+            measure(args.big_steps, 1, base, Path(folder), args.before)
 
 
 if __name__ == "__main__":

@@ -19,14 +19,12 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench_check import SERVER, checklist, free_port, urls
+from bench_check import checklist, fast_server, urls
 from precompile import compile_sources
 
 HERE = Path(__file__).parent
@@ -115,38 +113,24 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
     compile_sources(args.src)
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        base = f"http://127.0.0.1:{port}"
-        with tempfile.TemporaryDirectory() as name:
-            folder = Path(name)
-            (folder / "bench.yaml").write_text(checklist(args.steps), encoding="utf-8")
-            (folder / "overlay.yaml").write_text(f"endpoints: {{fast: '{base}'}}\n", "utf-8")
-            listing = folder / "urls.txt"
-            listing.write_text("\n".join(urls(base) * args.steps) + "\n", encoding="utf-8")
-            env = {**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(folder / "steady.db")}
-            if args.src is not None:
-                env["PYTHONPATH"] = str(args.src)
-            check = ["check", "--all", "--checklist", str(folder / "bench.yaml"),
-                     "--endpoints", str(folder / "overlay.yaml"), "--format", "json",
-                     "--jobs", "64", "--per-host", "64"]  # fmt: skip
-            # Untimed: the store's previous run (steady state), and the workspace cache.
-            subprocess.run([sys.executable, "-m", "cutover", *check], env=env,
-                           stdout=subprocess.DEVNULL, check=False)  # fmt: skip
-            bare = counted([sys.executable, "-c", BARE, str(listing), str(HERE)], env,
-                           folder / "bare.out")  # fmt: skip
-            ours = counted([sys.executable, "-c", MARKED, *check], env, folder / "check.out")
-    finally:
-        server.terminate()
-        server.wait()
+    with fast_server() as base, tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        (folder / "bench.yaml").write_text(checklist(args.steps), encoding="utf-8")
+        (folder / "overlay.yaml").write_text(f"endpoints: {{fast: '{base}'}}\n", "utf-8")
+        listing = folder / "urls.txt"
+        listing.write_text("\n".join(urls(base) * args.steps) + "\n", encoding="utf-8")
+        env = {**os.environ, "NO_COLOR": "1", "CUTOVER_DB": str(folder / "steady.db")}
+        if args.src is not None:
+            env["PYTHONPATH"] = str(args.src)
+        check = ["check", "--all", "--checklist", str(folder / "bench.yaml"),
+                 "--endpoints", str(folder / "overlay.yaml"), "--format", "json",
+                 "--jobs", "64", "--per-host", "64"]  # fmt: skip
+        # Uncounted: the store's previous run (the steady state), and the workspace cache.
+        subprocess.run([sys.executable, "-m", "cutover", *check], env=env,
+                       stdout=subprocess.DEVNULL, check=False)  # fmt: skip
+        bare = counted([sys.executable, "-c", BARE, str(listing), str(HERE)], env,
+                       folder / "bare.out")  # fmt: skip
+        ours = counted([sys.executable, "-c", MARKED, *check], env, folder / "check.out")
     probes = 3321 * args.steps
     print(f"{probes:,} probes, instructions (millions):")
     print("  bare aiohttp loop")
