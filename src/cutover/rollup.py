@@ -189,7 +189,8 @@ class History:
 
 def unit_done(step: Step, outcome: str, age: timedelta) -> bool:
     """The one rule for "done": passing evidence no older than the step's freshness (a manual
-    attestation past it has expired).  `unit_status` and the history series both use it."""
+    attestation past it has expired).  `unit_status`, the rollup's commune loop and the
+    history series use it."""
     return outcome == "pass" and not (step.freshness and age > step.freshness)
 
 
@@ -304,21 +305,15 @@ def _cell(
     units = []
     found = []
     sid, was_done = step.id, history.was_done
-    # Passing evidence no older than the step's freshness makes a unit done: that is all
-    # `unit_status` would say of it, so the common unit of a commune-level cell (thousands in
-    # a national table) takes the short way.  tests/test_service.py checks the two agree.
-    fresh_for = step.freshness
     for commune in province.communes:
         key = (p, sid, commune.code)
         ev = evidence.get(key)
         found.append(ev)
-        if (
-            ev is not None
-            and ev.outcome == "pass"
-            and (not fresh_for or as_of - ev.at <= fresh_for)
-        ):
-            source, by = ("probe", None) if ev.source == "probe" else _origin_of(ev)
-            units.append(UnitCell(commune, "done", "", (), ev.at, source, by))
+        # Evidence that makes a unit done (`unit_done`) is all `unit_status` would look at, so
+        # the common unit of a commune-level cell (thousands in a national table) takes the
+        # short way.  tests/test_service.py checks the two agree.
+        if ev is not None and unit_done(step, ev.outcome, as_of - ev.at):
+            units.append(UnitCell(commune, "done", "", (), ev.at, *_origin_of(ev)))
             continue
         # Only failing evidence can make a unit `regressed`: the lookup is needed for it only.
         done_before = ev is not None and ev.outcome == "fail" and key in was_done
