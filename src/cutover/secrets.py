@@ -239,14 +239,14 @@ def _texts(targets: Iterable[Target], endpoints: Endpoints) -> Iterable[tuple[st
     """Every string a probe will be rendered from, with where it comes from."""
     steps: dict[str, Step] = {}
     provinces: dict[str, dict[str, Province]] = {}
-    last: tuple[Step, Province] | None = None
+    last_step: Step | None = None
+    last_province: Province | None = None
     for target in targets:
         # A province's communes follow one another with the same step and province: each
         # pair is looked at once, not once per commune (6,642 targets at commune scale).
-        pair = (target.step, target.province)
-        if last is not None and pair[0] is last[0] and pair[1] is last[1]:
+        if target.step is last_step and target.province is last_province:
             continue
-        last = pair
+        last_step, last_province = target.step, target.province
         if not target.step.verify.manual:
             steps.setdefault(target.step.id, target.step)
             provinces.setdefault(target.step.id, {})[target.province.code] = target.province
