@@ -14,12 +14,15 @@ import argparse
 import asyncio
 import statistics
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 from cutover import engine, service
 from cutover.checklist import Overlay
 from cutover.geo import load_geography
 from cutover.plan import Target
 from cutover.probes import Limits
+from cutover.secrets import Secrets
 from cutover.sim.app import overlay_for
 from cutover.sim.scenario import Fault, load_scenario
 from cutover.sim.server import SimulatorThread
@@ -28,9 +31,16 @@ from cutover.sim.server import SimulatorThread
 def once(ctx: service.Context, targets: list[Target], limits: Limits) -> tuple[float, int]:
     results: list[engine.Result] = []
     start = time.perf_counter()
-    asyncio.run(
-        engine.run(targets, ctx.endpoints, limits, allow_commands=False, on_result=results.append)
+    run = engine.run(
+        targets,
+        ctx.endpoints,
+        limits,
+        allow_commands=False,
+        on_result=results.append,
+        clock=lambda: datetime.now(UTC),
+        secrets=Secrets({}, Path.cwd()),
     )
+    asyncio.run(run)
     return time.perf_counter() - start, len(results)
 
 

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
 
 from cutover.probes import AnyProbe, Limits, Outcome, ProbeContext
 from cutover.probes.base import timed
+from cutover.secrets import Secrets
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyProbe)
+
+RUN_AT = datetime(2025, 6, 28, 2, 0, tzinfo=UTC)
+
+
+def engine_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What `engine.run` takes from its caller's `Environment`: a fixed clock, and the
+    secrets of `environ` (none by default) with relative files under the working directory."""
+    return {"clock": lambda: RUN_AT, "secrets": Secrets(dict(environ or {}), Path.cwd())}
 
 
 def probe(

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from probe_helpers import probe
+from probe_helpers import engine_env, probe
 from store_helpers import interrupted_check
 
 from cutover import engine, plan, service
@@ -103,6 +103,7 @@ def test_hundred_hanging_endpoints_cost_one_timeout(make_sim) -> None:  # type: 
             Limits(jobs=128, per_host=128, timeout=1),
             allow_commands=False,
             on_result=results.append,
+            **engine_env(),
         )
     )
     elapsed = time.perf_counter() - start
@@ -311,7 +312,13 @@ def _run(targets, endpoints, limits, **kwargs) -> tuple[list[engine.Result], flo
     start = time.perf_counter()
     asyncio.run(
         engine.run(
-            targets, endpoints, limits, allow_commands=True, on_result=results.append, **kwargs
+            targets,
+            endpoints,
+            limits,
+            allow_commands=True,
+            on_result=results.append,
+            **engine_env(),
+            **kwargs,
         )
     )
     return results, time.perf_counter() - start
@@ -453,7 +460,11 @@ def test_probes_queued_for_a_busy_host_leave_the_global_limit_to_others(geo, fau
     def note(result: engine.Result) -> None:
         arrived[result.step].append(time.perf_counter() - start)
 
-    asyncio.run(engine.run(targets, Endpoints(geo), limits, allow_commands=False, on_result=note))
+    asyncio.run(
+        engine.run(
+            targets, Endpoints(geo), limits, allow_commands=False, on_result=note, **engine_env()
+        )
+    )
     assert len(arrived["other"]) == 8 and len(arrived["busy"]) == 8
     assert max(arrived["other"]) < limits.timeout * 0.75, arrived["other"]
 
@@ -484,7 +495,9 @@ def test_a_finished_run_lets_go_of_its_result_callback_without_the_collector(geo
     try:
         collect = Collect()
         limits = Limits(jobs=4, per_host=2, timeout=5)
-        run = engine.run(targets, Endpoints(geo), limits, allow_commands=False, on_result=collect)
+        run = engine.run(
+            targets, Endpoints(geo), limits, allow_commands=False, on_result=collect, **engine_env()
+        )
         asyncio.run(run)
         del run
         assert [r.outcome.status for r in collect.results] == ["pass"] * 6
@@ -587,7 +600,11 @@ def test_a_hanging_probe_frees_its_host_after_the_grace(geo, recorder) -> None: 
         arrived[result.step] = time.perf_counter() - start
 
     targets = plan.build(geo.provinces[:1], _steps(specs))
-    asyncio.run(engine.run(targets, Endpoints(geo), limits, allow_commands=False, on_result=note))
+    asyncio.run(
+        engine.run(
+            targets, Endpoints(geo), limits, allow_commands=False, on_result=note, **engine_env()
+        )
+    )
     assert arrived["ok"] < 0.6, arrived  # did not wait for the hanging probe's timeout
     assert 0.9 < arrived["hang"] < 1.5, arrived
 
@@ -635,7 +652,12 @@ def test_cancelling_a_run_keeps_what_finished_and_leaves_no_task(geo, recorder) 
         limits = Limits(jobs=8, per_host=4, timeout=60)
         task = asyncio.create_task(
             engine.run(
-                targets, Endpoints(geo), limits, allow_commands=False, on_result=results.append
+                targets,
+                Endpoints(geo),
+                limits,
+                allow_commands=False,
+                on_result=results.append,
+                **engine_env(),
             )
         )
         while len(results) < 34:
@@ -659,7 +681,12 @@ def test_a_failing_callback_stops_the_run(geo, recorder) -> None:  # type: ignor
     async def main() -> set[asyncio.Task[object]]:
         with pytest.raises(OSError, match="disk full"):
             await engine.run(
-                targets, Endpoints(geo), Limits(jobs=4), allow_commands=False, on_result=broken
+                targets,
+                Endpoints(geo),
+                Limits(jobs=4),
+                allow_commands=False,
+                on_result=broken,
+                **engine_env(),
             )
         return asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
 

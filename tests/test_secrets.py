@@ -13,6 +13,7 @@ from urllib.parse import unquote
 
 import pytest
 from fault_server import FaultServer
+from probe_helpers import engine_env
 
 from cutover import engine, plan
 from cutover.checklist import Endpoints, Overlay, Step
@@ -172,7 +173,7 @@ def test_secrets_reach_the_server_and_nothing_else(
                 FAST,
                 allow_commands=False,
                 on_result=results.append,
-                env=ENV,
+                **engine_env(ENV),
             )
         )
     assert {"key": "k 456/é"} in [s["query"] for s in faults.seen]
@@ -239,7 +240,7 @@ def test_a_missing_secret_at_run_time_costs_its_cell(geo, faults: FaultServer) -
             FAST,
             allow_commands=False,
             on_result=results.append,
-            env={},
+            **engine_env({}),
         )
     )
     assert {r.step: (r.outcome.status, r.outcome.reason) for r in results} == {
@@ -299,7 +300,7 @@ def _results(geo, specs: dict[str, dict[str, object]], env: dict[str, str]) -> d
             FAST,
             allow_commands=False,
             on_result=results.append,
-            env=env,
+            **engine_env(env),
         )
     )
     return {r.step: r.outcome.reason for r in results}

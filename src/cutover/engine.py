@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import islice
-from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
@@ -493,18 +491,16 @@ async def run(
     *,
     allow_commands: bool,
     on_result: OnResult,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    env: Mapping[str, str] | None = None,
-    secrets: Secrets | None = None,
+    clock: Callable[[], datetime],
+    secrets: Secrets,
 ) -> None:
     """Evaluate every automated target; manual ones are left to attestations.
 
-    Secret references resolve against `secrets`, else against `env` (default: the process
-    environment) with relative file paths under the current directory."""
+    Results are stamped by `clock` and secret references resolve through `secrets`, both
+    the caller's (its `Environment`'s): the engine reads neither the wall clock nor the
+    process environment."""
     import aiohttp
 
-    if secrets is None:
-        secrets = Secrets(os.environ if env is None else env, Path.cwd())
     automated = [t for t in targets if not t.step.verify.manual]
     # No pool limit: the engine's own limits bound connections (each probe holds at most one
     # at a time), and a pool queue would count against the probe's clock.

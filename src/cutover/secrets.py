@@ -217,11 +217,12 @@ def check_references(
     targets: Iterable[Target],
     endpoints: Endpoints,
     env: Mapping[str, str],
-    base_dir: Path | None = None,
+    base_dir: Path,
 ) -> None:
-    """Resolve every reference the automated targets will use; raise UsageError naming each
-    one that cannot be, before anything is probed."""
-    secrets = Secrets(env, base_dir or Path.cwd())
+    """Resolve every reference the automated targets will use (relative files under
+    `base_dir`, the caller's working directory); raise UsageError naming each one that cannot
+    be, before anything is probed."""
+    secrets = Secrets(env, base_dir)
     problems: dict[str, str] = {}
     for text, where in _texts(targets, endpoints):
         for match in REFERENCE.finditer(text):
