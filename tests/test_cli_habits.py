@@ -9,13 +9,15 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 
-from cutover.cli import app
+from cutover.cli import app, main
+from cutover.env import Environment
 from cutover.render import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +86,10 @@ def test_version_and_shell_completion() -> None:
     from importlib.metadata import version
 
     assert _run("--version").stdout == f"cutover {version('cutover')}\n"
+    out = io.StringIO()  # in process: the version goes to the Environment's stream
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"], replace(Environment(environ={}), stdout=out, stderr=io.StringIO()))
+    assert out.getvalue() == f"cutover {version('cutover')}\n" and stop.value.code == 0
     script = _run("--show-completion", "bash")
     assert script.returncode == 0 and "_CUTOVER_COMPLETE=complete_bash" in script.stdout
     words = {"_CUTOVER_COMPLETE": "complete_bash", "COMP_CWORD": "3"}

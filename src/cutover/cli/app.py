@@ -68,13 +68,16 @@ def writing() -> Iterator[None]:
         raise output_error(exc) from None
 
 
-def _show_version(value: bool) -> None:
+def _show_version(ctx: typer.Context, value: bool) -> None:
+    """`--version`, to the standard output of the `Environment` that `main` was given."""
     if value:
         from importlib.metadata import version
 
+        env = ctx.find_root().obj
+        stdout = env.stdout if isinstance(env, Environment) else sys.stdout
         with writing():
-            sys.stdout.write(f"cutover {version('cutover')}\n")
-            sys.stdout.flush()
+            stdout.write(f"cutover {version('cutover')}\n")
+            stdout.flush()
         raise typer.Exit(0)
 
 
