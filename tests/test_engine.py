@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from probe_helpers import engine_env, probe
+from probe_helpers import RUN_AT, engine_env, probe
 from store_helpers import interrupted_check
 
 from cutover import engine, plan, service
@@ -368,6 +368,7 @@ def test_a_probe_that_raises_costs_one_cell_and_is_logged(
         ("31", "fine"): ("pass", ""),
         ("01", "fine"): ("pass", ""),
     }
+    assert {r.at for r in results} == {RUN_AT}  # stamped by the caller's clock, crashes too
     crashes = [r for r in caplog.records if r.name == "cutover.engine"]
     assert [r.getMessage() for r in crashes] == [
         "probe 31 buggy raised KeyError",
