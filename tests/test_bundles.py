@@ -179,6 +179,41 @@ def test_a_passphrase_protected_key_signs_only_with_its_passphrase(
     assert (tmp_path / "b.json").is_file()
 
 
+def test_every_wrong_passphrase_is_a_wrong_passphrase(tmp_path: Path) -> None:
+    """A wrong passphrase mostly fails the decryption, but often enough what it decrypts to
+    ends in valid padding and the parse fails instead: both are the passphrase's fault (the
+    file was read as an encrypted key), never "not a PEM private key"."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from cutover.bundles.keys import load_signer
+    from cutover.errors import UsageError
+
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"correct horse"),
+    )
+    key = tmp_path / "enc.key"
+    key.write_bytes(pem)
+    key.chmod(0o600)
+    kinds: dict[bool, bytes] = {}  # whether cryptography's message names the decryption
+    for i in range(5000):
+        wrong = f"wrong {i}".encode()
+        try:
+            serialization.load_pem_private_key(pem, password=wrong)
+        except ValueError as exc:
+            kinds.setdefault("decrypt" in str(exc).lower(), wrong)
+        if len(kinds) == 2:
+            break
+    assert set(kinds) == {True, False}, kinds
+    for wrong in kinds.values():
+        with pytest.raises(UsageError) as refused:
+            load_signer(key, lambda _path, wrong=wrong: wrong)
+        assert str(refused.value) == f"--key {key}: wrong passphrase"
+    assert load_signer(key, lambda _path: b"correct horse").public_key is not None
+
+
 def test_a_private_key_others_can_read_is_refused(
     tmp_path: Path, demo_copy: Path, elsewhere: Path
 ) -> None:

@@ -107,13 +107,16 @@ def load_signer(path: Path, passphrase: Callable[[Path], bytes]) -> CryptoSigner
             f"(mode {stat.S_IMODE(info.st_mode):04o}); run `chmod 600 {path}`"
         )
     try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:  # an encrypted key, read as one: now only the passphrase can fail
+        # A wrong passphrase does not always fail the decryption itself: often enough the
+        # garbage it decrypts to ends in valid padding, and then its parsing fails instead.
         try:
-            key = serialization.load_pem_private_key(data, password=None)
-        except TypeError:  # encrypted
             key = serialization.load_pem_private_key(data, password=passphrase(path))
-    except ValueError as exc:
-        what = "wrong passphrase" if "decrypt" in str(exc).lower() else "not a PEM private key"
-        raise UsageError(f"--key {path}: {what}") from None
+        except ValueError:
+            raise UsageError(f"--key {path}: wrong passphrase") from None
+    except ValueError:
+        raise UsageError(f"--key {path}: not a PEM private key") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise UsageError(f"--key {path}: not an Ed25519 key")
     public = key.public_key()
