@@ -212,6 +212,22 @@ def test_every_wrong_passphrase_is_a_wrong_passphrase(tmp_path: Path) -> None:
             load_signer(key, lambda _path, wrong=wrong: wrong)
         assert str(refused.value) == f"--key {key}: wrong passphrase"
     assert load_signer(key, lambda _path: b"correct horse").public_key is not None
+    # A cipher cryptography does not know fails whatever the passphrase, and says so: here
+    # the key's AES-256-CBC (OID 2.16.840.1.101.3.4.1.42) made an unassigned sibling.
+    der = base64.b64decode(b"".join(pem.splitlines()[1:-1]))
+    aes = bytes.fromhex("060960864801650304012a")
+    assert der.count(aes) == 1
+    key.write_bytes(
+        b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n"
+        + base64.encodebytes(der.replace(aes, aes[:-1] + b"\x7f"))
+        + b"-----END ENCRYPTED PRIVATE KEY-----\n"
+    )
+    with pytest.raises(UsageError) as unknown:
+        load_signer(key, lambda _path: b"correct horse")
+    assert str(unknown.value) == (
+        f"--key {key}: encrypted with an algorithm cutover cannot read "
+        "(Unknown key encryption algorithm: 2.16.840.1.101.3.4.1.127)"
+    )
 
 
 def test_a_private_key_others_can_read_is_refused(

@@ -108,19 +108,28 @@ def load_signer(path: Path, passphrase: Callable[[Path], bytes]) -> CryptoSigner
         )
     try:
         key = serialization.load_pem_private_key(data, password=None)
-    except TypeError:  # an encrypted key, read as one: now only the passphrase can fail
-        # A wrong passphrase does not always fail the decryption itself: often enough the
-        # garbage it decrypts to ends in valid padding, and then its parsing fails instead.
+    except TypeError:  # an encrypted key
         try:
             key = serialization.load_pem_private_key(data, password=passphrase(path))
-        except ValueError:
-            raise UsageError(f"--key {path}: wrong passphrase") from None
+        except ValueError as exc:
+            raise UsageError(f"--key {path}: {_decryption_failure(exc)}") from None
     except ValueError:
         raise UsageError(f"--key {path}: not a PEM private key") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise UsageError(f"--key {path}: not an Ed25519 key")
     public = key.public_key()
     return CryptoSigner(key, SSlibKey.from_crypto(public, keyid=keyid_of(public)))
+
+
+def _decryption_failure(exc: ValueError) -> str:
+    """Why an encrypted key did not open.  A cipher or key derivation that cryptography does
+    not know fails whatever the passphrase.  Otherwise the passphrase is wrong: usually the
+    decryption says so, but for about one wrong passphrase in 140 what it decrypts to ends in
+    valid padding, and the parsing of that garbage fails instead."""
+    text = str(exc)
+    if text.lower().startswith("unknown key encryption algorithm"):
+        return f"encrypted with an algorithm cutover cannot read ({text})"
+    return "wrong passphrase"
 
 
 def _is_public_key(data: bytes) -> bool:
