@@ -6,12 +6,16 @@ from __future__ import annotations
 import os
 import re
 import stat
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.utils import CryptographyDeprecationWarning
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
 from cutover.bundles.files import read_regular
@@ -106,30 +110,62 @@ def load_signer(path: Path, passphrase: Callable[[Path], bytes]) -> CryptoSigner
             f"--key {path}: private key is accessible by others "
             f"(mode {stat.S_IMODE(info.st_mode):04o}); run `chmod 600 {path}`"
         )
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except TypeError:  # an encrypted key
-        try:
-            key = serialization.load_pem_private_key(data, password=passphrase(path))
-        except ValueError as exc:
-            raise UsageError(f"--key {path}: {_decryption_failure(exc)}") from None
-    except ValueError:
-        raise UsageError(f"--key {path}: not a PEM private key") from None
+    key = _private_key(path, data, passphrase)
     if not isinstance(key, Ed25519PrivateKey):
         raise UsageError(f"--key {path}: not an Ed25519 key")
     public = key.public_key()
     return CryptoSigner(key, SSlibKey.from_crypto(public, keyid=keyid_of(public)))
 
 
+def _private_key(path: Path, data: bytes, passphrase: Callable[[Path], bytes]) -> PrivateKeyTypes:
+    """The private key in a PEM file, the passphrase asked for only if it is encrypted; every
+    way it can fail is one UsageError naming the file (whether it is Ed25519 is the caller's
+    question)."""
+    try:
+        return _load_pem(data, None)
+    except TypeError:  # encrypted
+        pass
+    except ValueError:
+        raise UsageError(f"--key {path}: not a PEM private key") from None
+    except UnsupportedAlgorithm as exc:  # an unknown key type or curve
+        raise UsageError(f"--key {path}: not an Ed25519 key ({exc})") from None
+    secret = passphrase(path)
+    if not secret:  # Enter at the prompt; cryptography would say no password was given
+        raise UsageError(f"--key {path}: the key is encrypted and the passphrase is empty")
+    try:
+        return _load_pem(data, secret)
+    except ValueError as exc:
+        raise UsageError(f"--key {path}: {_decryption_failure(exc)}") from None
+    except UnsupportedAlgorithm as exc:
+        raise UsageError(f"--key {path}: not an Ed25519 key ({exc})") from None
+    except InternalError:  # OpenSSL's own refusal, e.g. of scrypt parameters
+        raise UsageError(
+            f"--key {path}: cannot read the encrypted key: OpenSSL refused it (a damaged "
+            "file, or key derivation parameters it does not accept)"
+        ) from None
+
+
+def _load_pem(data: bytes, password: bytes | None) -> PrivateKeyTypes:
+    with warnings.catch_warnings():
+        # A finite-field DH key warns that cryptography will drop it; it is refused anyway.
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return serialization.load_pem_private_key(data, password=password)
+
+
 def _decryption_failure(exc: ValueError) -> str:
-    """Why an encrypted key did not open.  A cipher or key derivation that cryptography does
-    not know fails whatever the passphrase.  Otherwise the passphrase is wrong: usually the
-    decryption says so, but for about one wrong passphrase in 140 what it decrypts to ends in
-    valid padding, and the parsing of that garbage fails instead."""
+    """Why an encrypted key did not open, from cryptography's message (its wording; anything
+    else is shown as it is).  A wrong passphrase usually fails the decryption, but for about
+    one in 250 with AES-CBC (and most with a stream cipher) what it decrypts to ends in valid
+    padding, and the parsing of that garbage fails instead, as it does for a damaged file.
+    An algorithm cryptography does not know fails whatever the passphrase."""
     text = str(exc)
-    if text.lower().startswith("unknown key encryption algorithm"):
+    if text.startswith("Incorrect password"):
+        return "wrong passphrase"
+    if text.startswith("Could not deserialize key data"):
+        return "wrong passphrase, or the key file is damaged"
+    if text.startswith(("Unknown key encryption algorithm", "Key encrypted with unknown cipher")):
         return f"encrypted with an algorithm cutover cannot read ({text})"
-    return "wrong passphrase"
+    return f"cannot read the encrypted key ({text})"
 
 
 def _is_public_key(data: bytes) -> bool:
