@@ -43,6 +43,23 @@ def test_env_and_file_references(tmp_path: Path) -> None:
     )
 
 
+def test_a_file_under_home_is_under_the_environments_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`${file:~/…}` reads HOME from the environment the caller passed (the command's
+    `Environment`), not from the process's; `${file:./~/…}` is a folder named `~` (pathlib
+    drops the `./`, and `expanduser` then read the process's HOME)."""
+    for home, value in (("given", "from the given HOME"), ("process", "from the process")):
+        (tmp_path / home).mkdir()
+        (tmp_path / home / "token").write_text(value + "\n")
+    monkeypatch.setenv("HOME", str(tmp_path / "process"))
+    secrets = Secrets({"HOME": str(tmp_path / "given")}, tmp_path)
+    assert secrets.resolve("${file:~/token}") == "from the given HOME"
+    (tmp_path / "~").mkdir()
+    (tmp_path / "~" / "token").write_text("a folder named ~\n")
+    assert Secrets({}, tmp_path).resolve("${file:./~/token}") == "a folder named ~"
+
+
 @pytest.mark.parametrize(
     ("reference", "message"),
     [

@@ -16,6 +16,7 @@ base64 of a Basic `user:password`) is masked like it once the engine has `rememb
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import stat
 from collections.abc import Callable, Iterable, Mapping
@@ -154,8 +155,24 @@ class Secrets:
 
     def _file(self, reference: str, name: str) -> str:
         if name not in self._files:
-            self._files[name] = _read_secret_file(reference, self._base / Path(name).expanduser())
+            self._files[name] = _read_secret_file(reference, self._base / self._expanded(name))
         return self._files[name]
+
+    def _expanded(self, name: str) -> Path:
+        """`~` and `~/…` under the environment's HOME (this one's, not the process's), else
+        the account's home directory; `~user/…` as the account database says."""
+        if not name.startswith("~"):
+            # As written: pathlib reads `./~/x` as `~/x`, which `expanduser` would expand.
+            return Path(name)
+        if name != "~" and not name.startswith("~/"):
+            return Path(name).expanduser()  # `~user/…`
+        home = self._env.get("HOME")
+        if not home:
+            try:
+                home = pwd.getpwuid(os.getuid()).pw_dir
+            except KeyError:  # an account the system does not know: left as written
+                return Path(name)
+        return Path(home) / name[2:]
 
 
 # What aiohttp (yarl) leaves unencoded in a path, a query, user-info and a fragment.
