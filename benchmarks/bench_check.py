@@ -9,8 +9,9 @@ flight, nothing else.  Both are timed as whole processes (start-up included), `-
 times, interleaved (`check` as the console command `cutover`, as people and cron run it); the
 script prints median probes/s, CPU seconds (user + system of the process), the ratio
 cutover/bare (by wall time, and by CPU seconds, which moves less with other load on the
-machine), the median of the same ratio taken within each round (the speed of this shared
-machine drifts between rounds; a round's runs are seconds apart), and each process's peak RSS.
+machine), the median of the same ratio taken within each round (each run against the bare
+loops on either side of it: the speed of this shared machine drifts between rounds), and
+each process's peak RSS.
 `check` with the store is timed twice: into an empty store (a first run: every result is a
 new row) and into a store that already holds one run over the same URLs (the steady state of
 cron: results identical to a unit's latest row are not written, the run confirms them).
@@ -177,13 +178,22 @@ def measure(steps: int, repeat: int, base: str, folder: Path, before: Path | Non
         print(f"  {name} / bare loop (probes/s): {base_wall / rows[name]:.2f}x"
               f"  (by CPU seconds: {base_cpu / cpus[name]:.2f}x)")  # fmt: skip
         if repeat >= 3:
-            # The same ratio taken within each round (the bare loop and this command a few
-            # seconds apart), then the median of those: the machine's speed drifts by more
-            # than the difference measured, and a round's two runs see the same speed.
-            paired = [b[0] / c[0] for b, c in zip(bare_runs, samples[name], strict=True)]
-            low, middle, high = statistics.quantiles(paired, n=4)
-            print(f"    within each round: median {middle:.2f}x"
-                  f" (quartiles {low:.2f}-{high:.2f}x)")  # fmt: skip
+            # The same ratio taken within each round, then the median of those: the
+            # machine's speed drifts by more than the difference measured.  Each run is
+            # compared with the bare loops on either side of it (its round's, which opens
+            # the round, and the next round's), so a command late in a round is not always
+            # compared with an earlier moment.
+            paired = [
+                statistics.mean(s[0] for s in bare_runs[i : i + 2]) / run[0]
+                for i, run in enumerate(samples[name])
+            ]
+            middle = statistics.median(paired)
+            if repeat >= 5:
+                low, _, high = statistics.quantiles(paired, n=4)
+                spread = f"quartiles {low:.2f}-{high:.2f}x"
+            else:
+                spread = f"range {min(paired):.2f}-{max(paired):.2f}x"
+            print(f"    within each round: median {middle:.2f}x ({spread})")
 
 
 def main() -> None:
