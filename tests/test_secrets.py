@@ -71,6 +71,10 @@ def test_a_file_under_home_is_under_the_environments_home(
         ("${file:fifo}", "secret ${file:fifo}: {dir}/fifo is not a regular file"),
         ("${file:big}", "secret ${file:big}: {dir}/big is larger than 64 KiB"),
         ("${file:binary}", "secret ${file:binary}: {dir}/binary is not UTF-8 text"),
+        (
+            "${file:~no-such-account/t}",
+            "secret ${file:~no-such-account/t}: no home directory is known for ~no-such-account",
+        ),
     ],
 )
 def test_a_reference_that_cannot_resolve_names_itself(

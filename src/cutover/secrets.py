@@ -155,23 +155,25 @@ class Secrets:
 
     def _file(self, reference: str, name: str) -> str:
         if name not in self._files:
-            self._files[name] = _read_secret_file(reference, self._base / self._expanded(name))
+            path = self._base / self._expanded(reference, name)
+            self._files[name] = _read_secret_file(reference, path)
         return self._files[name]
 
-    def _expanded(self, name: str) -> Path:
+    def _expanded(self, reference: str, name: str) -> Path:
         """`~` and `~/…` under the environment's HOME (this one's, not the process's), else
         the account's home directory; `~user/…` as the account database says."""
         if not name.startswith("~"):
             # As written: pathlib reads `./~/x` as `~/x`, which `expanduser` would expand.
             return Path(name)
-        if name != "~" and not name.startswith("~/"):
-            return Path(name).expanduser()  # `~user/…`
-        home = self._env.get("HOME")
-        if not home:
-            try:
-                home = pwd.getpwuid(os.getuid()).pw_dir
-            except KeyError:  # an account the system does not know: left as written
-                return Path(name)
+        try:
+            if name != "~" and not name.startswith("~/"):
+                return Path(name).expanduser()  # `~user/…`
+            home = self._env.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir
+        except (KeyError, RuntimeError):  # an account the system does not know
+            user = name.split("/", 1)[0]
+            raise MissingSecret(
+                f"secret {reference}: no home directory is known for {user}"
+            ) from None
         return Path(home) / name[2:]
 
 
