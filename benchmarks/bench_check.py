@@ -10,8 +10,8 @@ times, interleaved (`check` as the console command `cutover`, as people and cron
 script prints median probes/s, CPU seconds (user + system of the process), the ratio
 cutover/bare (by wall time, and by CPU seconds, which moves less with other load on the
 machine), the median of the same ratio taken within each round (each run against the bare
-loops on either side of it: the speed of this shared machine drifts between rounds), and
-each process's peak RSS.
+loops on either side of it, the last round's against its own: the speed of this shared
+machine drifts between rounds), and each process's peak RSS.
 `check` with the store is timed twice: into an empty store (a first run: every result is a
 new row) and into a store that already holds one run over the same URLs (the steady state of
 cron: results identical to a unit's latest row are not written, the run confirms them).
@@ -181,11 +181,11 @@ def measure(steps: int, repeat: int, base: str, folder: Path, before: Path | Non
             # The same ratio taken within each round, then the median of those: the
             # machine's speed drifts by more than the difference measured.  Each run is
             # compared with the bare loops on either side of it (its round's, which opens
-            # the round, and the next round's), so a command late in a round is not always
-            # compared with an earlier moment.
+            # the round, and the next round's; the last round has its own only), so a
+            # command late in a round is not always compared with an earlier moment.
             paired = [
-                statistics.mean(s[0] for s in bare_runs[i : i + 2]) / run[0]
-                for i, run in enumerate(samples[name])
+                statistics.mean(s[0] for s in bare_runs[i : i + 2]) / timed[0]
+                for i, timed in enumerate(samples[name])
             ]
             middle = statistics.median(paired)
             if repeat >= 5:

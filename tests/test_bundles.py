@@ -266,6 +266,26 @@ def test_each_way_a_signing_key_fails_to_open_says_why(tmp_path: Path) -> None:
     assert refusal(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", b"") == (
         "not a PEM private key"
     )
+    # An Ed25519 key of 30 bytes instead of 32, unencrypted: OpenSSL's own refusal.
+    short = b"MCwCAQAwBQYDK2VwBCAEHuW8ZBvwxw01w8eDQbjAqvyiQMxe3qNN1OJR0O2eKQ=="
+    assert refusal(pem_of(b"PRIVATE KEY", base64.b64decode(short)), b"") == (
+        "not a valid private key (OpenSSL refused it)"
+    )
+    assert refusal(pem_of(b"OPENSSH PRIVATE KEY", b"openssh-key-v1\0"), b"") == (
+        "an OpenSSH private key; export signs with a PEM (PKCS#8) Ed25519 key, which "
+        "`cutover keygen` makes"
+    )
+
+
+def test_a_passphrase_not_in_utf8_is_used_as_its_bytes(tmp_path: Path, demo_copy: Path) -> None:
+    """A passphrase variable holding bytes that are not UTF-8 (the process sees them as
+    surrogate escapes) encrypts and opens the key by those bytes, not an internal error."""
+    odd = {"KEYPASS": os.fsdecode(b"caf\xe9 \xff")}
+    ok("keygen", "--out", tmp_path, "--name", "k", "--passphrase-env", "KEYPASS", environ=odd)
+    out = tmp_path / "b.json"
+    export = ("export", "-p", "31", "--key", tmp_path / "k.key", "-o", out, "--db", demo_copy)
+    ok(*export, "--passphrase-env", "KEYPASS", environ=odd)
+    assert out.is_file()
 
 
 def test_a_private_key_others_can_read_is_refused(

@@ -55,6 +55,7 @@ def test_a_file_under_home_is_under_the_environments_home(
     monkeypatch.setenv("HOME", str(tmp_path / "process"))
     secrets = Secrets({"HOME": str(tmp_path / "given")}, tmp_path)
     assert secrets.resolve("${file:~/token}") == "from the given HOME"
+    assert secrets.resolve("${file:~//token}") == "from the given HOME"  # as in the shell
     (tmp_path / "~").mkdir()
     (tmp_path / "~" / "token").write_text("a folder named ~\n")
     assert Secrets({}, tmp_path).resolve("${file:./~/token}") == "a folder named ~"
@@ -71,6 +72,7 @@ def test_a_file_under_home_is_under_the_environments_home(
         ("${file:fifo}", "secret ${file:fifo}: {dir}/fifo is not a regular file"),
         ("${file:big}", "secret ${file:big}: {dir}/big is larger than 64 KiB"),
         ("${file:binary}", "secret ${file:binary}: {dir}/binary is not UTF-8 text"),
+        ("${file:a\0b}", "secret ${file:a\0b}: a file name cannot contain a NUL character"),
         (
             "${file:~no-such-account/t}",
             "secret ${file:~no-such-account/t}: no home directory is known for ~no-such-account",

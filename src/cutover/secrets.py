@@ -154,6 +154,8 @@ class Secrets:
         return self._env[name]
 
     def _file(self, reference: str, name: str) -> str:
+        if "\0" in name:
+            raise MissingSecret(f"secret {reference}: a file name cannot contain a NUL character")
         if name not in self._files:
             path = self._base / self._expanded(reference, name)
             self._files[name] = _read_secret_file(reference, path)
@@ -174,7 +176,7 @@ class Secrets:
             raise MissingSecret(
                 f"secret {reference}: no home directory is known for {user}"
             ) from None
-        return Path(home) / name[2:]
+        return Path(home) / name[1:].lstrip("/")  # `~//x` is $HOME/x, as in the shell
 
 
 # What aiohttp (yarl) leaves unencoded in a path, a query, user-info and a fragment.

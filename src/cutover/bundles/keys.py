@@ -121,6 +121,11 @@ def _private_key(path: Path, data: bytes, passphrase: Callable[[Path], bytes]) -
     """The private key in a PEM file, the passphrase asked for only if it is encrypted; every
     way it can fail is one UsageError naming the file (whether it is Ed25519 is the caller's
     question)."""
+    if data.lstrip().startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----"):
+        raise UsageError(
+            f"--key {path}: an OpenSSH private key; export signs with a PEM (PKCS#8) Ed25519 "
+            "key, which `cutover keygen` makes"
+        )
     try:
         return _load_pem(data, None)
     except TypeError:  # encrypted
@@ -129,6 +134,8 @@ def _private_key(path: Path, data: bytes, passphrase: Callable[[Path], bytes]) -
         raise UsageError(f"--key {path}: not a PEM private key") from None
     except UnsupportedAlgorithm as exc:  # an unknown key type or curve
         raise UsageError(f"--key {path}: not an Ed25519 key ({exc})") from None
+    except InternalError:  # e.g. an Ed25519 key of the wrong length
+        raise UsageError(f"--key {path}: not a valid private key (OpenSSL refused it)") from None
     secret = passphrase(path)
     if not secret:  # Enter at the prompt; cryptography would say no password was given
         raise UsageError(f"--key {path}: the key is encrypted and the passphrase is empty")

@@ -5,6 +5,7 @@ They need the optional extra `cutover[bundles]`; without it each says so in one 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -57,17 +58,25 @@ def require_bundles() -> None:
 
 
 def _passphrase(env: Environment, variable: str | None, what: str) -> bytes:
-    """From the named environment variable, else asked on the terminal."""
+    """From the named environment variable (its bytes as the process was given them, UTF-8
+    or not), else asked on the terminal."""
     if variable is not None:
         value = env.get(variable)
         if value is None:
             raise UsageError(f"--passphrase-env {variable}: the variable is not set or is empty")
-        return value.encode("utf-8")
+        return os.fsencode(value)
     if not sys.stdin.isatty():
         raise UsageError(f"{what}: give the passphrase with --passphrase-env VAR")
     import getpass
 
-    return getpass.getpass(f"passphrase for {what}: ").encode("utf-8")
+    try:
+        typed = getpass.getpass(f"passphrase for {what}: ")
+    except UnicodeDecodeError:
+        raise UsageError(
+            f"{what}: the passphrase typed is not text in the terminal's encoding "
+            "(give it with --passphrase-env VAR)"
+        ) from None
+    return os.fsencode(typed)
 
 
 @app.command()
