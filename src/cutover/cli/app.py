@@ -68,13 +68,18 @@ def writing() -> Iterator[None]:
         raise output_error(exc) from None
 
 
+def env_of(ctx: typer.Context) -> Environment:
+    """The `Environment` that `main` was given (a process's own when called without one)."""
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, Environment) else Environment.from_process()
+
+
 def _show_version(ctx: typer.Context, value: bool) -> None:
     """`--version`, to the standard output of the `Environment` that `main` was given."""
     if value:
         from importlib.metadata import version
 
-        env = ctx.find_root().obj
-        stdout = env.stdout if isinstance(env, Environment) else sys.stdout
+        stdout = env_of(ctx).stdout
         with writing():
             stdout.write(f"cutover {version('cutover')}\n")
             stdout.flush()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from cutover.cli.app import env_of as env_of  # the commands take it from here
 from cutover.cli.app import stderr_line, writing
 from cutover.env import Environment
 from cutover.errors import OptionError, OutputError, UsageError
@@ -22,11 +23,6 @@ if TYPE_CHECKING:
     from cutover.render.base import RenderOptions
     from cutover.service import ProgressStart
     from cutover.store.base import Store
-
-
-def env_of(ctx: typer.Context) -> Environment:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, Environment) else Environment.from_process()
 
 
 class Output:
