@@ -127,24 +127,20 @@ def _private_key(path: Path, data: bytes, passphrase: Callable[[Path], bytes]) -
             "key, which `cutover keygen` makes"
         )
     try:
-        return _load_pem(data, None)
+        return _load_pem(path, data, None)
     except TypeError:  # encrypted
         pass
     except ValueError:
         raise UsageError(f"--key {path}: not a PEM private key") from None
-    except UnsupportedAlgorithm as exc:  # an unknown key type or curve
-        raise UsageError(f"--key {path}: not an Ed25519 key ({exc})") from None
     except InternalError:  # e.g. an Ed25519 key of the wrong length
         raise UsageError(f"--key {path}: not a valid private key (OpenSSL refused it)") from None
     secret = passphrase(path)
     if not secret:  # Enter at the prompt; cryptography would say no password was given
         raise UsageError(f"--key {path}: the key is encrypted and the passphrase is empty")
     try:
-        return _load_pem(data, secret)
+        return _load_pem(path, data, secret)
     except ValueError as exc:
         raise UsageError(f"--key {path}: {_decryption_failure(exc)}") from None
-    except UnsupportedAlgorithm as exc:
-        raise UsageError(f"--key {path}: not an Ed25519 key ({exc})") from None
     except InternalError:  # OpenSSL's own refusal, e.g. of scrypt parameters
         raise UsageError(
             f"--key {path}: cannot read the encrypted key: OpenSSL refused it (a damaged "
@@ -152,11 +148,15 @@ def _private_key(path: Path, data: bytes, passphrase: Callable[[Path], bytes]) -
         ) from None
 
 
-def _load_pem(data: bytes, password: bytes | None) -> PrivateKeyTypes:
+def _load_pem(path: Path, data: bytes, password: bytes | None) -> PrivateKeyTypes:
+    """cryptography's reading, with an unknown key type or curve (encrypted or not) refused."""
     with warnings.catch_warnings():
         # A finite-field DH key warns that cryptography will drop it; it is refused anyway.
         warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-        return serialization.load_pem_private_key(data, password=password)
+        try:
+            return serialization.load_pem_private_key(data, password=password)
+        except UnsupportedAlgorithm as exc:
+            raise UsageError(f"--key {path}: not an Ed25519 key ({exc})") from None
 
 
 def _decryption_failure(exc: ValueError) -> str:
