@@ -11,7 +11,8 @@ script prints median probes/s, CPU seconds (user + system of the process), the r
 cutover/bare (by wall time, and by CPU seconds, which moves less with other load on the
 machine), the median of the same ratio taken within each round (each run against the bare
 loops on either side of it, the last round's against its own: the speed of this shared
-machine drifts between rounds), and each process's peak RSS.
+machine drifts between rounds) with a 95% interval of that median, and each process's peak
+RSS.
 `check` with the store is timed twice: into an empty store (a first run: every result is a
 new row) and into a store that already holds one run over the same URLs (the steady state of
 cron: results identical to a unit's latest row are not written, the run confirms them).
@@ -193,7 +194,27 @@ def measure(steps: int, repeat: int, base: str, folder: Path, before: Path | Non
                 spread = f"quartiles {low:.2f}-{high:.2f}x"
             else:
                 spread = f"range {min(paired):.2f}-{max(paired):.2f}x"
-            print(f"    within each round: median {middle:.2f}x ({spread})")
+            interval = median_interval(paired)
+            shown = (
+                f"; 95% interval of the median {interval[0]:.2f}-{interval[1]:.2f}x"
+                if interval
+                else ""
+            )
+            print(f"    within each round: median {middle:.2f}x ({spread}{shown})")
+
+
+def median_interval(values: list[float]) -> tuple[float, float] | None:
+    """A distribution-free 95% confidence interval for the median of `values`: the order
+    statistics k and n + 1 - k, k from the binomial(n, 1/2) by its normal approximation (None
+    below 9 values, where it would be the whole range).  Neighbouring rounds share a bare loop
+    and the machine's speed drifts slowly, so the values are not quite independent: read the
+    interval as a little too narrow."""
+    n = len(values)
+    if n < 9:
+        return None
+    k = max(1, int((n - 1.96 * n**0.5) / 2))
+    ordered = sorted(values)
+    return ordered[k - 1], ordered[n - k]
 
 
 def main() -> None:
