@@ -429,6 +429,85 @@ def test_command_values_stay_one_argument_each() -> None:
     assert concrete.argv == ["check", "x; rm -rf / $(id)"]
 
 
+async def _cookie_portal() -> tuple[object, str]:
+    """A portal on loopback, named `localhost` (aiohttp keeps no cookies from an IP
+    address), that remembers a visitor by a cookie: `/who` says whether the request carried
+    one; `/start` sets one and sends the visitor to `/check`, which sends those with it on
+    to `/closed` and those without back to `/start` (a loop), and `/start` answers a visitor
+    who already has it with a page of its own."""
+    from aiohttp import web
+
+    def who(request: web.Request) -> web.Response:
+        answer = web.Response(text="known" if "seen" in request.cookies else "fresh")
+        answer.set_cookie("seen", "1")
+        return answer
+
+    def start(request: web.Request) -> web.Response:
+        if "gate" in request.cookies:
+            return web.Response(text="already here")
+        answer = web.Response(status=302, headers={"Location": "/check"})
+        answer.set_cookie("gate", "1")
+        return answer
+
+    def check(request: web.Request) -> web.Response:
+        target = "/closed" if "gate" in request.cookies else "/start"
+        return web.Response(status=302, headers={"Location": target})
+
+    app = web.Application()
+    app.router.add_get("/who", who)
+    app.router.add_get("/start", start)
+    app.router.add_get("/check", check)
+    app.router.add_get("/closed", lambda request: web.Response(text="closed"))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"http://localhost:{port}"
+
+
+def test_probes_share_no_cookies_and_a_redirect_chain_keeps_its_own(geo) -> None:  # type: ignore[no-untyped-def]
+    """One probe after another on one host (jobs 1): a cookie one probe's response set is
+    never sent by the next, so each province's cell is what a fresh visitor sees; within one
+    redirect chain the cookie set on a hop is sent on the next, as a browser would."""
+    results: list[engine.Result] = []
+
+    async def go() -> None:
+        runner, base = await _cookie_portal()
+        try:
+            steps = _steps(
+                {
+                    "who": {
+                        "kind": "http",
+                        "url": f"{base}/who?p={{province.code}}",
+                        "expect": {"body_contains": "fresh"},
+                    },
+                    "gate": {
+                        "kind": "redirect",
+                        "url": f"{base}/start?p={{province.code}}",
+                        "final_url": "/closed$",
+                    },
+                }
+            )
+            await engine.run(
+                plan.build(geo.provinces[:4], steps),
+                Endpoints(geo),
+                Limits(jobs=1, per_host=1, timeout=5, retries=0),
+                allow_commands=False,
+                on_result=results.append,
+                **engine_env(),
+            )
+        finally:
+            await runner.cleanup()  # type: ignore[attr-defined]
+
+    asyncio.run(go())
+    assert len(results) == 8
+    assert {(r.step, r.outcome.status, r.outcome.reason) for r in results} == {
+        ("who", "pass", ""),
+        ("gate", "pass", ""),
+    }
+
+
 def test_an_overlay_pattern_that_cannot_render_costs_its_province_only(geo, faults) -> None:  # type: ignore[no-untyped-def]
     overlay = Overlay.model_validate(
         {"province_endpoints": {"edoc": faults.url("/ok?eid={province.eid_code}")}}

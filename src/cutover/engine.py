@@ -518,8 +518,15 @@ async def run(
         on_result(Result(p, s, c, _redacted(outcome, secrets), clock(), insecure))
 
     try:
+        # The probes share a session but not cookies: a cookie one probe's response set is
+        # never sent by another, so no cell depends on which probes ran before it (a session
+        # cookie from one province's sign-on test reaching the next province's).  A probe
+        # that follows a chain keeps the chain's cookies itself (`fetch`'s `cookies`).
         async with aiohttp.ClientSession(
-            connector=connector, timeout=timeout, headers={"User-Agent": "cutover"}
+            connector=connector,
+            timeout=timeout,
+            headers={"User-Agent": "cutover"},
+            cookie_jar=aiohttp.DummyCookieJar(),
         ) as session:
             ctx = ProbeContext(session, limits, allow_commands=allow_commands)
             pool = _Pool(automated, _Prober(ctx, endpoints, secrets), deliver)

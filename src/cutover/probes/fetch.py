@@ -11,12 +11,15 @@ import json
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cutover.probes.base import Failed, ProbeContext, Undecided
 from cutover.probes.web import Request
 from cutover.records import quick_init
+
+if TYPE_CHECKING:
+    from aiohttp import CookieJar
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})  # 304-306 carry no Location to follow
 
@@ -64,8 +67,13 @@ async def fetch(
     *,
     method: str = "GET",
     accept: Collection[int] = (),
+    cookies: CookieJar | None = None,
 ) -> Response:
     """A single request, redirects not followed (probes that follow do it themselves).
+
+    The run's session sends no cookies and keeps none.  A probe that makes several requests
+    as one client (a redirect chain) passes its own jar as `cookies`: what it holds for the
+    URL is sent, and what the response sets is kept in it, by aiohttp's rules.
 
     A 5xx still answered after the retries is undecided (the service is down, which says
     nothing about the step) unless the probe expects that status (`accept`).  A certificate
@@ -79,6 +87,11 @@ async def fetch(
     # Worked out only when there are headers to send (it parses both URLs).
     headers = request.headers_for(url) if request is not None and request.headers else None
     tls = request.ssl if request is not None else True
+    sent = None
+    if cookies is not None and len(cookies):
+        from yarl import URL
+
+        sent = cookies.filter_cookies(URL(url)) or None
     attempts = limits.retries + 1
     last = ""
     for attempt in range(attempts):
@@ -91,11 +104,13 @@ async def fetch(
         # was raised: this runs once per probe (about 1 µs of the probe's own cost).
         try:
             async with session.request(
-                method, url, headers=headers, allow_redirects=False, ssl=tls
+                method, url, headers=headers, cookies=sent, allow_redirects=False, ssl=tls
             ) as resp:
                 body = await _read_capped(resp.content, cap)
                 # aiohttp's headers as they are: looked up case-insensitively, as HTTP requires.
                 status, found, final = resp.status, resp.headers, str(resp.url)
+                if cookies is not None:
+                    cookies.update_cookies_from_headers(found.getall("Set-Cookie", ()), resp.url)
         except Exception as exc:
             retry = _retryable(url, exc)
             if retry is None:

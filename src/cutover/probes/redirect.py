@@ -48,11 +48,16 @@ class RedirectSpec(WebProbe):
         )
 
     async def _follow(self, ctx: ProbeContext) -> tuple[Response, int]:
+        import aiohttp
+
         limit = self.max_redirects if self.max_redirects is not None else ctx.limits.max_redirects
         request, follow = self.request(), self.follow(ctx)
+        # The chain is one client's: a cookie set on one hop is sent on the next (a portal
+        # that checks for its cookie before redirecting), and no other probe sees it.
+        jar = aiohttp.CookieJar()
         url, seen = self.url, [self.url]
         for hops in range(limit + 1):
-            resp = await fetch(ctx, url, request)
+            resp = await fetch(ctx, url, request, cookies=jar)
             if resp.status not in REDIRECTS or not resp.location:
                 return resp, hops
             url = absolute(url, resp.location, "redirect to")
