@@ -508,6 +508,79 @@ def test_probes_share_no_cookies_and_a_redirect_chain_keeps_its_own(geo) -> None
     }
 
 
+def test_a_chain_sends_a_cookie_back_only_to_the_host_that_set_it(geo, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    """a.test sets a host cookie and one for `Domain=test`, then sends the chain to b.test,
+    which must get neither (aiohttp, with no public-suffix list, would send the second),
+    and back to a.test, which must get both.  A cookie held when the next hop is a URL yarl
+    cannot encode costs the cell an `invalid URL`, as without one, not a probe error."""
+    from aiohttp import web
+    from multidict import CIMultiDict
+    from probe_helpers import StaticResolver
+
+    def hop(location: str, *cookies: str) -> web.Response:
+        headers = CIMultiDict([("Location", location)] + [("Set-Cookie", c) for c in cookies])
+        return web.Response(status=302, headers=headers)
+
+    def next_(request: web.Request) -> web.Response:
+        if "Cookie" in request.headers:
+            return web.Response(text=f"b.test was sent {request.headers['Cookie']}")
+        return hop(f"http://a.test:{request.url.port}/end")
+
+    def end(request: web.Request) -> web.Response:
+        if {"own", "wide"} <= request.cookies.keys():
+            return hop("/closed")
+        return web.Response(text="a.test forgot its visitor")
+
+    app = web.Application()
+
+    def start(request: web.Request) -> web.Response:
+        return hop(f"http://b.test:{request.url.port}/next", "wide=1; Domain=test", "own=1")
+
+    app.router.add_get("/start", start)
+    app.router.add_get("/next", next_)
+    app.router.add_get("/end", end)
+    app.router.add_get("/closed", lambda request: web.Response(text="closed"))
+    app.router.add_get("/bad", lambda request: hop("http://\u00fc..test/next", "own=1"))
+    monkeypatch.setattr(
+        engine.lookup,
+        "resolver",
+        lambda: StaticResolver({"a.test": "127.0.0.1", "b.test": "127.0.0.1"}),
+    )
+    results: list[engine.Result] = []
+
+    async def go() -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        base = f"http://a.test:{runner.addresses[0][1]}"
+        try:
+            steps = _steps(
+                {
+                    "hosts": {"kind": "redirect", "url": f"{base}/start", "final_url": "/closed$"},
+                    "bad": {"kind": "redirect", "url": f"{base}/bad", "final_url": "/closed$"},
+                }
+            )
+            await engine.run(
+                plan.build(geo.provinces[:1], steps),
+                Endpoints(geo),
+                Limits(jobs=1, per_host=1, timeout=5, retries=0),
+                allow_commands=False,
+                on_result=results.append,
+                **engine_env(),
+            )
+        finally:
+            await runner.cleanup()
+
+    with caplog.at_level("ERROR", logger="cutover.engine"):
+        asyncio.run(go())
+    outcomes = {r.step: (r.outcome.status, r.outcome.reason) for r in results}
+    assert outcomes == {
+        "hosts": ("pass", ""),
+        "bad": ("unknown", "invalid URL 'http://\u00fc..test/next'"),
+    }
+    assert not caplog.records
+
+
 def test_an_overlay_pattern_that_cannot_render_costs_its_province_only(geo, faults) -> None:  # type: ignore[no-untyped-def]
     overlay = Overlay.model_validate(
         {"province_endpoints": {"edoc": faults.url("/ok?eid={province.eid_code}")}}

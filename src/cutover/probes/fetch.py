@@ -60,6 +60,26 @@ class Response:
             )
 
 
+class ChainCookies:
+    """The cookies of one redirect chain: what a host sets is sent back to that host only,
+    with aiohttp's rules for path, expiry and `Secure`.  One jar per host, not one for the
+    chain: aiohttp has no public-suffix list, so a single jar would send a cookie set with
+    `Domain=gov.vn` to every host under it, which a browser refuses."""
+
+    def __init__(self) -> None:
+        self._jars: dict[str, CookieJar] = {}
+
+    def for_url(self, url: str) -> CookieJar:
+        """The jar of `url`'s host (ValueError for a URL whose host cannot be read)."""
+        host = urlsplit(url).hostname or ""
+        jar = self._jars.get(host)
+        if jar is None:
+            import aiohttp
+
+            jar = self._jars[host] = aiohttp.CookieJar()
+        return jar
+
+
 async def fetch(
     ctx: ProbeContext,
     url: str,
@@ -67,13 +87,13 @@ async def fetch(
     *,
     method: str = "GET",
     accept: Collection[int] = (),
-    cookies: CookieJar | None = None,
+    cookies: ChainCookies | None = None,
 ) -> Response:
     """A single request, redirects not followed (probes that follow do it themselves).
 
-    The run's session sends no cookies and keeps none.  A probe that makes several requests
-    as one client (a redirect chain) passes its own jar as `cookies`: what it holds for the
-    URL is sent, and what the response sets is kept in it, by aiohttp's rules.
+    The run's session sends no cookies and keeps none.  A redirect chain passes its own
+    `cookies`: what they hold for the URL's host is sent, and what the response sets is
+    kept for that host.
 
     A 5xx still answered after the retries is undecided (the service is down, which says
     nothing about the step) unless the probe expects that status (`accept`).  A certificate
@@ -87,11 +107,16 @@ async def fetch(
     # Worked out only when there are headers to send (it parses both URLs).
     headers = request.headers_for(url) if request is not None and request.headers else None
     tls = request.ssl if request is not None else True
-    sent = None
-    if cookies is not None and len(cookies):
-        from yarl import URL
+    jar = sent = None
+    if cookies is not None:
+        try:
+            jar = cookies.for_url(url)
+            if len(jar):
+                from yarl import URL
 
-        sent = cookies.filter_cookies(URL(url)) or None
+                sent = jar.filter_cookies(URL(url)) or None
+        except ValueError:  # a host that yarl cannot encode: what aiohttp would say of it
+            raise Undecided(f"invalid URL {url!r}") from None
     attempts = limits.retries + 1
     last = ""
     for attempt in range(attempts):
@@ -109,8 +134,8 @@ async def fetch(
                 body = await _read_capped(resp.content, cap)
                 # aiohttp's headers as they are: looked up case-insensitively, as HTTP requires.
                 status, found, final = resp.status, resp.headers, str(resp.url)
-                if cookies is not None:
-                    cookies.update_cookies_from_headers(found.getall("Set-Cookie", ()), resp.url)
+                if jar is not None:
+                    jar.update_cookies_from_headers(found.getall("Set-Cookie", ()), resp.url)
         except Exception as exc:
             retry = _retryable(url, exc)
             if retry is None:

@@ -14,7 +14,7 @@ from pydantic import Field
 from cutover.geo import Url
 from cutover.probes.base import Outcome, ProbeContext, Undecided
 from cutover.probes.conditions import Regex
-from cutover.probes.fetch import REDIRECTS, Response, fetch
+from cutover.probes.fetch import REDIRECTS, ChainCookies, Response, fetch
 from cutover.probes.urls import absolute
 from cutover.probes.web import WebProbe
 
@@ -48,16 +48,14 @@ class RedirectSpec(WebProbe):
         )
 
     async def _follow(self, ctx: ProbeContext) -> tuple[Response, int]:
-        import aiohttp
-
         limit = self.max_redirects if self.max_redirects is not None else ctx.limits.max_redirects
         request, follow = self.request(), self.follow(ctx)
-        # The chain is one client's: a cookie set on one hop is sent on the next (a portal
-        # that checks for its cookie before redirecting), and no other probe sees it.
-        jar = aiohttp.CookieJar()
+        # The chain is one client's: a cookie a host set is sent on the next hop to that host
+        # (a portal that checks for its cookie before redirecting), and no other probe sees it.
+        cookies = ChainCookies()
         url, seen = self.url, [self.url]
         for hops in range(limit + 1):
-            resp = await fetch(ctx, url, request, cookies=jar)
+            resp = await fetch(ctx, url, request, cookies=cookies)
             if resp.status not in REDIRECTS or not resp.location:
                 return resp, hops
             url = absolute(url, resp.location, "redirect to")
