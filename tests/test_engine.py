@@ -429,11 +429,41 @@ def test_command_values_stay_one_argument_each() -> None:
     assert concrete.argv == ["check", "x; rm -rf / $(id)"]
 
 
-async def _cookie_portal() -> tuple[object, str]:
+def _one_at_a_time(app, specs_for, geo, provinces: int) -> list[engine.Result]:  # type: ignore[no-untyped-def]
+    """Serve aiohttp `app` on 127.0.0.1 and run the steps `specs_for(port)` of the first
+    `provinces` of `geo` through the engine, one probe after another (jobs 1)."""
+    from aiohttp import web
+
+    results: list[engine.Result] = []
+
+    async def go() -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        try:
+            await engine.run(
+                plan.build(geo.provinces[:provinces], _steps(specs_for(runner.addresses[0][1]))),
+                Endpoints(geo),
+                Limits(jobs=1, per_host=1, timeout=5, retries=0),
+                allow_commands=False,
+                on_result=results.append,
+                **engine_env(),
+            )
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(go())
+    return results
+
+
+def test_probes_share_no_cookies_and_a_redirect_chain_keeps_its_own(geo) -> None:  # type: ignore[no-untyped-def]
     """A portal on loopback, named `localhost` (aiohttp keeps no cookies from an IP
-    address), that remembers a visitor by a cookie: `/who` says whether the request carried
-    one; `/start` sets one and sends the visitor to `/check`, which sends those with it on
-    to `/closed` and those without back to `/start` (a loop), and `/start` answers a visitor
+    address), that remembers a visitor by a cookie, probed one province after another: a
+    cookie one probe's response set is never sent by the next, so each province's cell is
+    what a fresh visitor sees; within one redirect chain the cookie set on a hop is sent on
+    the next, as a browser would.  `/who` says whether the request carried a cookie;
+    `/start` sets one and sends the visitor to `/check`, which sends those with it on to
+    `/closed` and those without back to `/start` (a loop), and `/start` answers a visitor
     who already has it with a page of its own."""
     from aiohttp import web
 
@@ -458,49 +488,23 @@ async def _cookie_portal() -> tuple[object, str]:
     app.router.add_get("/start", start)
     app.router.add_get("/check", check)
     app.router.add_get("/closed", lambda request: web.Response(text="closed"))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return runner, f"http://localhost:{port}"
 
+    def specs(port: int) -> dict[str, dict[str, object]]:
+        base = f"http://localhost:{port}"
+        return {
+            "who": {
+                "kind": "http",
+                "url": f"{base}/who?p={{province.code}}",
+                "expect": {"body_contains": "fresh"},
+            },
+            "gate": {
+                "kind": "redirect",
+                "url": f"{base}/start?p={{province.code}}",
+                "final_url": "/closed$",
+            },
+        }
 
-def test_probes_share_no_cookies_and_a_redirect_chain_keeps_its_own(geo) -> None:  # type: ignore[no-untyped-def]
-    """One probe after another on one host (jobs 1): a cookie one probe's response set is
-    never sent by the next, so each province's cell is what a fresh visitor sees; within one
-    redirect chain the cookie set on a hop is sent on the next, as a browser would."""
-    results: list[engine.Result] = []
-
-    async def go() -> None:
-        runner, base = await _cookie_portal()
-        try:
-            steps = _steps(
-                {
-                    "who": {
-                        "kind": "http",
-                        "url": f"{base}/who?p={{province.code}}",
-                        "expect": {"body_contains": "fresh"},
-                    },
-                    "gate": {
-                        "kind": "redirect",
-                        "url": f"{base}/start?p={{province.code}}",
-                        "final_url": "/closed$",
-                    },
-                }
-            )
-            await engine.run(
-                plan.build(geo.provinces[:4], steps),
-                Endpoints(geo),
-                Limits(jobs=1, per_host=1, timeout=5, retries=0),
-                allow_commands=False,
-                on_result=results.append,
-                **engine_env(),
-            )
-        finally:
-            await runner.cleanup()  # type: ignore[attr-defined]
-
-    asyncio.run(go())
+    results = _one_at_a_time(app, specs, geo, 4)
     assert len(results) == 8
     assert {(r.step, r.outcome.status, r.outcome.reason) for r in results} == {
         ("who", "pass", ""),
@@ -521,6 +525,9 @@ def test_a_chain_sends_a_cookie_back_only_to_the_host_that_set_it(geo, monkeypat
         headers = CIMultiDict([("Location", location)] + [("Set-Cookie", c) for c in cookies])
         return web.Response(status=302, headers=headers)
 
+    def start(request: web.Request) -> web.Response:
+        return hop(f"http://b.test:{request.url.port}/next", "wide=1; Domain=test", "own=1")
+
     def next_(request: web.Request) -> web.Response:
         if "Cookie" in request.headers:
             return web.Response(text=f"b.test was sent {request.headers['Cookie']}")
@@ -532,10 +539,6 @@ def test_a_chain_sends_a_cookie_back_only_to_the_host_that_set_it(geo, monkeypat
         return web.Response(text="a.test forgot its visitor")
 
     app = web.Application()
-
-    def start(request: web.Request) -> web.Response:
-        return hop(f"http://b.test:{request.url.port}/next", "wide=1; Domain=test", "own=1")
-
     app.router.add_get("/start", start)
     app.router.add_get("/next", next_)
     app.router.add_get("/end", end)
@@ -546,33 +549,16 @@ def test_a_chain_sends_a_cookie_back_only_to_the_host_that_set_it(geo, monkeypat
         "resolver",
         lambda: StaticResolver({"a.test": "127.0.0.1", "b.test": "127.0.0.1"}),
     )
-    results: list[engine.Result] = []
 
-    async def go() -> None:
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        base = f"http://a.test:{runner.addresses[0][1]}"
-        try:
-            steps = _steps(
-                {
-                    "hosts": {"kind": "redirect", "url": f"{base}/start", "final_url": "/closed$"},
-                    "bad": {"kind": "redirect", "url": f"{base}/bad", "final_url": "/closed$"},
-                }
-            )
-            await engine.run(
-                plan.build(geo.provinces[:1], steps),
-                Endpoints(geo),
-                Limits(jobs=1, per_host=1, timeout=5, retries=0),
-                allow_commands=False,
-                on_result=results.append,
-                **engine_env(),
-            )
-        finally:
-            await runner.cleanup()
+    def specs(port: int) -> dict[str, dict[str, object]]:
+        base = f"http://a.test:{port}"
+        return {
+            "hosts": {"kind": "redirect", "url": f"{base}/start", "final_url": "/closed$"},
+            "bad": {"kind": "redirect", "url": f"{base}/bad", "final_url": "/closed$"},
+        }
 
     with caplog.at_level("ERROR", logger="cutover.engine"):
-        asyncio.run(go())
+        results = _one_at_a_time(app, specs, geo, 1)
     outcomes = {r.step: (r.outcome.status, r.outcome.reason) for r in results}
     assert outcomes == {
         "hosts": ("pass", ""),
