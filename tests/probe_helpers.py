@@ -47,7 +47,9 @@ def probe(
 
     async def go() -> Outcome:
         connector = aiohttp.TCPConnector(resolver=StaticResolver(hosts)) if hosts else None
-        async with aiohttp.ClientSession(connector=connector) as session:
+        # No cookies kept by the session, as the engine's (a redirect chain keeps its own).
+        jar = aiohttp.DummyCookieJar()
+        async with aiohttp.ClientSession(connector=connector, cookie_jar=jar) as session:
             ctx = ProbeContext(session, limits, allow_commands=allow_commands)
             if resolve is not None:
                 ctx.resolve = believed
