@@ -116,7 +116,7 @@ async def fetch(
 
                 sent = jar.filter_cookies(URL(url)) or None
         except ValueError:  # a host that yarl cannot encode: what aiohttp would say of it
-            raise Undecided(f"invalid URL {url!r}") from None
+            raise _invalid_url(url) from None
     attempts = limits.retries + 1
     last = ""
     for attempt in range(attempts):
@@ -165,12 +165,17 @@ def _retryable(url: str, exc: Exception) -> str | None:
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         raise Undecided(f"{url}: DNS lookup failed for {urlsplit(url).hostname}") from None
     if isinstance(exc, aiohttp.InvalidURL):
-        raise Undecided(f"invalid URL {url!r}") from None
+        raise _invalid_url(url) from None
     if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, aiohttp.ClientResponseError):
         raise Undecided(f"{url}: malformed response ({exc.message})") from None
     return None
+
+
+def _invalid_url(url: str) -> Undecided:
+    """One wording for a URL the request cannot be made to, whoever noticed."""
+    return Undecided(f"invalid URL {url!r}")
 
 
 def _certificate_problem(url: str, error: Exception) -> str:
