@@ -255,6 +255,37 @@ def test_timeline_says_when_a_state_was_last_confirmed(store: Store) -> None:
     assert store.evaluation_times(T0 + 3 * HOUR, 2) == [T0 + HOUR, T0 + 2 * HOUR]
 
 
+def test_a_quiet_province_is_confirmed_without_reading_the_other_provinces_runs(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A province whose site went quiet: its latest confirming run is older than many runs of
+    another province.  Its evidence and its timeline still carry that run's confirmation, and
+    the reads do not walk the runs in between (a page of 4 here: `RUN_PAGE`)."""
+    from cutover.store import sql
+
+    monkeypatch.setattr(sql, "RUN_PAGE", 4)
+    quiet, busy = ("01", PROBE, ""), ("31", PROBE, "")
+    record_run(store, T0, {quiet: "pass", busy: "pass"})
+    confirming = record_run(store, T0 + HOUR, {quiet: "pass", busy: "pass"})
+    for i in range(12):  # the busy province's cron, alone, afterwards
+        latest = record_run(store, T0 + 2 * HOUR + i * timedelta(minutes=15), {busy: "pass"})
+    now = T0 + 6 * HOUR
+    raw = store.raw_evidence(["31", "01"], [PROBE], now, now)
+    evidence, _ = evidence_at(raw, now)
+    assert evidence[quiet].at == confirming.confirmed_at  # not T0, when its row was written
+    assert evidence[busy].at == latest.confirmed_at
+    assert confirming.id in {run.id for run in raw.runs}
+    assert len(raw.runs) <= 4 + 1  # the walked page and the quiet province's one run
+    runs = [run.confirmed_at for run in raw.runs]
+    assert runs == sorted(runs, reverse=True)  # newest first, as the rollup reads them
+    (event,) = store.timeline("01", PROBE)
+    assert event.confirmed_at == confirming.confirmed_at
+    # As of a moment before the busy province's runs, the same run confirms both.
+    before = T0 + HOUR + 40 * SECOND
+    evidence, _ = evidence_at(store.raw_evidence(["31", "01"], [PROBE], before, before), before)
+    assert evidence[quiet].at == evidence[busy].at == confirming.confirmed_at
+
+
 def test_last_heard_from_runs_and_attestations(store: Store, ctx: service.Context) -> None:
     record_run(store, T0, {("31", PROBE, ""): "pass"})
     record_run(store, T0 + 2 * HOUR, {("31", PROBE, ""): "pass"}, complete=False)

@@ -38,28 +38,6 @@ def latest(rows: Sequence[Timed] | None, moment: datetime) -> Timed | None:
     return rows[index - 1] if index else None
 
 
-def select_runs(
-    runs: Iterable[RunRecord], cells: set[Cell], start: datetime, oldest: datetime | None
-) -> list[RunRecord]:
-    """The complete runs (given newest first) that can confirm a row anywhere in the window:
-    every run after `start`, then older ones until each cell has one at or before `start`.
-    No run older than the oldest row can confirm anything."""
-    chosen: list[RunRecord] = []
-    pending = set(cells)
-    for run in runs:
-        confirmed = run.confirmed_at
-        if confirmed is None or oldest is None or confirmed < oldest:
-            break
-        if not any(run.covers(*cell) for cell in cells):
-            continue
-        chosen.append(run)
-        if confirmed <= start:
-            pending = {c for c in pending if not run.covers(*c)}
-            if not pending:
-                break
-    return chosen
-
-
 def covering_runs(
     runs: Sequence[RunRecord], cells: Iterable[Cell], moment: datetime
 ) -> dict[Cell, RunRecord]:
