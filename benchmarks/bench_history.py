@@ -165,18 +165,16 @@ def commands(db: Path) -> dict[str, list[str]]:
 
 
 def query_plan(db: Path) -> list[str]:
-    import sqlite3
-
-    conn = sqlite3.connect(db)
-    plan = conn.execute(
-        """EXPLAIN QUERY PLAN SELECT r.id FROM units u
-           JOIN results r ON r.id = (SELECT x.id FROM results x WHERE x.unit_id = u.id
-                                     AND x.at <= ? ORDER BY x.at DESC, x.id DESC LIMIT 1)
-           WHERE u.province IN ('31') AND u.step IN ('online-filing-test')""",
-        (0,),
-    ).fetchall()
-    conn.close()
-    return [row[-1] for row in plan]
+    """SQLite's plan for the store's own per-unit read (`SqlReader.latest_join`, the join the
+    matrix's probe rows are read with), not a copy of it."""
+    store = open_store(str(db), environ={}, create=False)
+    try:
+        join = store.latest_join("results", "r")  # type: ignore[attr-defined]
+        sql = f"""EXPLAIN QUERY PLAN SELECT r.id FROM units u {join}
+            WHERE u.province IN ('31') AND u.step IN ('online-filing-test')"""
+        return [str(row[-1]) for row in store._rows(sql, (0,))]  # type: ignore[attr-defined]
+    finally:
+        store.close()
 
 
 def size_experiment(folder: Path, days: int, churn: float) -> None:

@@ -6,6 +6,7 @@ timeline, runs, who was heard from when, and concurrent writers."""
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -284,6 +285,54 @@ def test_a_quiet_province_is_confirmed_without_reading_the_other_provinces_runs(
     before = T0 + HOUR + 40 * SECOND
     evidence, _ = evidence_at(store.raw_evidence(["31", "01"], [PROBE], before, before), before)
     assert evidence[quiet].at == evidence[busy].at == confirming.confirmed_at
+
+
+def test_every_statement_of_a_read_seeks_with_an_index(
+    store: Store, location: str, ctx: service.Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The statements the store really runs for the matrix now, as of a past moment, the
+    history series and a unit's timeline, each explained by the database: every table is
+    reached through an index (SQLite: SEARCH, never SCAN; PostgreSQL, with sequential scans
+    discouraged since it would scan tables this small anyway: no Seq Scan)."""
+    narrow = ctx.narrow(["31", "01"], [PROBE, MANUAL])
+    a, b = ("31", PROBE, ""), ("01", PROBE, "")
+    record_run(store, T0, {a: "fail", b: "pass"})
+    record_run(store, T0 + HOUR, {a: "pass", b: "pass"})
+    store.add_attestation(AttestationRecord("01", MANUAL, "", "pass", "officer", T0 + HOUR))
+    store.add_waiver(WaiverRecord("01", PROBE, "bank", "leader", T0 + 3 * HOUR, T0 + HOUR))
+    run = store._rows  # type: ignore[attr-defined]  # the backends' one hook for reads
+    statements: list[tuple[str, tuple[object, ...]]] = []
+
+    def recording(sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        statements.append((sql, tuple(args)))
+        return run(sql, args)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(store, "_rows", recording)
+    service.stored_matrix(narrow, store, T0 + 2 * HOUR)
+    service.stored_matrix(narrow, store, T0 + HOUR / 2)
+    done_series(store, narrow.provinces, narrow.steps, [T0, T0 + HOUR, T0 + 2 * HOUR])
+    list(store.timeline("31", PROBE, latest=5))
+    monkeypatch.undo()
+    assert len(statements) > 8
+    sqlite = not location.startswith("postgres")
+    if not sqlite:
+        run("SELECT set_config('enable_seqscan', 'off', false)")
+    for sql, args in statements:
+        explain = ("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + sql
+        plan = [str(row[-1]) for row in run(explain, args)]
+        if sqlite:  # a scan of a table by its name or alias (a subquery's result is no table)
+            names = {n for match in _TABLE.finditer(sql) for n in match.groups() if n}
+            scans = [line for line in plan if line.split(" ")[:2] in (["SCAN", n] for n in names)]
+        else:
+            scans = [line for line in plan if "Seq Scan" in line]
+        assert not scans, (" ".join(sql.split()), plan)
+
+
+# A table of the store after FROM or JOIN, and its alias if it has one.
+_TABLE = re.compile(
+    r"\b(?:FROM|JOIN)\s+(runs|units|results|attestations|waivers)\b"
+    r"(?:\s+(?!WHERE\b|JOIN\b|ON\b|ORDER\b|GROUP\b|UNION\b|LEFT\b|AS\b)(\w+))?"
+)
 
 
 def test_last_heard_from_runs_and_attestations(store: Store, ctx: service.Context) -> None:
