@@ -4,7 +4,6 @@ history timeline.  Attestations and waivers are new rows, never edits."""
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -378,14 +377,10 @@ def _overrides(event: TimelineEvent, previous: TimelineEvent | None, _: Words) -
 
 
 def _who(event: TimelineEvent, _: Words) -> str:
-    """Who or what caused an event, from the store's wording (`run 12 by ops@host`,
-    `attested by …`, `approved by …`) put in the chosen language."""
-    if event.kind == "probe" and (found := re.fullmatch(r"run (\d+) by (.*)", event.who, re.S)):
-        return _("run {run} by {who}", run=found[1], who=found[2])
-    for prefix, message in (
-        ("attested by ", N_("attested by {people}")),
-        ("approved by ", N_("approved by {people}")),
-    ):
-        if event.who.startswith(prefix):
-            return _(message, people=event.who.removeprefix(prefix))
-    return event.who
+    """Who or what caused an event, in the chosen language: a run (`run 12 by ops@host`), the
+    people who attested, or who approved a waiver."""
+    if event.kind == "probe":
+        return _("run {run} by {who}", run=event.run_id, who=event.by)
+    if event.kind == "attestation":
+        return _("attested by {people}", people=event.by)
+    return _("approved by {people}", people=event.by)

@@ -177,10 +177,11 @@ class TimelineEvent:
     kind: TimelineKind
     outcome: str  # pass | fail | unknown | waived
     reason: str
-    who: str  # "run 12 by ops@host", "attested by …", "approved by …"
+    by: str  # a probe row: its run's user@host; an attestation: who; a waiver: its approver
     evidence: str = ""
     confirmed_at: datetime | None = None  # probe rows: the last run that found the same again
     until: datetime | None = None  # waivers: when the waiver ends
+    run_id: int | None = None  # probe rows: the run that wrote it
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,8 @@ TABLES = ("runs", "units", "results", "attestations", "waivers")
 BUNDLE_TABLES = ("bundle_exports", "bundle_imports")  # schema 4: signed bundles' ledgers
 
 Row = tuple[Any, ...]
+NO_RUN = "CAST(NULL AS BIGINT)"  # a timeline row's run, for the events no run made (typed: a
+# NULL column of PostgreSQL's UNION needs one)
 
 
 @lru_cache(maxsize=256)
@@ -649,27 +651,27 @@ class SqlReader:
             before = f"""
             UNION ALL
             SELECT r.at, u.province, u.step, u.commune, 'probe', r.outcome, r.reason,
-                   'run ' || r.run_id || ' by ' || ru.run_by || '@' || ru.host, '', r.id
+                   ru.run_by || '@' || ru.host, '', r.id, r.run_id
             FROM units u {self.latest_join("results", "r")} JOIN runs ru ON ru.id = r.run_id
             WHERE {cond}
             UNION ALL
             SELECT a.at, u.province, u.step, u.commune, 'attestation', a.outcome,
-                   COALESCE(a.note, ''), 'attested by ' || a.attested_by,
-                   COALESCE(a.evidence_url, 'sha256:' || a.evidence_sha256), a.id
+                   COALESCE(a.note, ''), a.attested_by,
+                   COALESCE(a.evidence_url, 'sha256:' || a.evidence_sha256), a.id, {NO_RUN}
             FROM units u {self.latest_join("attestations", "a")} WHERE {cond}"""
         sql = f"""
             SELECT r.at, u.province, u.step, u.commune, 'probe', r.outcome, r.reason,
-                   'run ' || r.run_id || ' by ' || ru.run_by || '@' || ru.host, '', r.id
+                   ru.run_by || '@' || ru.host, '', r.id, r.run_id
             FROM units u {results} JOIN runs ru ON ru.id = r.run_id
             WHERE {cond}
             UNION ALL
             SELECT a.at, u.province, u.step, u.commune, 'attestation', a.outcome,
-                   COALESCE(a.note, ''), 'attested by ' || a.attested_by,
-                   COALESCE(a.evidence_url, 'sha256:' || a.evidence_sha256), a.id
+                   COALESCE(a.note, ''), a.attested_by,
+                   COALESCE(a.evidence_url, 'sha256:' || a.evidence_sha256), a.id, {NO_RUN}
             FROM units u {attestations} WHERE {cond}
             UNION ALL
             SELECT * FROM (SELECT u.at, u.province, u.step, '', 'waiver', 'waived', u.reason,
-                   'approved by ' || u.approver, '', u.until_at
+                   u.approver, '', u.until_at, {NO_RUN}
             FROM waivers u WHERE {cond} AND u.at >= ? AND u.at <= ?{waiver_order}) AS w{before}
             ORDER BY 1, 5, 10
         """
@@ -695,13 +697,13 @@ class SqlReader:
             at = from_us(rows[i][0])
             if run is not None and run.confirmed_at is not None and run.started_at > at:
                 confirmed_rows[i] = run.confirmed_at
-        for i, (at, p, s, c, kind, outcome, reason, who, evidence, extra) in enumerate(rows):
-            # A waiver's end is handed over as a time: the reader words it in its language
-            # and time zone (`people.history_lines`).
+        for i, (at, p, s, c, kind, outcome, reason, by, evidence, extra, run) in enumerate(rows):
+            # Who and when stay data: the reader words them in its language and time zone
+            # (`people.history_lines`), a waiver's end included.
             until = from_us(extra) if kind == "waiver" else None
             yield TimelineEvent(
-                from_us(at), p, s, c, kind, outcome, reason, who, evidence,
-                confirmed_rows.get(i), until,
+                from_us(at), p, s, c, kind, outcome, reason, by, evidence,
+                confirmed_rows.get(i), until, None if run is None else int(run),
             )  # fmt: skip
 
     def timeline_count(
