@@ -360,9 +360,10 @@ def test_table_marks_overdue_unmistakably(demo) -> None:  # type: ignore[no-unty
     assert "‼" in coloured and "\x1b[1;37;41m" in coloured  # bold white on red
 
 
-def test_matrix_command_formats_to_files_and_gates(cli, tmp_path: Path, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
-    db = tmp_path / "demo.db"
-    assert cli("demo", "--db", str(db), "--format", "json").code == 0
+def test_matrix_command_formats_to_files_and_gates(
+    cli, demo_db: Path, tmp_path: Path, elsewhere: Path
+) -> None:  # type: ignore[no-untyped-def]
+    db = demo_db  # the session's demo store: `matrix` only reads it
     html, data = tmp_path / "national.html", tmp_path / "national.json"
     result = cli(
         "matrix",
@@ -419,9 +420,8 @@ def test_matrix_command_formats_to_files_and_gates(cli, tmp_path: Path, elsewher
     )
 
 
-def test_summary_command(cli, tmp_path: Path, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
-    db = tmp_path / "demo.db"
-    cli("demo", "--db", str(db), "--format", "json")
+def test_summary_command(cli, demo_db: Path, elsewhere: Path) -> None:  # type: ignore[no-untyped-def]
+    db = demo_db  # the session's demo store: `summary` only reads it
     result = cli(
         "summary",
         "--db",
