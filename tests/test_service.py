@@ -1,21 +1,17 @@
-"""The library on fixed clocks: rollup's status rules, changes, gates, SQLite's query plans.
+"""The library on fixed clocks: rollup's status rules, changes, gates.
 The store's change-only history (confirmations, as-of, the history series) is tested on both
 backends in test_store_contract.py."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from store_helpers import record_run
 
 from cutover import changes, service
 from cutover.checklist import Overlay
 from cutover.errors import UsageError
 from cutover.rollup import Evidence, History, Waiver, unit_status
-from cutover.store.base import open_store
 
 T0 = datetime(2025, 6, 27, 8, 0, tzinfo=UTC)  # before every telegram deadline
 HOUR = timedelta(hours=1)
@@ -371,26 +367,3 @@ def test_parse_time_on_a_fixed_clock() -> None:
     assert service.parse_time("2025-06-28T13:00", T0).utcoffset() == timedelta(hours=7)
     with pytest.raises(UsageError, match="--until: not an ISO 8601 time"):
         service.parse_time("tomorrow", T0, "--until")
-
-
-# --- the store: SQLite's query plans (the contract itself: test_store_contract.py) ---------
-
-
-def test_reads_are_index_seeks(tmp_path: Path, ctx) -> None:  # type: ignore[no-untyped-def]
-    store = open_store(tmp_path / "s.db", environ={})
-    record_run(store, T0, {("31", PROBE, ""): "pass"})
-    store.close()
-    conn = sqlite3.connect(tmp_path / "s.db")
-    plan = " | ".join(
-        row[-1]
-        for row in conn.execute(
-            """EXPLAIN QUERY PLAN SELECT r.id FROM units u
-               JOIN results r ON r.id = (SELECT x.id FROM results x WHERE x.unit_id = u.id
-                                         AND x.at <= ? ORDER BY x.at DESC, x.id DESC LIMIT 1)
-               WHERE u.province IN ('31') AND u.step IN ('portal-closure')""",
-            (0,),
-        )
-    )
-    conn.close()
-    assert "USING COVERING INDEX results_unit_at (unit_id=? AND at<?)" in plan
-    assert "SCAN x" not in plan and "SCAN r" not in plan
