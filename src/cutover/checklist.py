@@ -467,17 +467,21 @@ def packaged_checklists() -> Path:
     return Path(__file__).parent / "data" / "checklists"
 
 
-def resolve_checklist_path(name: str | None) -> tuple[Path, str, bool]:
-    """A path, a name in ./checklists, or a name shipped in the wheel."""
+def resolve_checklist_path(name: str | None, cwd: Path | None = None) -> tuple[Path, str, bool]:
+    """A path, a name in ./checklists, or a name shipped in the wheel: the path, how to show
+    it (as given) and whether it is the user's.  Relative paths are in `cwd`, the command's
+    working directory (`Environment.cwd`); None, the process's."""
+    from cutover.env import anchored
+
     name = name or DEFAULT_CHECKLIST
-    given = Path(name)
+    given = anchored(Path(name), cwd)
     # Anything that looks like a path or exists is a path: a FIFO or directory is then
     # refused by the loader with its reason rather than taken for an unknown name.
     if given.suffix in (".yaml", ".yml") or "/" in name or os.sep in name or _exists(given):
         return given, name, True
     local = Path("checklists") / f"{name}.yaml"
-    if _exists(local):
-        return local, str(local), True
+    if _exists(anchored(local, cwd)):
+        return anchored(local, cwd), str(local), True
     packaged = packaged_checklists() / f"{name}.yaml"
     if _exists(packaged):
         return packaged, f"<packaged>/checklists/{name}.yaml", True
@@ -496,18 +500,25 @@ def _exists(path: Path) -> bool:
 
 
 def load_checklist(
-    name: str | None, geo: Geography, endpoints: Endpoints, *, probing: bool = True
+    name: str | None,
+    geo: Geography,
+    endpoints: Endpoints,
+    *,
+    probing: bool = True,
+    cwd: Path | None = None,
 ) -> LoadedChecklist:
     from cutover.yamlio import load_file
 
-    path, display, local = resolve_checklist_path(name)
+    path, display, local = resolve_checklist_path(name, cwd)
     document = load_file(path, display)
     return load_checklist_document(document, geo, endpoints, local=local, probing=probing)
 
 
-def load_overlay(path: Path | None) -> Overlay | None:
+def load_overlay(path: Path | None, cwd: Path | None = None) -> Overlay | None:
+    """The endpoint overlay at `path` (a relative one in `cwd`, shown as given), if any."""
     if path is None:
         return None
+    from cutover.env import anchored
     from cutover.yamlio import load_file
 
-    return validate(Overlay, load_file(path))
+    return validate(Overlay, load_file(anchored(path, cwd), str(path)))

@@ -16,19 +16,24 @@ if TYPE_CHECKING:
     from cutover.env import Environment
 
 
-def state_dir(env: Environment) -> Path:
-    override = env.get("CUTOVER_STATE_DIR")
-    if override:
-        return Path(override)
-    from platformdirs import user_state_path
+def state_dir(env: Environment) -> Path | None:
+    """`CUTOVER_STATE_DIR` (a relative one in the command's working directory), else cutover's
+    directory under XDG_STATE_HOME of the command's environment; None when there is no home
+    to put it in."""
+    from cutover.env import user_dir
 
-    return user_state_path("cutover", appauthor=False)
+    override = env.path("CUTOVER_STATE_DIR")
+    if override is not None:
+        return env.anchored(override)
+    return user_dir(env.environ, "XDG_STATE_HOME")
 
 
 def write_crash_log(exc: BaseException, env: Environment) -> Path | None:
     """The path written, or None when nothing could be written (the one line still says what
     happened)."""
     folder = state_dir(env)
+    if folder is None:
+        return None
     stamp = env.now().strftime("%Y%m%dT%H%M%S")
     text = "".join(traceback.format_exception(exc))
     try:

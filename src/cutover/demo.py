@@ -58,7 +58,8 @@ def prepare_demo(
     scenario = load_scenario(scenario_name)
     moment = service.as_of_time(as_of or scenario.as_of, env.now())
     # Loaded once; only the endpoint values change once the simulator has its port.
-    ctx = service.prepare(service.Selection(tag=tag), Overlay(), load_geography())
+    geo = load_geography(cwd=env.cwd)
+    ctx = service.prepare(service.Selection(tag=tag), Overlay(), geo, cwd=env.cwd)
     return Demo(scenario, ctx, replace(env, clock=fixed_clock(moment)))
 
 

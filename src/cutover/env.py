@@ -90,6 +90,10 @@ class Environment:
         value = self.get(name)
         return Path(value) if value else None
 
+    def anchored(self, path: Path) -> Path:
+        """A path the user gave, as they meant it: a relative one is in `cwd`."""
+        return self.cwd / path
+
     @property
     def site(self) -> str:
         """Which province or office produces this store's runs (CUTOVER_SITE; default the
@@ -123,6 +127,54 @@ def site_problem(site: str) -> str | None:
     if len(site) > SITE_MAX:
         return f"a site name must be at most {SITE_MAX} characters"
     return None
+
+
+def anchored(path: Path, cwd: Path | None) -> Path:
+    """`path` in the command's working directory (`Environment.cwd`) when it is relative; a
+    caller with no `Environment` passes None, and the process's directory is meant."""
+    return path if cwd is None else cwd / path
+
+
+# cutover's own directories under the XDG base directories, found in the command's
+# environment: platformdirs reads the process's, which a test or a library caller may not
+# have set.  The defaults are the specification's, under HOME, where platformdirs puts them
+# on Linux; on macOS platformdirs takes the variable too, else Application Support for both.
+XDG_DEFAULTS = {"XDG_DATA_HOME": ".local/share", "XDG_STATE_HOME": ".local/state"}
+MACOS_DEFAULT = "Library/Application Support"
+
+
+def home_dir(environ: Mapping[str, str]) -> Path | None:
+    """HOME when it is absolute, else the user's entry in the password database (as
+    platformdirs and `os.path.expanduser` do); None when neither gives an absolute path."""
+    home = environ.get("HOME", "")
+    if not os.path.isabs(home):
+        try:
+            import pwd
+
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        except (ImportError, KeyError):
+            return None
+    return Path(home) if os.path.isabs(home) else None
+
+
+def user_dir(environ: Mapping[str, str], variable: str) -> Path | None:
+    """cutover's directory under the XDG base directory `variable` (`XDG_DATA_HOME`,
+    `XDG_STATE_HOME`) of `environ`: the variable when it is an absolute path (the
+    specification ignores a relative one), else its default under HOME; None when there is no
+    home to put it in.  Windows has no XDG directories: there it is platformdirs's."""
+    if sys.platform == "win32":
+        import platformdirs
+
+        dirs = platformdirs.PlatformDirs("cutover", appauthor=False)
+        return Path(dirs.user_state_dir if variable == "XDG_STATE_HOME" else dirs.user_data_dir)
+    given = environ.get(variable, "")
+    if os.path.isabs(given):
+        return Path(given) / "cutover"
+    home = home_dir(environ)
+    if home is None:
+        return None
+    default = MACOS_DEFAULT if sys.platform == "darwin" else XDG_DEFAULTS[variable]
+    return home / default / "cutover"
 
 
 def fixed_clock(moment: datetime) -> Callable[[], datetime]:

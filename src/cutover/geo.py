@@ -388,9 +388,12 @@ def packaged_provinces() -> Path:
     return Path(__file__).parent / "data" / PROVINCES_FILE
 
 
-def default_provinces_path() -> tuple[Path, str]:
-    """The current directory's provinces.yaml if present, else the copy shipped in the wheel."""
-    local = Path(PROVINCES_FILE)
+def default_provinces_path(cwd: Path | None = None) -> tuple[Path, str]:
+    """The working directory's provinces.yaml if present, else the copy shipped in the wheel.
+    `cwd` is the command's (`Environment.cwd`); None, the process's."""
+    from cutover.env import anchored
+
+    local = anchored(Path(PROVINCES_FILE), cwd)
     if local.is_file():
         return local, PROVINCES_FILE
     return packaged_provinces(), f"<packaged>/{PROVINCES_FILE}"
@@ -404,11 +407,14 @@ def load_document(doc: Document) -> Geography:
     return geo
 
 
-def load_geography(path: Path | None = None) -> Geography:
+def load_geography(path: Path | None = None, *, cwd: Path | None = None) -> Geography:
+    """The provinces file at `path` (a relative one in `cwd`, shown as given), else the one
+    `default_provinces_path` finds."""
+    from cutover.env import anchored
     from cutover.yamlio import load_file
 
     if path is None:
-        path, display = default_provinces_path()
+        path, display = default_provinces_path(cwd)
     else:
-        display = str(path)
+        path, display = anchored(path, cwd), str(path)
     return load_document(load_file(path, display))

@@ -94,34 +94,36 @@ def prepare(
     geo: Geography | None = None,
     *,
     environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> Context:
     """Load the files of a selection.  `CUTOVER_ENDPOINTS` in `environ` names the overlay when
-    the selection does not."""
+    the selection does not; relative paths, and the files found by name, are in `cwd` (the
+    command's working directory; None, the process's)."""
     env_overlay = (environ or {}).get("CUTOVER_ENDPOINTS")
     path = sel.endpoints or (Path(env_overlay) if env_overlay else None)
     cached = None
     if geo is None and overlay is None and environ is not None:
-        cached = _cached_workspace(sel, path, environ)
+        cached = _cached_workspace(sel, path, environ, cwd)
     if cached is not None:
         geo, loaded, overlay = cached
         given = path is not None
         endpoints = Endpoints(geo, overlay)
     else:
-        geo = geo or load_geography(sel.provinces_file)
+        geo = geo or load_geography(sel.provinces_file, cwd=cwd)
         given = overlay is not None
         if overlay is None:
-            overlay = load_overlay(path)
+            overlay = load_overlay(path, cwd)
             given = path is not None
         endpoints = Endpoints(geo, overlay)
-        loaded = load_checklist(sel.checklist, geo, endpoints, probing=sel.probing)
+        loaded = load_checklist(sel.checklist, geo, endpoints, probing=sel.probing, cwd=cwd)
     provinces, notes = geo.select_noting(sel.provinces)
     steps = plan.select_steps(loaded.checklist, sel.steps, sel.tag)
-    notes = [*stray_files(sel, geo, loaded), *notes]
+    notes = [*stray_files(sel, geo, loaded, cwd), *notes]
     return Context(geo, loaded, endpoints, provinces, steps, tuple(notes), given)
 
 
 def _cached_workspace(
-    sel: Selection, overlay_path: Path | None, environ: Mapping[str, str]
+    sel: Selection, overlay_path: Path | None, environ: Mapping[str, str], cwd: Path | None
 ) -> tuple[Geography, LoadedChecklist, Overlay | None] | None:
     """The geography, checklist and endpoint overlay of `sel` from the private cache
     (`cutover.workspace_cache`), loaded from the very bytes hashed for the key and kept on a
@@ -129,6 +131,7 @@ def _cached_workspace(
     why)."""
     from cutover import workspace_cache
     from cutover.checklist import load_checklist_document, resolve_checklist_path
+    from cutover.env import anchored
     from cutover.geo import default_provinces_path, load_document
     from cutover.models import validate
     from cutover.safefiles import YAML_LIMIT, FileRefused, read_regular
@@ -137,18 +140,20 @@ def _cached_workspace(
     if folder is None:
         return None
     if sel.provinces_file is None:
-        geo_path, geo_name = default_provinces_path()
+        geo_path, geo_name = default_provinces_path(cwd)
     else:
-        geo_path, geo_name = sel.provinces_file, str(sel.provinces_file)
+        geo_path, geo_name = anchored(sel.provinces_file, cwd), str(sel.provinces_file)
     try:
-        list_path, list_name, local = resolve_checklist_path(sel.checklist)
+        list_path, list_name, local = resolve_checklist_path(sel.checklist, cwd)
         geo_raw = read_regular(geo_path, what=geo_name, limit=YAML_LIMIT)
         list_raw = read_regular(list_path, what=list_name, limit=YAML_LIMIT)
         # Loaded for probing or not, a checklist is checked differently: two entries.
         files = [(geo_name, geo_raw), (f"{list_name}\0{local}\0{sel.probing}", list_raw)]
         if overlay_path is not None:
             overlay_name = str(overlay_path)
-            overlay_raw = read_regular(overlay_path, what=overlay_name, limit=YAML_LIMIT)
+            overlay_raw = read_regular(
+                anchored(overlay_path, cwd), what=overlay_name, limit=YAML_LIMIT
+            )
             files.append((f"overlay\0{overlay_name}", overlay_raw))
     except (FileRefused, UsageError, OSError):
         return None
@@ -171,20 +176,23 @@ def _cached_workspace(
     return geo, loaded, overlay
 
 
-def stray_files(sel: Selection, geo: Geography, loaded: LoadedChecklist) -> list[str]:
+def stray_files(
+    sel: Selection, geo: Geography, loaded: LoadedChecklist, cwd: Path | None = None
+) -> list[str]:
     """A provinces.yaml or checklists/NAME.yaml in the current directory that was used in
     place of the packaged file of that name (and differs from it)."""
     from cutover.checklist import packaged_checklists
+    from cutover.env import anchored
     from cutover.geo import PROVINCES_FILE, packaged_provinces
 
     found = []
     local_geo = sel.provinces_file is None and geo.source == PROVINCES_FILE
-    if local_geo and _differs(Path(PROVINCES_FILE), packaged_provinces()):
+    if local_geo and _differs(anchored(Path(PROVINCES_FILE), cwd), packaged_provinces()):
         found.append(
             f"using ./{PROVINCES_FILE} from the current directory instead of the "
             "packaged one (give --provinces to choose)"
         )
-    local = Path(loaded.source)
+    local = anchored(Path(loaded.source), cwd)
     named = loaded.source.startswith("checklists/") and (sel.checklist or "") != loaded.source
     if named and _differs(local, packaged_checklists() / local.name):
         found.append(

@@ -47,12 +47,16 @@ def _kind(doc: Document) -> str:
 Named = tuple[Path, str]  # a path and how to show it
 
 
-def default_paths(environ: Mapping[str, str]) -> list[Named]:
-    """provinces.yaml, every checklist, and the overlay from CUTOVER_ENDPOINTS if set."""
-    paths = [geomod.default_provinces_path()]
+def default_paths(environ: Mapping[str, str], cwd: Path | None = None) -> list[Named]:
+    """provinces.yaml, every checklist, and the overlay from CUTOVER_ENDPOINTS if set: found in
+    `cwd`, the command's working directory (None: the process's)."""
+    from cutover.env import anchored
+
+    paths = [geomod.default_provinces_path(cwd)]
     local = Path("checklists")
-    if local.is_dir():
-        paths += [(p, str(p)) for p in sorted(local.glob("*.yaml"))]
+    if anchored(local, cwd).is_dir():
+        found = sorted(anchored(local, cwd).glob("*.yaml"))
+        paths += [(p, str(local / p.name)) for p in found]
     else:
         paths += [
             (p, f"<packaged>/checklists/{p.name}")
@@ -60,12 +64,13 @@ def default_paths(environ: Mapping[str, str]) -> list[Named]:
         ]
     overlay = environ.get("CUTOVER_ENDPOINTS")
     if overlay:
-        paths.append((Path(overlay), overlay))
+        paths.append((anchored(Path(overlay), cwd), overlay))
     return paths
 
 
-def validate_paths(paths: list[Named]) -> Report:
-    """Load every file; provinces and overlays first, since checklists are checked against them."""
+def validate_paths(paths: list[Named], cwd: Path | None = None) -> Report:
+    """Load every file; provinces and overlays first, since checklists are checked against them.
+    Without a provinces file, the one `cwd` (the command's directory) has or the packaged one."""
     report = Report()
     docs: list[Document] = []
     for path, display in paths:
@@ -86,7 +91,7 @@ def validate_paths(paths: list[Named]) -> Report:
         )
     for doc in by_kind.get("scenario", []):
         report.problems += _scenario(doc, report)
-    geo = _geography(by_kind.get("provinces", []), report)
+    geo = _geography(by_kind.get("provinces", []), report, cwd)
     overlays = [(doc.file, o) for doc in by_kind.get("overlay", []) if (o := _overlay(doc, report))]
     if geo is None:
         return report
@@ -107,7 +112,8 @@ def validate_paths(paths: list[Named]) -> Report:
         report.ok.append(f"ok {doc.file} (checklist {loaded.checklist.id}, {steps} steps)")
     overlay_docs = [d for d in by_kind.get("overlay", []) if d.file in {o for o, _ in overlays}]
     if overlay is not None and overlay_docs:
-        report.problems += overlay_gaps(overlay_docs[-1], endpoints, checklists or _default(geo))
+        checklists = checklists or _default(geo, cwd)
+        report.problems += overlay_gaps(overlay_docs[-1], endpoints, checklists)
     return report
 
 
@@ -128,15 +134,15 @@ def overlay_gaps(
     return problems
 
 
-def _default(geo: geomod.Geography) -> list[cl.Checklist]:
+def _default(geo: geomod.Geography, cwd: Path | None) -> list[cl.Checklist]:
     """The checklist `check` would use, when only an overlay is being validated."""
     try:
-        return [cl.load_checklist(None, geo, cl.Endpoints(geo)).checklist]
+        return [cl.load_checklist(None, geo, cl.Endpoints(geo), cwd=cwd).checklist]
     except ConfigError:
         return []
 
 
-def _geography(docs: list[Document], report: Report) -> geomod.Geography | None:
+def _geography(docs: list[Document], report: Report, cwd: Path | None) -> geomod.Geography | None:
     chosen: geomod.Geography | None = None
     for doc in docs:
         try:
@@ -151,7 +157,7 @@ def _geography(docs: list[Document], report: Report) -> geomod.Geography | None:
         )
     if chosen is None and not docs:
         try:
-            return geomod.load_geography()
+            return geomod.load_geography(cwd=cwd)
         except ConfigError as exc:
             report.problems += exc.problems
     return chosen

@@ -135,6 +135,7 @@ def export(
     c = service.prepare(
         service.Selection(province, None, None, checklist, None, provinces_file, probing=False),
         environ=env.environ,
+        cwd=env.cwd,
     )
     bundles.check_count(output, len(c.provinces))  # before any passphrase is asked for
     signers = [
@@ -164,14 +165,14 @@ def export(
     return 0
 
 
-def _checklists(geo: Geography, names: list[str] | None) -> dict[str, LoadedChecklist]:
+def _checklists(geo: Geography, names: list[str] | None, cwd: Path) -> dict[str, LoadedChecklist]:
     """The checklist versions an importer accepts, by digest."""
     from cutover.checklist import Endpoints, load_checklist
 
     endpoints = Endpoints(geo)
     wanted: list[str | None] = list(names) if names else [None]
     # The centre probes nothing: the endpoints a province's overlay defines are not its concern.
-    loaded = [load_checklist(name, geo, endpoints, probing=False) for name in wanted]
+    loaded = [load_checklist(name, geo, endpoints, probing=False, cwd=cwd) for name in wanted]
     return {c.digest: c for c in loaded}
 
 
@@ -180,12 +181,13 @@ def _verified(
     trust: Path,
     checklist: list[str] | None,
     provinces_file: Path | None,
+    cwd: Path,
 ) -> list[tuple[Piece, Checked | Rejected]]:
     from cutover import bundles
     from cutover.geo import load_geography
 
-    geo = load_geography(provinces_file)
-    known = _checklists(geo, checklist)
+    geo = load_geography(provinces_file, cwd=cwd)
+    known = _checklists(geo, checklist, cwd)
     trusted = bundles.load_trust(trust, geo)
     out: list[tuple[Piece, Checked | Rejected]] = []
     for path in bundle:
@@ -212,7 +214,7 @@ def import_(
 
     env = env_of(ctx)
     io = Output(env)
-    results = _verified(bundle, trust, checklist, provinces_file)
+    results = _verified(bundle, trust, checklist, provinces_file, env.cwd)
     store = open_store_for(env, db)
     rejected = 0
     for piece, checked in results:
@@ -254,7 +256,7 @@ def verify(
     from cutover import bundles
 
     io = Output(env_of(ctx))
-    results = _verified(bundle, trust, checklist, provinces_file)
+    results = _verified(bundle, trust, checklist, provinces_file, env_of(ctx).cwd)
     bad = 0
     for piece, checked in results:
         if isinstance(checked, bundles.Rejected):

@@ -167,7 +167,7 @@ def prepare(env: Environment, sel: service.Selection) -> service.Context:
     lacks an endpoint."""
     from cutover import service
 
-    ctx = service.prepare(sel, environ=env.environ)
+    ctx = service.prepare(sel, environ=env.environ, cwd=env.cwd)
     out = Output(env)
     for note in ctx.notes:
         out.err(f"note: {note}")

@@ -114,7 +114,7 @@ def grant_province(
     from cutover.store import admin
 
     env = env_of(ctx)
-    code = load_geography(provinces_file).find(province).code
+    code = load_geography(provinces_file, cwd=env.cwd).find(province).code
     line = admin.grant(_db(ctx, db), env.environ, role, code, _password(password_file))
     Output(env).out(line)
     return 0

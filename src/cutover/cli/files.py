@@ -33,7 +33,8 @@ def validate(
 
     env = env_of(ctx)
     io = Output(env)
-    report = validate_paths([(p, str(p)) for p in paths] if paths else default_paths(env.environ))
+    named = [(env.anchored(p), str(p)) for p in paths] if paths else None
+    report = validate_paths(named or default_paths(env.environ, env.cwd), env.cwd)
     # With --strict a warning is an error: its file is not `ok`, and it is said once, as one.
     failing = report.problems if strict else report.errors
     bad = {problem.file for problem in failing}
@@ -74,7 +75,7 @@ def provinces(
     if fmt not in ("text", "json"):
         raise OptionError(f"--format must be text or json, got {fmt!r}")
     chosen_language = language(env, lang)
-    geo = load_geography(provinces_file)
+    geo = load_geography(provinces_file, cwd=env.cwd)
     chosen, note = geo.resolve(province) if province else (None, None)
     if note:
         io.err(f"note: {note}")

@@ -93,6 +93,7 @@ def serve(
         location=location,
         environ=env.environ,
         clock=env.clock,
+        monotonic=env.monotonic,
         request_timeout=request_timeout,
         query_timeout=max(request_timeout * 0.8, 0.1),
     )

@@ -48,5 +48,5 @@ def sim_serve(
         io.out(line)
         env.stdout.flush()
 
-    serve_forever(scenario, host, port, overlay, say)
+    serve_forever(scenario, host, port, overlay, say, env.cwd)
     return 0

@@ -23,13 +23,14 @@ def serve_forever(
     port: int,
     overlay_path: Path | None,
     say: Callable[[str], None],
+    cwd: Path | None = None,
 ) -> None:
     from cutover.sim.app import overlay_for
     from cutover.sim.server import serve
     from cutover.yamlio import dump
 
     scenario = load_scenario(scenario_name)
-    geo = load_geography()
+    geo = load_geography(cwd=cwd)
     if overlay_path is not None:
         check_overlay_target(overlay_path)  # before the port is taken
 

@@ -432,7 +432,7 @@ def open_store(
     if text:
         path, default_dir = Path(text), False
     else:
-        path, default_dir = default_path(), True
+        path, default_dir = default_path(environ), True
     return SqliteStore(
         path,
         environ=environ,

@@ -67,10 +67,18 @@ DEFAULT_BUSY_MS = 60_000
 MAX_BUSY_MS = 2**31 - 1  # PRAGMA busy_timeout takes a C int
 
 
-def default_path() -> Path:
-    from platformdirs import user_data_path
+def default_path(environ: Mapping[str, str] | None = None) -> Path:
+    """`cutover.db` in cutover's directory under XDG_DATA_HOME of the command's environment
+    (`cutover.env.user_dir`).  A caller not given one (None) means the process's."""
+    from cutover.env import user_dir
 
-    return user_data_path("cutover", appauthor=False) / "cutover.db"
+    folder = user_dir(os.environ if environ is None else environ, "XDG_DATA_HOME")
+    if folder is None:
+        raise UsageError(
+            "no directory for the default store: set HOME or XDG_DATA_HOME, or give --db "
+            "(or CUTOVER_DB)"
+        )
+    return folder / "cutover.db"
 
 
 def busy_timeout_ms(environ: Mapping[str, str]) -> int:

@@ -86,6 +86,9 @@ class Settings:
     request_timeout: float = 10.0
     query_timeout: float = 8.0
     readers: int = 4
+    # The command's monotonic clock (`Environment.monotonic`): the age `/healthz` reports,
+    # the second that scrapes of `/metrics` share.
+    monotonic: Callable[[], float] = time.monotonic
 
     @property
     def location_shown(self) -> str:
@@ -124,7 +127,7 @@ class Site:
     version: str = ""
     marker: str | None = None
     problem: str = ""  # the last store error the watcher met ("" when healthy)
-    healthy_at: float = field(default_factory=time.monotonic)  # the last good check
+    healthy_at: float = field(init=False)  # the last good check, on `settings.monotonic`
     minute: int = -1  # the wall-clock minute of the version
     listeners: set[asyncio.Queue[str | None]] = field(default_factory=set)
     watcher: asyncio.Task[None] | None = None
@@ -134,6 +137,7 @@ class Site:
     )
 
     def __post_init__(self) -> None:
+        self.healthy_at = self.settings.monotonic()
         self._local = threading.local()
         self._stores: list[Store] = []
         self._stores_lock = threading.Lock()
@@ -174,6 +178,8 @@ class Site:
     def _run(self, work: Callable[[Store], T], budget: float | None) -> T:
         try:
             store = self._store()
+            # On the process's clock, not `settings.monotonic`: the store itself compares
+            # its deadline with `time.monotonic` while a statement runs.
             store.deadline = None if budget is None else time.monotonic() + budget
             try:
                 return work(store)
@@ -246,7 +252,7 @@ class Site:
             try:
                 await self.check()
                 self.problem = ""
-                self.healthy_at = time.monotonic()
+                self.healthy_at = self.settings.monotonic()
             except CutoverError as exc:
                 self.problem = str(exc)
                 log.warning("cutover serve: %s", exc)
@@ -573,7 +579,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         text = pages.metrics(site.ws, store, site.settings.clock())
         return _Rendered(text.encode(), PROMETHEUS_TYPE)
 
-    second = str(int(time.monotonic()))
+    second = str(int(site.settings.monotonic()))
     done = await site.rendered(site.version, ("metrics", second), make)
     return web.Response(
         body=done.body, headers={"Content-Type": PROMETHEUS_TYPE, "Cache-Control": "no-store"}
@@ -590,7 +596,7 @@ async def healthz(request: web.Request) -> web.StreamResponse:
     except CutoverError as exc:
         body = {"status": "unavailable", "error": str(exc)}
         return web.json_response(body, status=503, headers=nocache)
-    behind = time.monotonic() - site.healthy_at
+    behind = site.settings.monotonic() - site.healthy_at
     if site.problem or behind > 3 * site.ws.live_every + 10:
         error = site.problem or f"the pages were last brought up to date {behind:.0f} s ago"
         body = {"status": "degraded", "error": error, "version": site.version}
@@ -705,7 +711,7 @@ async def serve(
     try:
         await site.narrow_to_reach()
         await site.check()
-        site.healthy_at = time.monotonic()
+        site.healthy_at = site.settings.monotonic()
         app = create_app(site)
         runner = web.AppRunner(
             app,
