@@ -336,6 +336,34 @@ _TABLE = re.compile(
 )
 
 
+def test_changes_are_measured_against_what_the_last_run_left(
+    store: Store, ctx: service.Context
+) -> None:
+    """`service.matrix_before_run`: nothing before the first run; then the matrix as the last
+    run left it (its evidence, judged at its own time or at the caller's fixed moment), so a
+    new run's regression is one change."""
+    from cutover import changes
+
+    narrow = ctx.narrow(["31"], [PROBE])
+    key = ("31", PROBE, "")
+    assert service.matrix_before_run(narrow, store, None) is None
+    record_run(store, T0, {key: "fail"})
+    last = record_run(store, T0 + HOUR, {key: "pass"})
+    before = service.matrix_before_run(narrow, store, None)
+    assert before is not None and before.as_of == last.confirmed_at
+    assert before.cell("31", PROBE).status == "done"
+    late = T0 + 100 * HOUR  # past the deadline and the 24 h freshness
+    fixed = service.matrix_before_run(narrow, store, late)
+    assert fixed is not None and fixed.as_of == late
+    assert fixed.cell("31", PROBE).status == "stale"
+    now = record_run(store, T0 + 2 * HOUR, {key: "fail"})
+    after = service.stored_matrix(narrow, store, now.confirmed_at or T0)
+    found = changes.diff(before, after)
+    assert [(c.province, c.step, c.before, c.after) for c in found] == [
+        ("31", PROBE, "done", "regressed")
+    ]
+
+
 def test_last_heard_from_runs_and_attestations(store: Store, ctx: service.Context) -> None:
     record_run(store, T0, {("31", PROBE, ""): "pass"})
     record_run(store, T0 + 2 * HOUR, {("31", PROBE, ""): "pass"}, complete=False)

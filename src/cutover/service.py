@@ -392,6 +392,18 @@ def stored_matrix(
     return matrix
 
 
+def matrix_before_run(ctx: Context, store: Store, as_of: datetime | None) -> Matrix | None:
+    """What a new run's changes are measured against: the matrix as the store's last run left
+    it (None before the first run).  Its evidence is what was recorded by the time that run
+    finished; its deadlines are judged at that time too, or at `as_of` when the caller fixed
+    one (then both sides of the comparison use that clock)."""
+    last = store.last_run()
+    if last is None:
+        return None
+    previous = last.confirmed_at or last.started_at
+    return stored_matrix(ctx, store, as_of or previous, previous)
+
+
 def silent_provinces(
     store: Store, provinces: list[str], moment: datetime, after: timedelta
 ) -> dict[str, datetime | None]:

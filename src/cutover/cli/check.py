@@ -198,11 +198,9 @@ def check(
     store = None if no_store else open_store_for(env, db)
     before = None
     wants_changes = quiet or notify is not None  # only these look at what changed
-    if wants_changes and store is not None and (last := store.last_run()) is not None:
-        previous = last.confirmed_at or last.started_at
-        # With an explicit --as-of both sides use that clock; otherwise the previous run's.
+    if wants_changes and store is not None:
         with collector_paused():
-            before = service.stored_matrix(c, store, moment if as_of else previous, previous)
+            before = service.matrix_before_run(c, store, moment if as_of else None)
     run = service.Run()
     terminated = False
     import aiohttp  # noqa: F401  (the engine's, imported here so that the freeze covers it)
