@@ -207,3 +207,31 @@ def test_python_m_entry_point(elsewhere: Path) -> None:
     )
     assert run.returncode == 0
     assert run.stdout.startswith("79 Thành phố Hồ Chí Minh (Ho Chi Minh City), city")
+
+
+def test_only_the_store_imports_a_backend() -> None:
+    """The store contract's one door: outside `cutover/store/`, modules import the contract
+    (`base`), the administration facade (`admin`), and the backend-neutral evidence rules
+    (`evidence`, `series`), never a backend or the SQL they share."""
+    import ast
+
+    import cutover
+
+    allowed = {"base", "admin", "evidence", "series"}
+    root = Path(cutover.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if (root / "store") in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module == "cutover.store":
+                    names = [alias.name for alias in node.names]
+                elif node.module.startswith("cutover.store."):
+                    names = [node.module.split(".")[2]]
+            elif isinstance(node, ast.Import):
+                names = [a.name.split(".")[2] for a in node.names if a.name.count(".") >= 2
+                         and a.name.startswith("cutover.store.")]  # fmt: skip
+            found += [f"{path.relative_to(root)}: {n}" for n in names if n not in allowed]
+    assert found == []

@@ -471,6 +471,23 @@ def is_postgres(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
+def public_location(url: str) -> str:
+    """A PostgreSQL URL without its password or query values, to show and to log."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<malformed PostgreSQL URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    user = f"{parts.username}@" if parts.username else ""
+    query = "&".join(f"{k.partition('=')[0]}=***" for k in parts.query.split("&") if k)
+    return urlunsplit((parts.scheme, user + host + port, parts.path, query, ""))
+
+
 def _postgres(
     url: str, environ: Mapping[str, str], query_timeout: float | None, read_only: bool
 ) -> Store:

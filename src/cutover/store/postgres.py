@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import replace
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -41,6 +41,7 @@ from cutover.store.base import (
     StoreDescription,
     UnitKey,
     WaiverRecord,
+    public_location,
 )
 from cutover.store.bundles_sql import BundleSql
 from cutover.store.schema import LATEST
@@ -77,21 +78,6 @@ LOCK_SCHEMA, LOCK_ROLES, LOCK_RESULTS, LOCK_BUNDLES = 1, 2, 3, 4
 
 Connection = psycopg.Connection[Row]
 SECURED = (*TABLES, *BUNDLE_TABLES)  # every table row-level security must guard
-
-
-def public_location(url: str) -> str:
-    """The URL without its password or query values, to show and to log."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<malformed PostgreSQL URL>"
-    if ":" in host:
-        host = f"[{host}]"
-    user = f"{parts.username}@" if parts.username else ""
-    query = "&".join(f"{k.partition('=')[0]}=***" for k in parts.query.split("&") if k)
-    return urlunsplit((parts.scheme, user + host + port, parts.path, query, ""))
 
 
 def _secrets(url: str) -> tuple[str, ...]:

@@ -93,12 +93,10 @@ class Settings:
     @property
     def location_shown(self) -> str:
         """The store's location without a password, for messages."""
-        from cutover.store.base import is_postgres
+        from cutover.store.base import is_postgres, public_location
 
         if not is_postgres(self.location):
             return self.location or "(default SQLite file)"
-        from cutover.store.postgres import public_location
-
         return public_location(self.location)
 
 
