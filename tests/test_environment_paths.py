@@ -1,7 +1,9 @@
 """The command's `Environment`, not the process, says where files are: its working directory
-finds provinces.yaml, checklists and overlays (and anchors relative paths), its XDG variables
-and HOME place the default store and crash logs, and its monotonic clock ages the server's
-health.  The process is put somewhere else every time, so reading its state fails a test."""
+finds provinces.yaml, checklists and overlays (and anchors the relative paths given for them:
+--provinces, --checklist, --endpoints; --db, --trust, --key and -o are still the process's),
+its XDG variables and HOME place the default store and crash logs, and its monotonic clock
+ages the server's health.  The process is put somewhere else every time, so reading its
+state fails a test."""
 
 from __future__ import annotations
 
@@ -145,6 +147,10 @@ def test_crash_logs_follow_the_given_environment(process_xdg: Path, tmp_path: Pa
     # CUTOVER_STATE_DIR, relative: in the command's directory.
     given = Environment(environ={"CUTOVER_STATE_DIR": "crashes"}, cwd=tmp_path)
     assert state_dir(given) == tmp_path / "crashes"
+    # ... and named as the user gave it, in the one line that says where the traceback is.
+    written = write_crash_log(RuntimeError("a bug"), given)
+    assert written is not None and written.parent == Path("crashes")
+    assert (tmp_path / written).is_file()
     assert not process_xdg.exists()
 
 

@@ -252,6 +252,9 @@ def test_timeline_says_when_a_state_was_last_confirmed(store: Store) -> None:
         ("fail", T0, None),
         ("pass", T0 + HOUR, last.confirmed_at),
     ]
+    # As of a past moment, "last confirmed" is the latest run by then, not a later one.
+    (_, past) = store.timeline("31", PROBE, until=T0 + HOUR + 40 * SECOND)
+    assert past.confirmed_at is None  # the row's own run: nothing had found it again yet
     # Who wrote each row stays data (the run and its user@host), worded by the reader.
     assert [(e.run_id, e.by) for e in events] == [(first.id, "u@h"), (second.id, "u@h")]
     assert store.evaluation_times(T0 + 3 * HOUR, 2) == [T0 + HOUR, T0 + 2 * HOUR]

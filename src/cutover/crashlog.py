@@ -29,11 +29,13 @@ def state_dir(env: Environment) -> Path | None:
 
 
 def write_crash_log(exc: BaseException, env: Environment) -> Path | None:
-    """The path written, or None when nothing could be written (the one line still says what
+    """The path written, as the user named its folder (a relative `CUTOVER_STATE_DIR` stays
+    relative), or None when nothing could be written (the one line still says what
     happened)."""
     folder = state_dir(env)
     if folder is None:
         return None
+    shown = env.path("CUTOVER_STATE_DIR") or folder
     stamp = env.now().strftime("%Y%m%dT%H%M%S")
     text = "".join(traceback.format_exception(exc))
     try:
@@ -46,7 +48,7 @@ def write_crash_log(exc: BaseException, env: Environment) -> Path | None:
                 continue
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
-            return path
+            return shown / path.name
     except OSError:
         return None
     return None

@@ -416,8 +416,9 @@ class SqlReader:
     ) -> list[RunRecord]:
         """The complete runs, newest first, that can confirm a row of `cells` anywhere in
         (`start`, `end`]: every run confirmed in that window that covers one of them, and
-        each cell's latest covering run at or before `start`.  No run confirmed before a
-        province's oldest row read (`oldest`) can confirm anything there.
+        each cell's latest covering run at or before `start` that can still confirm a row:
+        none confirmed before the province's oldest row read (`oldest`) is looked for, since
+        it started before that row.
 
         The newest runs are walked here while they are in the window, and for one page
         before it: cron's runs cover most cells there.  A cell still without a run after that
@@ -689,8 +690,10 @@ class SqlReader:
             for key, i in last_probe.items():
                 at = from_us(rows[i][0])
                 oldest[key[0]] = min(oldest.get(key[0], at), at)
-            runs = self._confirming_runs(cells, FAR_FUTURE, FAR_FUTURE, oldest)
-        cover = covering_runs(runs, cells, FAR_FUTURE)
+            # "Last confirmed" as of `until` (a past table's history): no later run counts.
+            moment = until or FAR_FUTURE
+            runs = self._confirming_runs(cells, moment, moment, oldest)
+        cover = covering_runs(runs, cells, moment)
         confirmed_rows = {}
         for key, i in last_probe.items():
             run = cover.get((key[0], key[1]))
