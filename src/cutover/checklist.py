@@ -480,8 +480,8 @@ def resolve_checklist_path(name: str | None, cwd: Path | None = None) -> tuple[P
     if given.suffix in (".yaml", ".yml") or "/" in name or os.sep in name or _exists(given):
         return given, name, True
     local = Path("checklists") / f"{name}.yaml"
-    if _exists(anchored(local, cwd)):
-        return anchored(local, cwd), str(local), True
+    if _exists(found := anchored(local, cwd)):
+        return found, str(local), True
     packaged = packaged_checklists() / f"{name}.yaml"
     if _exists(packaged):
         return packaged, f"<packaged>/checklists/{name}.yaml", True

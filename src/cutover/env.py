@@ -92,7 +92,7 @@ class Environment:
 
     def anchored(self, path: Path) -> Path:
         """A path the user gave, as they meant it: a relative one is in `cwd`."""
-        return self.cwd / path
+        return anchored(path, self.cwd)
 
     @property
     def site(self) -> str:

@@ -54,8 +54,8 @@ def default_paths(environ: Mapping[str, str], cwd: Path | None = None) -> list[N
 
     paths = [geomod.default_provinces_path(cwd)]
     local = Path("checklists")
-    if anchored(local, cwd).is_dir():
-        found = sorted(anchored(local, cwd).glob("*.yaml"))
+    if (folder := anchored(local, cwd)).is_dir():
+        found = sorted(folder.glob("*.yaml"))
         paths += [(p, str(local / p.name)) for p in found]
     else:
         paths += [

@@ -255,8 +255,9 @@ def verify(
     require_bundles()
     from cutover import bundles
 
-    io = Output(env_of(ctx))
-    results = _verified(bundle, trust, checklist, provinces_file, env_of(ctx).cwd)
+    env = env_of(ctx)
+    io = Output(env)
+    results = _verified(bundle, trust, checklist, provinces_file, env.cwd)
     bad = 0
     for piece, checked in results:
         if isinstance(checked, bundles.Rejected):

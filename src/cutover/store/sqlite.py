@@ -67,12 +67,12 @@ DEFAULT_BUSY_MS = 60_000
 MAX_BUSY_MS = 2**31 - 1  # PRAGMA busy_timeout takes a C int
 
 
-def default_path(environ: Mapping[str, str] | None = None) -> Path:
+def default_path(environ: Mapping[str, str]) -> Path:
     """`cutover.db` in cutover's directory under XDG_DATA_HOME of the command's environment
-    (`cutover.env.user_dir`).  A caller not given one (None) means the process's."""
+    (`cutover.env.user_dir`)."""
     from cutover.env import user_dir
 
-    folder = user_dir(os.environ if environ is None else environ, "XDG_DATA_HOME")
+    folder = user_dir(environ, "XDG_DATA_HOME")
     if folder is None:
         raise UsageError(
             "no directory for the default store: set HOME or XDG_DATA_HOME, or give --db "
