@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from functools import lru_cache
@@ -45,6 +45,16 @@ BUNDLE_TABLES = ("bundle_exports", "bundle_imports")  # schema 4: signed bundles
 Row = tuple[Any, ...]
 NO_RUN = "CAST(NULL AS BIGINT)"  # a timeline row's run, for the events no run made (typed: a
 # NULL column of PostgreSQL's UNION needs one)
+
+
+def oldest_by_province(rows: Iterable[tuple[str, datetime]]) -> dict[str, datetime]:
+    """Per province, the oldest of these (province, time) pairs: the earliest row read, before
+    which no run can confirm anything there."""
+    oldest: dict[str, datetime] = {}
+    for province, at in rows:
+        if province not in oldest or at < oldest[province]:
+            oldest[province] = at
+    return oldest
 
 
 @lru_cache(maxsize=256)
@@ -291,9 +301,7 @@ class SqlReader:
                         row[6], row[7], row[8],
                     )
                 )  # fmt: skip
-            oldest: dict[str, datetime] = {}  # per province, the oldest row read
-            for (p, _, _), rows in probes.items():
-                oldest[p] = min(oldest.get(p, rows[0].at), rows[0].at)
+            oldest = oldest_by_province((k[0], rows[0].at) for k, rows in probes.items())
             cells = {(p, st) for p, st, _ in probes}
             runs = self._confirming_runs(cells, start, end, oldest)
         return RawEvidence(probes, attestations, waivers, first_done, runs)
@@ -687,10 +695,7 @@ class SqlReader:
                 if row[4] == "probe":
                     last_probe[(row[1], row[2], row[3])] = i
             cells = {(p, s) for p, s, _ in last_probe}
-            oldest: dict[str, datetime] = {}
-            for key, i in last_probe.items():
-                at = from_us(rows[i][0])
-                oldest[key[0]] = min(oldest.get(key[0], at), at)
+            oldest = oldest_by_province((k[0], from_us(rows[i][0])) for k, i in last_probe.items())
             # "Last confirmed" as of `until` (a past table's history): no later run counts.
             moment = until or FAR_FUTURE
             runs = self._confirming_runs(cells, moment, moment, oldest)
